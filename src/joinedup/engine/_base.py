@@ -1,0 +1,96 @@
+"""The interface every engine implements."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import ibis
+import pyarrow as pa
+
+
+class EngineError(RuntimeError):
+    """An engine could not do what was asked (unknown engine, missing table, bad SQL)."""
+
+
+class Engine(abc.ABC):
+    """Register, query, materialise and read back tables on one database engine."""
+
+    #: Short name recorded with every run.
+    name: str
+    #: What this engine can do, e.g. ``{"files", "transactions"}``; analyses check these.
+    capabilities: frozenset[str]
+
+    @property
+    @abc.abstractmethod
+    def backend(self) -> Any:
+        """The Ibis backend, for building expressions."""
+
+    @abc.abstractmethod
+    def has_table(self, name: str) -> bool:
+        """Whether a table of this name exists."""
+
+    @abc.abstractmethod
+    def table(self, name: str) -> ibis.Table:
+        """An Ibis expression over a stored table."""
+
+    @abc.abstractmethod
+    def create_table(self, name: str, schema: pa.Schema, *, overwrite: bool = False) -> None:
+        """Create an empty table with an Arrow schema."""
+
+    @abc.abstractmethod
+    def write(self, name: str, data: pa.Table | ibis.Table, *, mode: str = "append") -> int:
+        """Append to (``mode="append"``) or replace (``"replace"``) a table; rows written."""
+
+    @abc.abstractmethod
+    def drop(self, name: str) -> None:
+        """Drop a table if it exists."""
+
+    @abc.abstractmethod
+    def sql(self, query: str, *, dialect: str = "duckdb") -> ibis.Table:
+        """An Ibis expression from SQL written in ``dialect`` (transpiled as needed)."""
+
+    @abc.abstractmethod
+    def delete(self, name: str, where: str) -> int:
+        """Delete the rows of a table matching a SQL condition (DuckDB dialect); rows deleted."""
+
+    @abc.abstractmethod
+    def to_arrow(self, expr: ibis.Table | str) -> pa.Table:
+        """Run an expression (or a table name) and read the result back as Arrow."""
+
+    @abc.abstractmethod
+    def to_batches(self, expr: ibis.Table, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
+        """Stream a result back as Arrow record batches, without holding it all."""
+
+    @abc.abstractmethod
+    def read_files(self, name: str, paths: list[Path], fmt: str, **options: Any) -> ibis.Table:
+        """Files as a temporary view ``name`` with ``_file`` and ``_row`` (1-based) columns.
+
+        ``fmt`` is csv (every column read as text), jsonl (every column as text) or
+        parquet (the file's own types).
+        """
+
+    @abc.abstractmethod
+    def register(self, name: str, data: pa.Table) -> ibis.Table:
+        """Make an in-memory Arrow table queryable under ``name`` for this session."""
+
+    @abc.abstractmethod
+    def stage(self, name: str, query: str, *, dialect: str = "duckdb") -> ibis.Table:
+        """Materialise a query as a temporary table for this session (an explicit,
+        named intermediate, dropped with ``drop_temp``)."""
+
+    @abc.abstractmethod
+    def drop_temp(self, name: str) -> None:
+        """Drop a temporary table or view made by ``stage``, ``register`` or ``read_files``."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the connection."""
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,152 @@
+"""DuckDB, embedded: the default engine, with nothing to install or start."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import ibis
+import pyarrow as pa
+import sqlglot
+
+from joinedup.engine._base import Engine, EngineError
+
+
+class DuckDBEngine(Engine):
+    """An engine over one DuckDB database file (or memory), through Ibis."""
+
+    name = "duckdb"
+    capabilities = frozenset({"files", "transactions", "try_strptime", "bit_count"})
+
+    def __init__(self, path: Path | str | None = None, *, threads: int | None = None) -> None:
+        self._path = str(path) if path is not None else ":memory:"
+        try:
+            self._con = ibis.duckdb.connect(self._path)
+        except duckdb.Error as exc:  # a locked or corrupt file
+            raise EngineError(f"cannot open DuckDB database {self._path}: {exc}") from exc
+        if threads is not None:
+            self.raw.execute(f"SET threads = {int(threads)}")
+
+    @property
+    def backend(self) -> Any:
+        return self._con
+
+    @property
+    def raw(self) -> duckdb.DuckDBPyConnection:
+        """The underlying DuckDB connection (engine-internal use)."""
+        return self._con.con
+
+    def has_table(self, name: str) -> bool:
+        return name in self._con.list_tables()
+
+    def table(self, name: str) -> ibis.Table:
+        if not self.has_table(name):
+            raise EngineError(f"no table named {name!r} in {self._path}")
+        return self._con.table(name)
+
+    def create_table(self, name: str, schema: pa.Schema, *, overwrite: bool = False) -> None:
+        self._con.create_table(name, schema=ibis.Schema.from_pyarrow(schema), overwrite=overwrite)
+
+    def write(self, name: str, data: pa.Table | ibis.Table, *, mode: str = "append") -> int:
+        if mode not in ("append", "replace"):
+            raise EngineError(f"unknown write mode {mode!r}: expected append or replace")
+        rows = data.num_rows if isinstance(data, pa.Table) else int(data.count().execute())
+        if mode == "replace" and self.has_table(name):
+            target = self._con.table(name).schema()
+            self._con.create_table(name, schema=target, overwrite=True)
+        if not self.has_table(name):
+            self._con.create_table(name, obj=data)
+            return rows
+        if isinstance(data, pa.Table):
+            # Insert by column name so a source with a different column order still lands.
+            view = f"_joinedup_insert_{id(data)}"
+            self.raw.register(view, data)
+            try:
+                cols = ", ".join(f'"{c}"' for c in data.column_names)
+                self.raw.execute(f'INSERT INTO "{name}" ({cols}) SELECT {cols} FROM "{view}"')
+            finally:
+                self.raw.unregister(view)
+        else:
+            self._con.insert(name, data)
+        return rows
+
+    def drop(self, name: str) -> None:
+        self._con.drop_table(name, force=True)
+
+    def sql(self, query: str, *, dialect: str = "duckdb") -> ibis.Table:
+        return self._con.sql(query, dialect=dialect)
+
+    def delete(self, name: str, where: str) -> int:
+        before = int(self._con.table(name).count().execute())
+        self.raw.execute(f'DELETE FROM "{name}" WHERE {where}')
+        return before - int(self._con.table(name).count().execute())
+
+    def to_arrow(self, expr: ibis.Table | str) -> pa.Table:
+        if isinstance(expr, str):
+            expr = self.table(expr)
+        return self._con.to_pyarrow(expr)
+
+    def to_batches(self, expr: ibis.Table, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
+        reader = self._con.to_pyarrow_batches(expr, chunk_size=batch_size)
+        yield from reader
+
+    def read_files(self, name: str, paths: list[Path], fmt: str, **options: Any) -> ibis.Table:
+        files = "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
+        if fmt == "csv":
+            delim = _quote(options.get("delimiter", ","))
+            encoding = str(options.get("encoding", "utf-8")).lower().replace("_", "-")
+            enc = "" if encoding in ("utf-8", "utf8") else f", encoding={_quote(encoding)}"
+            source = (f"read_csv({files}, all_varchar=true, header=true, delim={delim}, "
+                      f"filename='_file', parallel=false{enc})")
+        elif fmt == "parquet":
+            source = f"read_parquet({files}, filename='_file')"
+        elif fmt == "jsonl":
+            # Read every field as text, as with CSV, so a value that is not what the
+            # contract expects is quarantined rather than guessed at.
+            described = self.raw.execute(
+                f"DESCRIBE SELECT * FROM read_json({files}, format='newline_delimited')"
+            ).fetchall()
+            cols = ", ".join(f"{_quote(c[0])}: 'VARCHAR'" for c in described)
+            source = (f"read_json({files}, format='newline_delimited', "
+                      f"columns={{{cols}}}, filename='_file')")
+        else:
+            raise EngineError(f"DuckDB engine cannot read format {fmt!r}")
+        self.raw.execute(
+            f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT row_number() OVER '
+            f"(PARTITION BY _file) AS _row, * FROM {source}"
+        )
+        return self._con.table(name)
+
+    def register(self, name: str, data: pa.Table) -> ibis.Table:
+        self.raw.register(name, data)
+        return self._con.table(name)
+
+    def stage(self, name: str, query: str, *, dialect: str = "duckdb") -> ibis.Table:
+        if dialect != "duckdb":
+            query = sqlglot.transpile(query, read=dialect, write="duckdb")[0]
+        self.raw.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {query}')
+        return self._con.table(name)
+
+    def drop_temp(self, name: str) -> None:
+        kinds = self.raw.execute(
+            "SELECT table_type FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchall()
+        for (kind,) in kinds:
+            if kind == "VIEW":
+                self.raw.execute(f'DROP VIEW IF EXISTS "{name}"')
+            else:
+                self.raw.execute(f'DROP TABLE IF EXISTS "{name}"')
+        try:
+            self.raw.unregister(name)
+        except duckdb.Error:
+            pass
+
+    def close(self) -> None:
+        self._con.disconnect()
+
+
+def _quote(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"

@@ -1,0 +1,182 @@
+"""The data contract: how one organisation's export maps onto the standard tables.
+
+A contract is a YAML file that a person can read and edit. It is validated with a typed
+model; an error names the file, the line of the YAML and what is wrong.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from joinedup.model import EVENTS, PEOPLE
+
+__all__ = ["Contract", "ContractError", "FieldSpec", "TableSpec", "load_contract"]
+
+_EVENT_FIELDS = set(EVENTS.names) - {"org", "source"}
+_PEOPLE_FIELDS = set(PEOPLE.names) - {"org", "source"}
+
+
+class ContractError(ValueError):
+    """A data contract is missing, malformed, or does not fit its export."""
+
+
+class FieldSpec(BaseModel):
+    """Where one standard field comes from in the export."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    column: str | None = Field(None, description="the export's column holding the value")
+    expression: str | None = Field(
+        None, description="SQL (DuckDB dialect) over the export's columns, instead of a column"
+    )
+    type: Literal["string", "timestamp", "date"] = "string"
+    format: str | None = Field(
+        None, description="strptime format for text dates and times, e.g. %d/%m/%Y"
+    )
+    codes: dict[str, str] | None = Field(
+        None, description="the export's codes mapped to standard values (e.g. channel codes)"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FieldSpec:
+        if (self.column is None) == (self.expression is None):
+            raise ValueError("give exactly one of 'column' or 'expression'")
+        return self
+
+
+class TableSpec(BaseModel):
+    """One file (or sheet) of the export and its fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str = Field(description="path or glob pattern, relative to the contract file")
+    sheet: str | None = Field(
+        None, description="Excel sheet; sheets named '<sheet> 2', '<sheet> 3' … continue it"
+    )
+    fields: dict[str, FieldSpec]
+
+
+class Contract(BaseModel):
+    """A data contract for one organisation's export."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    org: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    source: str
+    format: Literal["csv", "parquet", "excel", "jsonl"]
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    timezone: str = Field("UTC", description="zone of times written without an offset")
+    frequency: Literal["daily", "weekly", "monthly", "quarterly", "adhoc"] = "monthly"
+    identity_fields: list[str] = Field(default_factory=list)
+    events: TableSpec | None = None
+    people: TableSpec | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+    @model_validator(mode="after")
+    def _fields_known(self) -> Contract:
+        if self.events is None and self.people is None:
+            raise ValueError("a contract needs an 'events' table, a 'people' table, or both")
+        for name, spec, allowed, required in (
+            ("events", self.events, _EVENT_FIELDS, {"event_id", "occurred_at"}),
+            ("people", self.people, _PEOPLE_FIELDS, {"local_person_ref"}),
+        ):
+            if spec is None:
+                continue
+            unknown = set(spec.fields) - allowed
+            if unknown:
+                raise ValueError(
+                    f"{name}: unknown standard field(s) {sorted(unknown)}; "
+                    f"expected some of {sorted(allowed)}"
+                )
+            missing = required - set(spec.fields)
+            if missing:
+                raise ValueError(f"{name}: required field(s) {sorted(missing)} are not mapped")
+        return self
+
+    # The folder the contract was read from; files are resolved against it.
+    _base: Path = Path(".")
+
+    def resolve(self, pattern: str) -> list[Path]:
+        """The files a table's pattern names, in a stable order."""
+        p = Path(pattern)
+        base = p.parent if p.is_absolute() else self._base / p.parent
+        return sorted(base.glob(p.name))
+
+    def to_yaml(self) -> str:
+        """The contract as YAML, without defaults left unset."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A YAML loader that remembers the line of every mapping, for error messages."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    mapping = loader.construct_mapping(node, deep=True)
+    lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
+    mapping["__lines__"] = lines
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _strip(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _strip(v) for k, v in data.items() if k != "__lines__"}
+    return data
+
+
+def _line_of(data: Any, loc: tuple[int | str, ...]) -> int | None:
+    line = None
+    for key in loc:
+        if not isinstance(data, dict):
+            break
+        line = data.get("__lines__", {}).get(str(key), line)
+        data = data.get(key)
+    return line
+
+
+def load_contract(path: Path | str) -> Contract:
+    """Read and validate a contract; errors say which line is wrong and why."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ContractError(f"{path}: cannot read the contract ({exc.strerror})") from exc
+    try:
+        raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "somewhere"
+        raise ContractError(f"{path}, {where}: not valid YAML ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise ContractError(f"{path}: expected a mapping of contract settings at the top")
+    try:
+        contract = Contract.model_validate(_strip(raw))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            line = _line_of(raw, loc)
+            field = ".".join(str(x) for x in loc) or "(top level)"
+            at = f"line {line}, " if line else ""
+            problems.append(f"{path}, {at}{field}: {err['msg']}")
+        raise ContractError("\n".join(problems)) from exc
+    contract._base = path.parent.resolve()
+    return contract

@@ -1,0 +1,201 @@
+"""The standard tables every stage reads and writes, and the demand taxonomy.
+
+Each table is defined once, here, as an Arrow schema. Stages, the workspace, exports and
+tests all take their column names and types from these definitions, so a change to the
+data model is a change in one place. ``docs/data-model.md`` documents every column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import pyarrow as pa
+
+__all__ = [
+    "CHANNELS",
+    "DEMAND",
+    "EPISODES",
+    "EVENTS",
+    "LINKS",
+    "PEOPLE",
+    "QUARANTINE",
+    "RUNS",
+    "STANDARD_TABLES",
+    "TAXONOMY",
+    "UNIT_COSTS",
+    "Category",
+    "DemandType",
+    "empty_table",
+]
+
+_TS = pa.timestamp("us", tz="UTC")
+
+
+class DemandType(StrEnum):
+    """Whether a contact is what the service exists for, or caused by a failure."""
+
+    VALUE = "value"
+    FAILURE = "failure"
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    """One category of the demand taxonomy."""
+
+    code: str
+    demand_type: DemandType
+    meaning: str
+
+
+#: The default demand taxonomy (DESIGN.md); organisations may extend it.
+TAXONOMY: tuple[Category, ...] = (
+    Category("service", DemandType.VALUE, "apply, claim, pay, book: what the service is for"),
+    Category("info", DemandType.VALUE, "a first-time question or request for advice"),
+    Category("change", DemandType.VALUE, "reporting a change of circumstances or a new problem"),
+    Category("help", DemandType.VALUE, "complex ongoing need (housing, homelessness, care)"),
+    Category("chase", DemandType.FAILURE, "progress chasing: where is my payment or decision"),
+    Category("error", DemandType.FAILURE, "putting right something the organisation got wrong"),
+    Category("clarify", DemandType.FAILURE, "did not understand a letter, form, page or decision"),
+    Category("repeat", DemandType.FAILURE, "the same unresolved need presented again"),
+    Category("misrouted", DemandType.FAILURE, "wrong organisation or channel; passed on"),
+    Category("duplicate", DemandType.FAILURE, "asked again for information already held"),
+    Category("complaint", DemandType.FAILURE, "a complaint about a failure"),
+)
+
+#: The standard contact channels; each export's own codes are mapped onto these.
+CHANNELS: tuple[str, ...] = ("phone", "web", "letter", "face_to_face", "webchat", "email")
+
+#: Every event an organisation recorded: citizens' contacts (direction "in") and the
+#: organisation's own actions (direction "out": decisions, payments, letters).
+EVENTS = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("org", pa.string(), nullable=False),
+        pa.field("service", pa.string()),
+        pa.field("channel", pa.string()),
+        pa.field("occurred_at", _TS, nullable=False),
+        pa.field("activity", pa.string()),
+        pa.field("direction", pa.string()),
+        pa.field("local_person_ref", pa.string()),
+        pa.field("case_ref", pa.string()),
+        pa.field("note", pa.string()),
+        pa.field("outcome", pa.string()),
+        pa.field("source", pa.string()),
+    ]
+)
+
+#: One row per person record held by an organisation, with its identity fields.
+#: Plain identity fields never leave the organisation that holds them.
+PEOPLE = pa.schema(
+    [
+        pa.field("org", pa.string(), nullable=False),
+        pa.field("local_person_ref", pa.string(), nullable=False),
+        pa.field("forename", pa.string()),
+        pa.field("surname", pa.string()),
+        pa.field("date_of_birth", pa.date32()),
+        pa.field("sex", pa.string()),
+        pa.field("postcode", pa.string()),
+        pa.field("address", pa.string()),
+        pa.field("nino", pa.string()),
+        pa.field("nhs_number", pa.string()),
+        pa.field("source", pa.string()),
+    ]
+)
+
+#: Which person each local record belongs to, as decided by linkage.
+LINKS = pa.schema(
+    [
+        pa.field("org", pa.string(), nullable=False),
+        pa.field("local_person_ref", pa.string(), nullable=False),
+        pa.field("person_id", pa.string(), nullable=False),
+        pa.field("match_probability", pa.float64()),
+    ]
+)
+
+#: A need, from the citizen's first contact until it is met or goes quiet.
+EPISODES = pa.schema(
+    [
+        pa.field("episode_id", pa.string(), nullable=False),
+        pa.field("person_id", pa.string(), nullable=False),
+        pa.field("need_type", pa.string()),
+        pa.field("started_at", _TS),
+        pa.field("ended_at", _TS),
+        pa.field("end_reason", pa.string()),
+        pa.field("orgs", pa.list_(pa.string())),
+        pa.field("channels", pa.list_(pa.string())),
+        pa.field("contacts", pa.int32()),
+        pa.field("handoffs", pa.int32()),
+        pa.field("elapsed_seconds", pa.float64()),
+    ]
+)
+
+#: The classification of each contact as value or failure demand.
+DEMAND = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("demand_type", pa.string(), nullable=False),
+        pa.field("category", pa.string(), nullable=False),
+        pa.field("confidence", pa.float64()),
+        pa.field("decided_by", pa.string()),
+        pa.field("caused_by_org", pa.string()),
+        pa.field("received_by_org", pa.string()),
+    ]
+)
+
+#: Cost of one contact, by organisation and channel, with the source of the figure.
+UNIT_COSTS = pa.schema(
+    [
+        pa.field("org", pa.string(), nullable=False),
+        pa.field("channel", pa.string(), nullable=False),
+        pa.field("cost_gbp", pa.float64(), nullable=False),
+        pa.field("source", pa.string()),
+        pa.field("year", pa.int32()),
+    ]
+)
+
+#: Rows an ingest could not load, kept whole with the reason, so nothing is lost.
+QUARANTINE = pa.schema(
+    [
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("table_name", pa.string(), nullable=False),
+        pa.field("row_number", pa.int64(), nullable=False),
+        pa.field("column_name", pa.string()),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("raw", pa.string()),
+    ]
+)
+
+#: The record of every run: what ran, when, on which inputs, with which settings.
+RUNS = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("command", pa.string(), nullable=False),
+        pa.field("started_at", _TS, nullable=False),
+        pa.field("finished_at", _TS),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("inputs", pa.string()),
+        pa.field("settings", pa.string()),
+        pa.field("outputs", pa.string()),
+        pa.field("package_version", pa.string(), nullable=False),
+        pa.field("engine", pa.string()),
+        pa.field("message", pa.string()),
+    ]
+)
+
+#: The standard tables a workspace holds, by name.
+STANDARD_TABLES: dict[str, pa.Schema] = {
+    "events": EVENTS,
+    "people": PEOPLE,
+    "links": LINKS,
+    "episodes": EPISODES,
+    "demand": DEMAND,
+    "unit_costs": UNIT_COSTS,
+    "quarantine": QUARANTINE,
+    "runs": RUNS,
+}
+
+
+def empty_table(schema: pa.Schema) -> pa.Table:
+    """An empty Arrow table with the given schema."""
+    return schema.empty_table()

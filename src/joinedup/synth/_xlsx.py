@@ -1,0 +1,174 @@
+"""A small streaming XLSX writer for large synthetic workbooks.
+
+XlsxWriter in constant-memory mode managed about 4,000 rows a second here (measured on
+the council export: 26k rows in 7.3 s), which would take over an hour for a million
+people. A worksheet is plain SpreadsheetML, so this writer streams each sheet's XML
+straight into the zip archive: text as inline strings, dates as serial numbers with a
+date style, fixed archive timestamps so the same rows give the same bytes. It writes
+only what the synthetic exports need; Excel, LibreOffice and calamine read the result.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO
+
+_EPOCH = datetime(1899, 12, 30)
+_FIXED = (1980, 1, 1, 0, 0, 0)
+_ESCAPE = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
+# Characters XML 1.0 forbids (control characters other than tab, newline and return).
+_CONTROL = {i: None for i in range(32) if i not in (9, 10, 13)}
+
+Cell = str | int | float | date | datetime | None
+
+
+def _col(n: int) -> str:
+    name = ""
+    n += 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        name = chr(65 + r) + name
+    return name
+
+
+class StreamingWorkbook:
+    """Write rows to any number of sheets, in any order; ``close`` assembles the file.
+
+    Each sheet's rows go to a temporary file beside the workbook as they come, so memory
+    stays flat; ``close`` copies them into the archive in sheet order.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._names: list[str] = []
+        self._spools: list[IO[bytes]] = []
+        self._rows: list[int] = []
+        self._cols: list[list[str]] = []
+
+    def add_sheet(self, name: str, header: list[str]) -> int:
+        """Start a sheet with its header row; returns its index for ``write_row``."""
+        self._names.append(name)
+        self._spools.append(tempfile.TemporaryFile(dir=self._path.parent))
+        self._rows.append(0)
+        self._cols.append([_col(i) for i in range(len(header))])
+        index = len(self._names) - 1
+        self.write_row(index, list(header))
+        return index
+
+    def rows(self, sheet: int) -> int:
+        """Rows written to a sheet, header included."""
+        return self._rows[sheet]
+
+    def write_row(self, sheet: int, values: list[Cell]) -> None:
+        """Append one row to a sheet; None leaves a cell empty."""
+        self._rows[sheet] += 1
+        r = self._rows[sheet]
+        parts = [f'<row r="{r}">']
+        for col, v in zip(self._cols[sheet], values, strict=False):
+            if v is None or v == "":
+                continue
+            ref = f"{col}{r}"
+            if isinstance(v, str):
+                text = v.translate(_ESCAPE).translate(_CONTROL)
+                parts.append(f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">'
+                             f"{text}</t></is></c>")
+            elif isinstance(v, datetime):
+                serial = (v - _EPOCH).total_seconds() / 86400
+                parts.append(f'<c r="{ref}" s="2"><v>{serial!r}</v></c>')
+            elif isinstance(v, date):
+                serial = (v - _EPOCH.date()).days
+                parts.append(f'<c r="{ref}" s="1"><v>{serial}</v></c>')
+            else:
+                parts.append(f'<c r="{ref}"><v>{v}</v></c>')
+        parts.append("</row>")
+        self._spools[sheet].write("".join(parts).encode("utf-8"))
+
+    def close(self) -> None:
+        """Write the workbook: every sheet's rows, then the parts that describe them."""
+        n = len(self._names)
+        archive = zipfile.ZipFile(self._path, "w", compression=zipfile.ZIP_DEFLATED,
+                                  compresslevel=1)
+        head = (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                b"<sheetData>")
+        for i, spool in enumerate(self._spools):
+            info = zipfile.ZipInfo(f"xl/worksheets/sheet{i + 1}.xml", _FIXED)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            spool.seek(0)
+            with archive.open(info, "w", force_zip64=True) as out:
+                out.write(head)
+                shutil.copyfileobj(spool, out, 1 << 20)
+                out.write(b"</sheetData></worksheet>")
+            spool.close()
+        sheets = "".join(
+            f'<sheet name="{name.translate(_ESCAPE)}" sheetId="{i + 1}" r:id="rId{i + 1}"/>'
+            for i, name in enumerate(self._names)
+        )
+        rels = "".join(
+            f'<Relationship Id="rId{i + 1}" Type="http://schemas.openxmlformats.org/'
+            f'officeDocument/2006/relationships/worksheet" Target="worksheets/sheet{i + 1}.xml"/>'
+            for i in range(n)
+        )
+        overrides = "".join(
+            f'<Override PartName="/xl/worksheets/sheet{i + 1}.xml" ContentType="application/'
+            'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+            for i in range(n)
+        )
+        parts = {
+            "[Content_Types].xml": (
+                '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+                '<Default Extension="rels" ContentType="application/vnd.openxmlformats-'
+                'package.relationships+xml"/><Default Extension="xml" ContentType='
+                '"application/xml"/><Override PartName="/xl/workbook.xml" ContentType='
+                '"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+                '<Override PartName="/xl/styles.xml" ContentType="application/vnd.'
+                'openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+                f"{overrides}</Types>"
+            ),
+            "_rels/.rels": (
+                '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+                'relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.'
+                'org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>'
+                "</Relationships>"
+            ),
+            "xl/workbook.xml": (
+                '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+                'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+                f"<sheets>{sheets}</sheets></workbook>"
+            ),
+            "xl/_rels/workbook.xml.rels": (
+                '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+                f'relationships">{rels}<Relationship Id="rId{n + 1}" Type="http://schemas.'
+                'openxmlformats.org/officeDocument/2006/relationships/styles" '
+                'Target="styles.xml"/></Relationships>'
+            ),
+            "xl/styles.xml": (
+                '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                '<numFmts count="2"><numFmt numFmtId="164" formatCode="dd/mm/yyyy"/>'
+                '<numFmt numFmtId="165" formatCode="dd/mm/yyyy hh:mm"/></numFmts>'
+                '<fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts>'
+                '<fills count="1"><fill><patternFill patternType="none"/></fill></fills>'
+                '<borders count="1"><border/></borders>'
+                '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/>'
+                '</cellStyleXfs><cellXfs count="3">'
+                '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+                '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" '
+                'applyNumberFormat="1"/>'
+                '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" '
+                'applyNumberFormat="1"/></cellXfs></styleSheet>'
+            ),
+        }
+        for name, text in parts.items():
+            info = zipfile.ZipInfo(name, _FIXED)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, text)
+        archive.close()
