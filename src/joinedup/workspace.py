@@ -20,15 +20,12 @@ import pyarrow as pa
 
 from joinedup._version import __version__
 from joinedup.engine import Engine, connect
+from joinedup.errors import WorkspaceError
 from joinedup.model import RUNS, STANDARD_TABLES
 
 __all__ = ["Run", "Workspace", "WorkspaceError"]
 
 DB_FILE = "joinedup.duckdb"
-
-
-class WorkspaceError(RuntimeError):
-    """A workspace could not be opened or used."""
 
 
 @dataclass
@@ -84,7 +81,10 @@ class Workspace:
 
     @contextmanager
     def run(
-        self, command: str, *, inputs: dict[str, Any] | None = None,
+        self,
+        command: str,
+        *,
+        inputs: dict[str, Any] | None = None,
         settings: dict[str, Any] | None = None,
     ) -> Iterator[Run]:
         """Record a run: a row is written when it ends, with status ok or failed."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from joinedup.engine._base import Engine, EngineError
+from joinedup.engine._base import Engine
+from joinedup.errors import EngineError
 from joinedup.engine._duckdb import DuckDBEngine
 
 __all__ = ["DuckDBEngine", "Engine", "EngineError", "connect"]
@@ -18,7 +19,9 @@ __all__ = ["DuckDBEngine", "Engine", "EngineError", "connect"]
 ENGINES = ("duckdb",)
 
 
-def connect(kind: str = "duckdb", path: Path | str | None = None, *, threads: int | None = None) -> Engine:
+def connect(
+    kind: str = "duckdb", path: Path | str | None = None, *, threads: int | None = None
+) -> Engine:
     """Open an engine of the given kind; ``path`` is its database (in memory when None)."""
     if kind == "duckdb":
         return DuckDBEngine(path, threads=threads)

@@ -11,10 +11,6 @@ import ibis
 import pyarrow as pa
 
 
-class EngineError(RuntimeError):
-    """An engine could not do what was asked (unknown engine, missing table, bad SQL)."""
-
-
 class Engine(abc.ABC):
     """Register, query, materialise and read back tables on one database engine."""
 

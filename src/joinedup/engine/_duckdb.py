@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ import ibis
 import pyarrow as pa
 import sqlglot
 
-from joinedup.engine._base import Engine, EngineError
+from joinedup.engine._base import Engine
+from joinedup.errors import EngineError
 
 
 class DuckDBEngine(Engine):
@@ -98,8 +100,10 @@ class DuckDBEngine(Engine):
             delim = _quote(options.get("delimiter", ","))
             encoding = str(options.get("encoding", "utf-8")).lower().replace("_", "-")
             enc = "" if encoding in ("utf-8", "utf8") else f", encoding={_quote(encoding)}"
-            source = (f"read_csv({files}, all_varchar=true, header=true, delim={delim}, "
-                      f"filename='_file', parallel=false{enc})")
+            source = (
+                f"read_csv({files}, all_varchar=true, header=true, delim={delim}, "
+                f"filename='_file', parallel=false{enc})"
+            )
         elif fmt == "parquet":
             source = f"read_parquet({files}, filename='_file')"
         elif fmt == "jsonl":
@@ -109,8 +113,10 @@ class DuckDBEngine(Engine):
                 f"DESCRIBE SELECT * FROM read_json({files}, format='newline_delimited')"
             ).fetchall()
             cols = ", ".join(f"{_quote(c[0])}: 'VARCHAR'" for c in described)
-            source = (f"read_json({files}, format='newline_delimited', "
-                      f"columns={{{cols}}}, filename='_file')")
+            source = (
+                f"read_json({files}, format='newline_delimited', "
+                f"columns={{{cols}}}, filename='_file')"
+            )
         else:
             raise EngineError(f"DuckDB engine cannot read format {fmt!r}")
         self.raw.execute(
@@ -138,10 +144,8 @@ class DuckDBEngine(Engine):
                 self.raw.execute(f'DROP VIEW IF EXISTS "{name}"')
             else:
                 self.raw.execute(f'DROP TABLE IF EXISTS "{name}"')
-        try:
+        with contextlib.suppress(duckdb.Error):
             self.raw.unregister(name)
-        except duckdb.Error:
-            pass
 
     def close(self) -> None:
         self._con.disconnect()

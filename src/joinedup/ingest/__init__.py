@@ -59,7 +59,8 @@ def load(contract: Contract | Path | str, workspace: Workspace) -> IngestResult:
     engine = workspace.engine
     results = []
     with workspace.run(
-        "ingest", inputs={"contract": contract.source, "org": contract.org},
+        "ingest",
+        inputs={"contract": contract.source, "org": contract.org},
         settings=contract.model_dump(mode="json", exclude_none=True),
     ) as run:
         for table, spec in (("events", contract.events), ("people", contract.people)):
@@ -85,8 +86,9 @@ def _raw_view(engine: Engine, contract: Contract, table: str, spec: TableSpec) -
             raise ContractError(f"{files[0]}: the sheet {spec.sheet!r} is empty")
         engine.register(name, pa.concat_tables(parts, promote_options="permissive"))
     else:
-        engine.read_files(name, files, contract.format, delimiter=contract.delimiter,
-                          encoding=contract.encoding)
+        engine.read_files(
+            name, files, contract.format, delimiter=contract.delimiter, encoding=contract.encoding
+        )
     columns = set(engine.table(name).columns)
     for std, fs in spec.fields.items():
         if fs.column is not None and fs.column not in columns:
@@ -119,9 +121,11 @@ def _typed_sql(std: str, fs: FieldSpec, contract: Contract) -> tuple[str, str | 
     if fs.codes:
         cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in fs.codes.items())
         mapped = f"CASE {text} {cases} END"
-        known = ", ".join(_lit(k) for k in fs.codes)
-        why = (f"CASE WHEN {text} IS NOT NULL AND {mapped} IS NULL THEN "
-               f"{_lit(std + ': unknown code ')} || {text} || {_lit(' (expected one of ' + known.replace(chr(39), '') + ')')} END")
+        expected = _lit(f" (expected one of {', '.join(fs.codes)})")
+        why = (
+            f"CASE WHEN {text} IS NOT NULL AND {mapped} IS NULL THEN "
+            f"{_lit(std + ': unknown code ')} || {text} || {expected} END"
+        )
         return mapped, why
     src = _q(fs.column) if fs.column is not None else f"({fs.expression})"
     if fs.type == "timestamp":
@@ -141,8 +145,8 @@ def _typed_sql(std: str, fs: FieldSpec, contract: Contract) -> tuple[str, str | 
             parsed = f"TRY_CAST({src} AS DATE)"
             expect = "a date"
         typed = parsed
-    why = (f"CASE WHEN {text} IS NOT NULL AND {parsed} IS NULL THEN "
-           f"{_lit(std + ': ')} || {_lit(chr(39))} || {text} || {_lit(chr(39) + ' is not ' + expect)} END")
+    head, tail = _lit(f"{std}: '"), _lit(f"' is not {expect}")
+    why = f"CASE WHEN {text} IS NOT NULL AND {parsed} IS NULL THEN {head} || {text} || {tail} END"
     return typed, why
 
 
@@ -192,15 +196,17 @@ def _load_table(engine: Engine, contract: Contract, table: str, spec: TableSpec)
     )
     where = f"org = {_lit(contract.org)} AND source = {_lit(contract.source)}"
     engine.delete(table, where)
-    engine.delete("quarantine",
-                  f"source = {_lit(contract.source)} AND table_name = {_lit(table)}")
+    engine.delete("quarantine", f"source = {_lit(contract.source)} AND table_name = {_lit(table)}")
     loaded = engine.write(table, valid)
     quarantined = engine.write("quarantine", bad)
     reasons = {
-        r["column_name"]: r["n"] for r in engine.to_arrow(engine.sql(
-            f"SELECT column_name, count(*) AS n FROM quarantine WHERE source = "
-            f"{_lit(contract.source)} AND table_name = {_lit(table)} GROUP BY 1 ORDER BY 1"
-        )).to_pylist()
+        r["column_name"]: r["n"]
+        for r in engine.to_arrow(
+            engine.sql(
+                f"SELECT column_name, count(*) AS n FROM quarantine WHERE source = "
+                f"{_lit(contract.source)} AND table_name = {_lit(table)} GROUP BY 1 ORDER BY 1"
+            )
+        ).to_pylist()
     }
     rows_in = int(engine.table(raw).count().execute())
     engine.drop_temp(staged)

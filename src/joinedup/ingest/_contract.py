@@ -13,16 +13,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from joinedup.errors import ContractError
 from joinedup.model import EVENTS, PEOPLE
 
 __all__ = ["Contract", "ContractError", "FieldSpec", "TableSpec", "load_contract"]
 
 _EVENT_FIELDS = set(EVENTS.names) - {"org", "source"}
 _PEOPLE_FIELDS = set(PEOPLE.names) - {"org", "source"}
-
-
-class ContractError(ValueError):
-    """A data contract is missing, malformed, or does not fit its export."""
 
 
 class FieldSpec(BaseModel):
@@ -160,7 +157,7 @@ def load_contract(path: Path | str) -> Contract:
     except OSError as exc:
         raise ContractError(f"{path}: cannot read the contract ({exc.strerror})") from exc
     try:
-        raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        raw = yaml.load(text, Loader=_LineLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "somewhere"

@@ -67,8 +67,10 @@ def read_excel(path: Path, sheet: str | None, batch_rows: int = 200_000) -> Iter
 
 
 def _to_arrow(header: list[str], rows: list[list[object]], path: Path, first: int) -> pa.Table:
-    cols: dict[str, list[object]] = {"_row": list(range(first + 1, first + len(rows) + 1)),
-                                     "_file": [str(path)] * len(rows)}
+    cols: dict[str, list[object]] = {
+        "_row": list(range(first + 1, first + len(rows) + 1)),
+        "_file": [str(path)] * len(rows),
+    }
     for i, name in enumerate(header):
         cols[name] = [_text(r[i]) if i < len(r) else None for r in rows]
     return pa.table(cols)

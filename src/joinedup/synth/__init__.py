@@ -35,29 +35,58 @@ __all__ = ["IdentityErrorRates", "SynthConfig", "SynthResult", "generate"]
 
 #: Which identifier each organisation holds.
 _HOLDS = {"benefits": "nino", "tax": "nino", "council": "none", "health": "nhs"}
-_FAILURE_CATEGORIES = {"chase", "error", "clarify", "repeat", "misrouted", "duplicate",
-                       "complaint"}
+_FAILURE_CATEGORIES = {"chase", "error", "clarify", "repeat", "misrouted", "duplicate", "complaint"}
 
-_TRUTH_PEOPLE = pa.schema([
-    ("person_id", pa.string()), ("forename", pa.string()), ("surname", pa.string()),
-    ("maiden_name", pa.string()), ("sex", pa.string()), ("date_of_birth", pa.date32()),
-    ("address", pa.string()), ("postcode", pa.string()), ("old_postcode", pa.string()),
-    ("nino", pa.string()), ("nhs_number", pa.string()), ("origin", pa.string()),
-    ("age_band", pa.string()), ("disability", pa.bool_()), ("low_digital", pa.bool_()),
-])
-_TRUTH_RECORDS = pa.schema([
-    ("org", pa.string()), ("local_person_ref", pa.string()), ("person_id", pa.string()),
-    ("forename_flag", pa.string()), ("surname_flag", pa.string()), ("dob_flag", pa.string()),
-    ("postcode_flag", pa.string()), ("id_flag", pa.string()),
-])
-_TRUTH_EVENTS = pa.schema([
-    ("event_id", pa.string()), ("org", pa.string()), ("local_event_id", pa.string()),
-    ("person_id", pa.string()), ("need_id", pa.string()), ("life_event", pa.string()),
-    ("service", pa.string()), ("occurred_at", pa.timestamp("us", tz="UTC")),
-    ("direction", pa.string()), ("channel", pa.string()), ("demand_type", pa.string()),
-    ("category", pa.string()), ("caused_by_org", pa.string()),
-    ("received_by_org", pa.string()), ("failure", pa.string()),
-])
+_TRUTH_PEOPLE = pa.schema(
+    [
+        ("person_id", pa.string()),
+        ("forename", pa.string()),
+        ("surname", pa.string()),
+        ("maiden_name", pa.string()),
+        ("sex", pa.string()),
+        ("date_of_birth", pa.date32()),
+        ("address", pa.string()),
+        ("postcode", pa.string()),
+        ("old_postcode", pa.string()),
+        ("nino", pa.string()),
+        ("nhs_number", pa.string()),
+        ("origin", pa.string()),
+        ("age_band", pa.string()),
+        ("disability", pa.bool_()),
+        ("low_digital", pa.bool_()),
+    ]
+)
+_TRUTH_RECORDS = pa.schema(
+    [
+        ("org", pa.string()),
+        ("local_person_ref", pa.string()),
+        ("person_id", pa.string()),
+        ("forename_flag", pa.string()),
+        ("surname_flag", pa.string()),
+        ("dob_flag", pa.string()),
+        ("postcode_flag", pa.string()),
+        ("id_flag", pa.string()),
+    ]
+)
+_TRUTH_EVENTS = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("org", pa.string()),
+        ("local_event_id", pa.string()),
+        ("person_id", pa.string()),
+        ("need_id", pa.string()),
+        ("life_event", pa.string()),
+        ("service", pa.string()),
+        ("occurred_at", pa.timestamp("us", tz="UTC")),
+        ("direction", pa.string()),
+        ("channel", pa.string()),
+        ("demand_type", pa.string()),
+        ("category", pa.string()),
+        ("caused_by_org", pa.string()),
+        ("received_by_org", pa.string()),
+        ("failure", pa.string()),
+    ]
+)
 
 
 @dataclass
@@ -105,14 +134,18 @@ class _LocalIds:
     def event_ref(self, org: str) -> str:
         n = self.event[org] = self.event[org] + 1
         return {
-            "benefits": f"CT{n:09d}", "tax": f"INT-{n:010d}", "council": str(500_000 + n),
+            "benefits": f"CT{n:09d}",
+            "tax": f"INT-{n:010d}",
+            "council": str(500_000 + n),
             "health": f"ENC-{n:09d}",
         }[org]
 
     def case_ref(self, org: str) -> str:
         n = self.case[org] = self.case[org] + 1
         return {
-            "benefits": f"BEN/{n:08d}", "tax": f"TX{n:09d}", "council": f"CSE-{n:08d}",
+            "benefits": f"BEN/{n:08d}",
+            "tax": f"TX{n:09d}",
+            "council": f"CSE-{n:08d}",
             "health": f"EP{n:08d}",
         }[org]
 
@@ -147,7 +180,9 @@ def _calibrate(cfg_json: str) -> tuple[float, float]:
 
 
 def generate(
-    out: Path | str, config: SynthConfig | None = None, *,
+    out: Path | str,
+    config: SynthConfig | None = None,
+    *,
     progress: Callable[[int], None] | None = None,
 ) -> SynthResult:
     """Write a synthetic population's exports, contracts and ground truth under ``out``.
@@ -174,8 +209,16 @@ def generate(
             last = min(first + cfg.chunk_size, cfg.people)
             # A generator per batch, seeded from (seed, batch), keeps runs reproducible.
             rng = random.Random(f"{cfg.seed}:{chunk_no}")
-            _batch(rng, cfg, sim, ids, range(first, last), writers,
-                   (t_people, t_records, t_events), result)
+            _batch(
+                rng,
+                cfg,
+                sim,
+                ids,
+                range(first, last),
+                writers,
+                (t_people, t_records, t_events),
+                result,
+            )
             if progress:
                 progress(last)
     finally:
@@ -191,8 +234,14 @@ def generate(
 
 
 def _batch(
-    rng: random.Random, cfg: SynthConfig, sim: JourneySimulator, ids: _LocalIds,
-    people: range, writers: dict, truth: tuple[pq.ParquetWriter, ...], result: SynthResult,
+    rng: random.Random,
+    cfg: SynthConfig,
+    sim: JourneySimulator,
+    ids: _LocalIds,
+    people: range,
+    writers: dict,
+    truth: tuple[pq.ParquetWriter, ...],
+    result: SynthResult,
 ) -> None:
     t_people, t_records, t_events = truth
     identities: list[tuple[Identity, Groups]] = []
@@ -216,8 +265,11 @@ def _batch(
             if e.person_id not in local_person:
                 ref = ids.person_ref(org)
                 local_person[e.person_id] = ref
-                records.append(org_record(rng, org, ref, index[e.person_id],
-                                          cfg.identity_errors[org], _HOLDS[org]))
+                records.append(
+                    org_record(
+                        rng, org, ref, index[e.person_id], cfg.identity_errors[org], _HOLDS[org]
+                    )
+                )
         records.sort(key=lambda r: r.local_ref)
         cases: dict[str, str] = {}
         rows = []
@@ -236,21 +288,28 @@ def _batch(
         result.events[org] += len(rows)
         result.records[org] += len(records)
         rec_rows.extend(records)
-    t_records.write_table(pa.table({
-        "org": [r.org for r in rec_rows],
-        "local_person_ref": [r.local_ref for r in rec_rows],
-        "person_id": [r.person_id for r in rec_rows],
-        "forename_flag": [r.forename_flag for r in rec_rows],
-        "surname_flag": [r.surname_flag for r in rec_rows],
-        "dob_flag": [r.dob_flag for r in rec_rows],
-        "postcode_flag": [r.postcode_flag for r in rec_rows],
-        "id_flag": [r.id_flag for r in rec_rows],
-    }, schema=_TRUTH_RECORDS))
+    t_records.write_table(
+        pa.table(
+            {
+                "org": [r.org for r in rec_rows],
+                "local_person_ref": [r.local_ref for r in rec_rows],
+                "person_id": [r.person_id for r in rec_rows],
+                "forename_flag": [r.forename_flag for r in rec_rows],
+                "surname_flag": [r.surname_flag for r in rec_rows],
+                "dob_flag": [r.dob_flag for r in rec_rows],
+                "postcode_flag": [r.postcode_flag for r in rec_rows],
+                "id_flag": [r.id_flag for r in rec_rows],
+            },
+            schema=_TRUTH_RECORDS,
+        )
+    )
     cols = list(zip(*ev_rows, strict=True)) if ev_rows else [[] for _ in _TRUTH_EVENTS]
-    t_events.write_table(pa.table(
-        {name: list(col) for name, col in zip(_TRUTH_EVENTS.names, cols, strict=True)},
-        schema=_TRUTH_EVENTS,
-    ))
+    t_events.write_table(
+        pa.table(
+            {name: list(col) for name, col in zip(_TRUTH_EVENTS.names, cols, strict=True)},
+            schema=_TRUTH_EVENTS,
+        )
+    )
 
 
 def _truth_event(org: str, local_id: str, e: SimEvent) -> tuple:
@@ -258,30 +317,45 @@ def _truth_event(org: str, local_id: str, e: SimEvent) -> tuple:
     if e.category is not None:
         demand_type = "failure" if e.category in _FAILURE_CATEGORIES else "value"
     return (
-        f"{org}:{local_id}", org, local_id, e.person_id, e.need_id, e.life_event, e.service,
-        e.occurred_at, e.direction, e.channel, demand_type, e.category, e.caused_by,
-        org if e.caused_by else None, e.failure,
+        f"{org}:{local_id}",
+        org,
+        local_id,
+        e.person_id,
+        e.need_id,
+        e.life_event,
+        e.service,
+        e.occurred_at,
+        e.direction,
+        e.channel,
+        demand_type,
+        e.category,
+        e.caused_by,
+        org if e.caused_by else None,
+        e.failure,
     )
 
 
 def _truth_people(rows: list[tuple[Identity, Groups]]) -> pa.Table:
-    return pa.table({
-        "person_id": [w.person_id for w, _ in rows],
-        "forename": [w.forename for w, _ in rows],
-        "surname": [w.surname for w, _ in rows],
-        "maiden_name": [w.maiden_name for w, _ in rows],
-        "sex": [w.sex for w, _ in rows],
-        "date_of_birth": [w.date_of_birth for w, _ in rows],
-        "address": [w.address for w, _ in rows],
-        "postcode": [w.postcode for w, _ in rows],
-        "old_postcode": [w.old_postcode for w, _ in rows],
-        "nino": [w.nino for w, _ in rows],
-        "nhs_number": [w.nhs_number for w, _ in rows],
-        "origin": [w.origin for w, _ in rows],
-        "age_band": [g.age_band for _, g in rows],
-        "disability": [g.disability for _, g in rows],
-        "low_digital": [g.low_digital for _, g in rows],
-    }, schema=_TRUTH_PEOPLE)
+    return pa.table(
+        {
+            "person_id": [w.person_id for w, _ in rows],
+            "forename": [w.forename for w, _ in rows],
+            "surname": [w.surname for w, _ in rows],
+            "maiden_name": [w.maiden_name for w, _ in rows],
+            "sex": [w.sex for w, _ in rows],
+            "date_of_birth": [w.date_of_birth for w, _ in rows],
+            "address": [w.address for w, _ in rows],
+            "postcode": [w.postcode for w, _ in rows],
+            "old_postcode": [w.old_postcode for w, _ in rows],
+            "nino": [w.nino for w, _ in rows],
+            "nhs_number": [w.nhs_number for w, _ in rows],
+            "origin": [w.origin for w, _ in rows],
+            "age_band": [g.age_band for _, g in rows],
+            "disability": [g.disability for _, g in rows],
+            "low_digital": [g.low_digital for _, g in rows],
+        },
+        schema=_TRUTH_PEOPLE,
+    )
 
 
 def _codes(org: str, table: dict[str, dict[str, str]]) -> dict[str, str]:
@@ -299,45 +373,73 @@ def contract_for(org: str, exports: str) -> Contract:
     direction = _codes(org, DIRECTION_CODES)
     if org == "benefits":
         events = {
-            "event_id": f("Contact ID"), "local_person_ref": f("Claimant ID"),
+            "event_id": f("Contact ID"),
+            "local_person_ref": f("Claimant ID"),
             "case_ref": f("Claim Ref"),
             "occurred_at": f("Contact Date", type="timestamp", format="%d/%m/%Y %H:%M"),
-            "channel": f("Channel", codes=channel), "direction": f("Direction", codes=direction),
-            "activity": f("Contact Type"), "service": f("Benefit"), "note": f("Adviser Notes"),
+            "channel": f("Channel", codes=channel),
+            "direction": f("Direction", codes=direction),
+            "activity": f("Contact Type"),
+            "service": f("Benefit"),
+            "note": f("Adviser Notes"),
             "outcome": f("Outcome"),
         }
         people = {
-            "local_person_ref": f("Claimant ID"), "forename": f("Forename"),
-            "surname": f("Surname"), "date_of_birth": f("DOB", type="date", format="%d/%m/%Y"),
-            "nino": f("NINO"), "address": f("Address"), "postcode": f("Postcode"),
+            "local_person_ref": f("Claimant ID"),
+            "forename": f("Forename"),
+            "surname": f("Surname"),
+            "date_of_birth": f("DOB", type="date", format="%d/%m/%Y"),
+            "nino": f("NINO"),
+            "address": f("Address"),
+            "postcode": f("Postcode"),
             "sex": f("Sex"),
         }
-        fmt, zone, ident = "csv", "Europe/London", ["forename", "surname", "date_of_birth",
-                                                      "nino", "address", "postcode", "sex"]
+        fmt, zone, ident = (
+            "csv",
+            "Europe/London",
+            ["forename", "surname", "date_of_birth", "nino", "address", "postcode", "sex"],
+        )
         sheets: tuple[str | None, str | None] = (None, None)
     elif org == "tax":
         events = {
-            "event_id": f("interaction_id"), "local_person_ref": f("taxpayer_ref"),
-            "case_ref": f("case_id"), "occurred_at": f("ts", type="timestamp"),
-            "channel": f("channel_code", codes=channel), "direction": f("flow", codes=direction),
-            "activity": f("interaction_type"), "service": f("regime"), "note": f("memo"),
+            "event_id": f("interaction_id"),
+            "local_person_ref": f("taxpayer_ref"),
+            "case_ref": f("case_id"),
+            "occurred_at": f("ts", type="timestamp"),
+            "channel": f("channel_code", codes=channel),
+            "direction": f("flow", codes=direction),
+            "activity": f("interaction_type"),
+            "service": f("regime"),
+            "note": f("memo"),
             "outcome": f("result"),
         }
         people = {
-            "local_person_ref": f("taxpayer_ref"), "forename": f("first_name"),
-            "surname": f("last_name"), "date_of_birth": f("birth_date", type="date"),
-            "nino": f("ni_number"), "address": f("address_line"), "postcode": f("postcode"),
+            "local_person_ref": f("taxpayer_ref"),
+            "forename": f("first_name"),
+            "surname": f("last_name"),
+            "date_of_birth": f("birth_date", type="date"),
+            "nino": f("ni_number"),
+            "address": f("address_line"),
+            "postcode": f("postcode"),
             "sex": f("gender"),
         }
-        fmt, zone, ident = "parquet", "UTC", ["forename", "surname", "date_of_birth", "nino",
-                                              "address", "postcode", "sex"]
+        fmt, zone, ident = (
+            "parquet",
+            "UTC",
+            ["forename", "surname", "date_of_birth", "nino", "address", "postcode", "sex"],
+        )
         sheets = (None, None)
     elif org == "council":
         events = {
-            "event_id": f("Ref"), "local_person_ref": f("Resident No"), "case_ref": f("Case No"),
+            "event_id": f("Ref"),
+            "local_person_ref": f("Resident No"),
+            "case_ref": f("Case No"),
             "occurred_at": f("Logged", type="timestamp", format="%Y-%m-%d %H:%M:%S"),
-            "channel": f("Method", codes=channel), "direction": f("Type", codes=direction),
-            "activity": f("Reason"), "service": f("Service Area"), "note": f("Notes"),
+            "channel": f("Method", codes=channel),
+            "direction": f("Type", codes=direction),
+            "activity": f("Reason"),
+            "service": f("Service Area"),
+            "note": f("Notes"),
             "outcome": f("Status"),
         }
         people = {
@@ -345,29 +447,43 @@ def contract_for(org: str, exports: str) -> Contract:
             "forename": FieldSpec(expression="trim(split_part(\"Full Name\", ',', 2))"),
             "surname": FieldSpec(expression="trim(split_part(\"Full Name\", ',', 1))"),
             "date_of_birth": f("Date of Birth", type="date", format="%Y-%m-%d %H:%M:%S"),
-            "address": f("Address"), "postcode": f("Post Code"),
+            "address": f("Address"),
+            "postcode": f("Post Code"),
         }
-        fmt, zone, ident = "excel", "Europe/London", ["forename", "surname", "date_of_birth",
-                                                        "address", "postcode"]
+        fmt, zone, ident = (
+            "excel",
+            "Europe/London",
+            ["forename", "surname", "date_of_birth", "address", "postcode"],
+        )
         sheets = ("Contacts", "Residents")
     else:
         events = {
-            "event_id": f("encounter_id"), "local_person_ref": f("patient_id"),
+            "event_id": f("encounter_id"),
+            "local_person_ref": f("patient_id"),
             "case_ref": f("episode_ref"),
             "occurred_at": f("start", type="timestamp", format="%Y-%m-%dT%H:%M:%SZ"),
-            "channel": f("mode", codes=channel), "direction": f("initiated_by", codes=direction),
-            "activity": f("type"), "service": f("service"), "note": f("free_text"),
+            "channel": f("mode", codes=channel),
+            "direction": f("initiated_by", codes=direction),
+            "activity": f("type"),
+            "service": f("service"),
+            "note": f("free_text"),
             "outcome": f("disposition"),
         }
         people = {
-            "local_person_ref": f("patient_id"), "nhs_number": f("nhs_number"),
-            "forename": f("given_name"), "surname": f("family_name"),
+            "local_person_ref": f("patient_id"),
+            "nhs_number": f("nhs_number"),
+            "forename": f("given_name"),
+            "surname": f("family_name"),
             "date_of_birth": f("birth_date", type="date", format="%Y-%m-%d"),
             "sex": f("sex", codes={"female": "F", "male": "M"}),
-            "address": f("address"), "postcode": f("postcode"),
+            "address": f("address"),
+            "postcode": f("postcode"),
         }
-        fmt, zone, ident = "jsonl", "UTC", ["nhs_number", "forename", "surname",
-                                            "date_of_birth", "sex", "address", "postcode"]
+        fmt, zone, ident = (
+            "jsonl",
+            "UTC",
+            ["nhs_number", "forename", "surname", "date_of_birth", "sex", "address", "postcode"],
+        )
         sheets = (None, None)
     return Contract(
         org=org,

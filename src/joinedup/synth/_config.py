@@ -54,42 +54,111 @@ _UC_CHANGE = Need("benefits", "Universal Credit", "change", "payment", True)
 _CTR = Need("council", "Council Tax Reduction", "service", "decision", False)
 
 LIFE_EVENTS: tuple[LifeEvent, ...] = (
-    LifeEvent("job_loss", "lost my job", 18, 66, 1.0, (
-        _UC_CLAIM, Need("tax", "PAYE tax code", "change", "refund", True), _CTR,
-    )),
-    LifeEvent("new_job", "started a new job", 18, 66, 1.2, (
-        _UC_CHANGE, Need("tax", "PAYE tax code", "change", "tax code", False),
-    )),
-    LifeEvent("new_baby", "had a baby", 18, 46, 0.8, (
-        Need("tax", "Child Benefit", "service", "payment", True),
-        Need("health", "GP registration", "service", "appointment", False), _UC_CHANGE,
-    )),
-    LifeEvent("moving_house", "moved house", 18, 95, 1.1, (
-        Need("council", "Council Tax", "change", "bill", False),
-        Need("health", "GP registration", "change", "registration", False), _UC_CHANGE,
-    )),
-    LifeEvent("illness", "been unwell", 16, 95, 1.0, (
-        Need("health", "Hospital referral", "service", "referral", False),
-        Need("benefits", "Personal Independence Payment", "service", "decision", True),
-        Need("council", "Adult social care", "help", "assessment", False),
-    )),
-    LifeEvent("bereavement", "lost my partner", 25, 95, 0.4, (
-        Need("benefits", "Bereavement Support Payment", "service", "payment", True),
-        Need("tax", "PAYE tax code", "change", "tax code", False),
-        Need("council", "Council Tax", "change", "bill", False),
-    )),
-    LifeEvent("retirement", "retired", 60, 80, 0.5, (
-        Need("benefits", "State Pension", "service", "payment", True),
-        Need("tax", "PAYE tax code", "change", "tax code", False),
-    )),
-    LifeEvent("relationship_breakdown", "split up with my partner", 18, 80, 0.6, (
-        _UC_CHANGE, Need("council", "Housing options", "help", "housing", False),
-        Need("tax", "Child Benefit", "change", "payment", True),
-    )),
-    LifeEvent("eviction_threat", "been told I'm being evicted", 18, 90, 0.35, (
-        Need("council", "Homelessness prevention", "help", "housing", False),
-        Need("benefits", "Universal Credit", "help", "payment", True),
-    )),
+    LifeEvent(
+        "job_loss",
+        "lost my job",
+        18,
+        66,
+        1.0,
+        (
+            _UC_CLAIM,
+            Need("tax", "PAYE tax code", "change", "refund", True),
+            _CTR,
+        ),
+    ),
+    LifeEvent(
+        "new_job",
+        "started a new job",
+        18,
+        66,
+        1.2,
+        (
+            _UC_CHANGE,
+            Need("tax", "PAYE tax code", "change", "tax code", False),
+        ),
+    ),
+    LifeEvent(
+        "new_baby",
+        "had a baby",
+        18,
+        46,
+        0.8,
+        (
+            Need("tax", "Child Benefit", "service", "payment", True),
+            Need("health", "GP registration", "service", "appointment", False),
+            _UC_CHANGE,
+        ),
+    ),
+    LifeEvent(
+        "moving_house",
+        "moved house",
+        18,
+        95,
+        1.1,
+        (
+            Need("council", "Council Tax", "change", "bill", False),
+            Need("health", "GP registration", "change", "registration", False),
+            _UC_CHANGE,
+        ),
+    ),
+    LifeEvent(
+        "illness",
+        "been unwell",
+        16,
+        95,
+        1.0,
+        (
+            Need("health", "Hospital referral", "service", "referral", False),
+            Need("benefits", "Personal Independence Payment", "service", "decision", True),
+            Need("council", "Adult social care", "help", "assessment", False),
+        ),
+    ),
+    LifeEvent(
+        "bereavement",
+        "lost my partner",
+        25,
+        95,
+        0.4,
+        (
+            Need("benefits", "Bereavement Support Payment", "service", "payment", True),
+            Need("tax", "PAYE tax code", "change", "tax code", False),
+            Need("council", "Council Tax", "change", "bill", False),
+        ),
+    ),
+    LifeEvent(
+        "retirement",
+        "retired",
+        60,
+        80,
+        0.5,
+        (
+            Need("benefits", "State Pension", "service", "payment", True),
+            Need("tax", "PAYE tax code", "change", "tax code", False),
+        ),
+    ),
+    LifeEvent(
+        "relationship_breakdown",
+        "split up with my partner",
+        18,
+        80,
+        0.6,
+        (
+            _UC_CHANGE,
+            Need("council", "Housing options", "help", "housing", False),
+            Need("tax", "Child Benefit", "change", "payment", True),
+        ),
+    ),
+    LifeEvent(
+        "eviction_threat",
+        "been told I'm being evicted",
+        18,
+        90,
+        0.35,
+        (
+            Need("council", "Homelessness prevention", "help", "housing", False),
+            Need("benefits", "Universal Credit", "help", "payment", True),
+        ),
+    ),
 )
 
 
@@ -142,7 +211,10 @@ def _default_identity_rates() -> dict[str, IdentityErrorRates]:
         "benefits": IdentityErrorRates(),
         "tax": IdentityErrorRates(nickname=0.01, old_postcode=0.3, maiden_name=0.35),
         "council": IdentityErrorRates(
-            nickname=0.10, forename_typo=0.03, surname_typo=0.03, dob_missing=0.12,
+            nickname=0.10,
+            forename_typo=0.03,
+            surname_typo=0.03,
+            dob_missing=0.12,
             old_postcode=0.1,
         ),
         "health": IdentityErrorRates(nickname=0.02, dob_swapped=0.005, old_postcode=0.4),
@@ -167,7 +239,10 @@ class SynthConfig(BaseModel):
     )
     failure_multipliers: dict[str, float] = Field(
         default_factory=lambda: {
-            "disability": 1.5, "low_digital": 1.4, "age_65_plus": 1.2, "age_16_24": 1.1,
+            "disability": 1.5,
+            "low_digital": 1.4,
+            "age_65_plus": 1.2,
+            "age_16_24": 1.1,
         },
         description="how much more often needs fail for each group (before normalising)",
     )
@@ -175,13 +250,13 @@ class SynthConfig(BaseModel):
     low_digital_rate: float = Field(0.08, ge=0, le=1)
     low_digital_rate_65_plus: float = Field(0.40, ge=0, le=1)
     knock_on_rate: float = Field(
-        0.45, ge=0, le=1,
+        0.45,
+        ge=0,
+        le=1,
         description="chance that a failure also produces contacts at another organisation",
     )
     abandon_rate: float = Field(0.06, ge=0, le=1, description="needs given up without an end")
-    identity_errors: dict[str, IdentityErrorRates] = Field(
-        default_factory=_default_identity_rates
-    )
+    identity_errors: dict[str, IdentityErrorRates] = Field(default_factory=_default_identity_rates)
     chunk_size: int = Field(10_000, ge=100, description="people generated per batch")
 
     @field_validator("failure_multipliers")

@@ -14,23 +14,76 @@ from datetime import date, timedelta
 from functools import cache
 
 from faker import Faker
-from faker.providers.address import en_GB as address_gb
 from faker.providers.person import en_GB as person_gb
 from faker.providers.person import en_IN, en_PK, pl_PL
 
 # Common Welsh names (ONS and Welsh Government lists show these among the most frequent).
 _WELSH_SURNAMES = (
-    "Jones", "Williams", "Davies", "Evans", "Thomas", "Roberts", "Hughes", "Lewis",
-    "Morgan", "Griffiths", "Price", "Rees", "Jenkins", "Lloyd", "Powell", "Owen", "Parry",
-    "Pugh", "Vaughan", "Bowen", "Pritchard", "Llewellyn", "Prosser", "Meredith", "Gwynne",
+    "Jones",
+    "Williams",
+    "Davies",
+    "Evans",
+    "Thomas",
+    "Roberts",
+    "Hughes",
+    "Lewis",
+    "Morgan",
+    "Griffiths",
+    "Price",
+    "Rees",
+    "Jenkins",
+    "Lloyd",
+    "Powell",
+    "Owen",
+    "Parry",
+    "Pugh",
+    "Vaughan",
+    "Bowen",
+    "Pritchard",
+    "Llewellyn",
+    "Prosser",
+    "Meredith",
+    "Gwynne",
 )
 _WELSH_MALE = (
-    "Rhys", "Dylan", "Gethin", "Iwan", "Osian", "Gareth", "Dafydd", "Aled", "Huw", "Emyr",
-    "Ieuan", "Tomos", "Cai", "Owain", "Llŷr", "Geraint", "Bryn", "Gruffydd",
+    "Rhys",
+    "Dylan",
+    "Gethin",
+    "Iwan",
+    "Osian",
+    "Gareth",
+    "Dafydd",
+    "Aled",
+    "Huw",
+    "Emyr",
+    "Ieuan",
+    "Tomos",
+    "Cai",
+    "Owain",
+    "Llŷr",
+    "Geraint",
+    "Bryn",
+    "Gruffydd",
 )
 _WELSH_FEMALE = (
-    "Cerys", "Ffion", "Bethan", "Sioned", "Carys", "Megan", "Elin", "Catrin", "Gwen",
-    "Nia", "Lowri", "Angharad", "Seren", "Mali", "Eleri", "Rhiannon", "Manon", "Siân",
+    "Cerys",
+    "Ffion",
+    "Bethan",
+    "Sioned",
+    "Carys",
+    "Megan",
+    "Elin",
+    "Catrin",
+    "Gwen",
+    "Nia",
+    "Lowri",
+    "Angharad",
+    "Seren",
+    "Mali",
+    "Eleri",
+    "Rhiannon",
+    "Manon",
+    "Siân",
 )
 _SEX_MALE, _SEX_FEMALE = "M", "F"
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import Protocol
 from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from joinedup.synth._config import (
@@ -130,8 +130,12 @@ class JourneySimulator:
         # journeys that run past its end): contacts fall between 06:00 and 23:00, after
         # the 01:00 clock change, so the day's noon offset is the right one.
         self._offsets = [
-            int(datetime(cfg.start.year, cfg.start.month, cfg.start.day, 12, tzinfo=_LONDON)
-                .__add__(timedelta(days=d)).utcoffset().total_seconds())  # type: ignore[union-attr]
+            int(
+                datetime(cfg.start.year, cfg.start.month, cfg.start.day, 12, tzinfo=_LONDON)
+                .__add__(timedelta(days=d))
+                .utcoffset()
+                .total_seconds()
+            )  # type: ignore[union-attr]
             for d in range(-30, (end - cfg.start).days + 400)
         ]
         # Life events stop 90 days before the end so most needs can finish in the period.
@@ -158,8 +162,16 @@ class JourneySimulator:
     # -- one need -------------------------------------------------------------------------
 
     def _need(
-        self, rng: random.Random, out: list[SimEvent], who: Identity, groups: Groups,
-        life: LifeEvent, need: Need, need_id: str, t_life: float, p_fail: float,
+        self,
+        rng: random.Random,
+        out: list[SimEvent],
+        who: Identity,
+        groups: Groups,
+        life: LifeEvent,
+        need: Need,
+        need_id: str,
+        t_life: float,
+        p_fail: float,
     ) -> None:
         self.needs += 1
         org = need.org
@@ -167,8 +179,14 @@ class JourneySimulator:
         amount = rng.randrange(20, 1500)
 
         def contact(
-            at: float, category: str, *, where: str = org, caused: str | None = None,
-            failure: str | None = None, other: str | None = None, activity: str | None = None,
+            at: float,
+            category: str,
+            *,
+            where: str = org,
+            caused: str | None = None,
+            failure: str | None = None,
+            other: str | None = None,
+            activity: str | None = None,
         ) -> None:
             channel = self._channel(rng, groups, where, chasing=category in ("chase", "repeat"))
             when = self._when(rng, at, channel)
@@ -184,30 +202,44 @@ class JourneySimulator:
                 channel=channel,
             )
             is_failure = caused is not None
-            out.append(SimEvent(
-                org=where,
-                person_id=who.person_id,
-                need_id=need_id,
-                service=need.service if where == org else _service_at(where),
-                occurred_at=when,
-                channel=channel,
-                activity=activity or rng.choice(_IN_ACTIVITY[category]),
-                direction="in",
-                outcome=rng.choice(_FAILURE_OUTCOMES if is_failure else _VALUE_OUTCOMES),
-                note=render_note(rng, category, ctx),
-                category=category,
-                caused_by=caused,
-                failure=failure,
-                life_event=life.code,
-            ))
+            out.append(
+                SimEvent(
+                    org=where,
+                    person_id=who.person_id,
+                    need_id=need_id,
+                    service=need.service if where == org else _service_at(where),
+                    occurred_at=when,
+                    channel=channel,
+                    activity=activity or rng.choice(_IN_ACTIVITY[category]),
+                    direction="in",
+                    outcome=rng.choice(_FAILURE_OUTCOMES if is_failure else _VALUE_OUTCOMES),
+                    note=render_note(rng, category, ctx),
+                    category=category,
+                    caused_by=caused,
+                    failure=failure,
+                    life_event=life.code,
+                )
+            )
 
         def action(at: float, activity: str, outcome: str, channel: str = "letter") -> None:
-            out.append(SimEvent(
-                org=org, person_id=who.person_id, need_id=need_id, service=need.service,
-                occurred_at=self._when(rng, at, "letter"), channel=channel, activity=activity,
-                direction="out", outcome=outcome, note=None, category=None, caused_by=None,
-                failure=None, life_event=life.code,
-            ))
+            out.append(
+                SimEvent(
+                    org=org,
+                    person_id=who.person_id,
+                    need_id=need_id,
+                    service=need.service,
+                    occurred_at=self._when(rng, at, "letter"),
+                    channel=channel,
+                    activity=activity,
+                    direction="out",
+                    outcome=outcome,
+                    note=None,
+                    category=None,
+                    caused_by=None,
+                    failure=None,
+                    life_event=life.code,
+                )
+            )
 
         t = t_life + rng.uniform(0, 10)
         t_first = t
@@ -220,8 +252,14 @@ class JourneySimulator:
             wrong = rng.choice(others)
             t_first = t - rng.uniform(1, 6)
             contact(t_first, "misrouted", where=wrong, caused=org, failure="wrong_org", other=org)
-            contact(t - rng.uniform(0, 0.8), "repeat", caused=org, failure="wrong_org",
-                    other=wrong, activity=_IN_ACTIVITY[need.category][0])
+            contact(
+                t - rng.uniform(0, 0.8),
+                "repeat",
+                caused=org,
+                failure="wrong_org",
+                other=wrong,
+                activity=_IN_ACTIVITY[need.category][0],
+            )
         elif rng.random() < 0.25:
             t_first = t - rng.uniform(0.5, 5)
             contact(t_first, "info")
@@ -255,14 +293,19 @@ class JourneySimulator:
 
     def _pick_failure(self, rng: random.Random, need: Need) -> FailureKind:
         fits = [
-            f for f in FAILURES
-            if need.org in f.cause_orgs and (need.pays or not f.needs_payment)
+            f for f in FAILURES if need.org in f.cause_orgs and (need.pays or not f.needs_payment)
         ]
         return rng.choices(fits, weights=[f.weight for f in fits], k=1)[0]
 
     def _failure(
-        self, rng: random.Random, failure: FailureKind, need: Need, t: float, decided: float,
-        contact: _Contact, others: list[str],
+        self,
+        rng: random.Random,
+        failure: FailureKind,
+        need: Need,
+        t: float,
+        decided: float,
+        contact: _Contact,
+        others: list[str],
     ) -> float:
         """Add a failure's contacts; returns the time of the last one."""
         org, code = need.org, failure.code
@@ -279,48 +322,91 @@ class JourneySimulator:
                 contact(at(decided, 8, 35), "chase", caused=org, failure=code)
             if knock:
                 elsewhere = "council" if org != "council" else "benefits"
-                contact(at(decided, 10, 35), "misrouted", where=elsewhere, caused=org,
-                        failure=code, other=org)
+                contact(
+                    at(decided, 10, 35),
+                    "misrouted",
+                    where=elsewhere,
+                    caused=org,
+                    failure=code,
+                    other=org,
+                )
         elif code == "wrong_tax_code":
             for _ in range(1 + (rng.random() < 0.5)):
                 contact(at(decided, 3, 25), "error", caused=org, failure=code)
             if knock:
-                contact(at(decided, 10, 40), "error", where="benefits", caused=org,
-                        failure=code, other=org)
+                contact(
+                    at(decided, 10, 40),
+                    "error",
+                    where="benefits",
+                    caused=org,
+                    failure=code,
+                    other=org,
+                )
         elif code == "letter_unclear":
             for _ in range(1 + (rng.random() < 0.4)):
                 contact(at(decided, 1, 12), "clarify", caused=org, failure=code)
             if knock:
-                contact(at(decided, 2, 15), "clarify", where=rng.choice(others), caused=org,
-                        failure=code, other=org)
+                contact(
+                    at(decided, 2, 15),
+                    "clarify",
+                    where=rng.choice(others),
+                    caused=org,
+                    failure=code,
+                    other=org,
+                )
         elif code == "change_not_passed_on":
             elsewhere = rng.choice(others)
             for _ in range(1 + (rng.random() < 0.5)):
-                contact(at(t, 5, 40), "duplicate", where=elsewhere, caused=org, failure=code,
-                        other=org)
+                contact(
+                    at(t, 5, 40), "duplicate", where=elsewhere, caused=org, failure=code, other=org
+                )
             if knock:
-                contact(at(t, 10, 50), "error", where=elsewhere, caused=org, failure=code,
-                        other=org)
+                contact(
+                    at(t, 10, 50), "error", where=elsewhere, caused=org, failure=code, other=org
+                )
         elif code == "referral_lost":
             for _ in range(1 + (rng.random() < 0.5)):
-                contact(at(t, 10, 40), "repeat", caused=org, failure=code,
-                        activity=_IN_ACTIVITY[need.category][0])
+                contact(
+                    at(t, 10, 40),
+                    "repeat",
+                    caused=org,
+                    failure=code,
+                    activity=_IN_ACTIVITY[need.category][0],
+                )
             contact(at(t, 15, 45), "chase", caused=org, failure=code)
             if knock:
-                contact(at(t, 15, 50), "repeat", where=rng.choice(others), caused=org,
-                        failure=code, other=org)
+                contact(
+                    at(t, 15, 50),
+                    "repeat",
+                    where=rng.choice(others),
+                    caused=org,
+                    failure=code,
+                    other=org,
+                )
         elif code == "wrong_decision":
             for _ in range(1 + (rng.random() < 0.5)):
                 contact(at(decided, 1, 15), "error", caused=org, failure=code)
             if knock:
-                contact(at(decided, 5, 25), "chase", where=rng.choice(others), caused=org,
-                        failure=code, other=org)
+                contact(
+                    at(decided, 5, 25),
+                    "chase",
+                    where=rng.choice(others),
+                    caused=org,
+                    failure=code,
+                    other=org,
+                )
         elif code == "evidence_asked_again":
             for _ in range(1 + (rng.random() < 0.5)):
                 contact(at(t, 2, 12), "duplicate", caused=org, failure=code)
             if knock:
-                contact(at(t, 3, 15), "duplicate", where=rng.choice(others), caused=org,
-                        failure=code, other=org)
+                contact(
+                    at(t, 3, 15),
+                    "duplicate",
+                    where=rng.choice(others),
+                    caused=org,
+                    failure=code,
+                    other=org,
+                )
         # wrong_org adds its contacts before the first contact (see _need).
         return max(times, default=t)
 
@@ -367,6 +453,13 @@ class _Contact(Protocol):
     """The signature of the contact() closure in JourneySimulator._need."""
 
     def __call__(
-        self, at: float, category: str, *, where: str = ..., caused: str | None = ...,
-        failure: str | None = ..., other: str | None = ..., activity: str | None = ...,
+        self,
+        at: float,
+        category: str,
+        *,
+        where: str = ...,
+        caused: str | None = ...,
+        failure: str | None = ...,
+        other: str | None = ...,
+        activity: str | None = ...,
     ) -> None: ...

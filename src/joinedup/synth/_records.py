@@ -72,7 +72,11 @@ def typo(rng: random.Random, word: str) -> str:
 
 
 def org_record(
-    rng: random.Random, org: str, local_ref: str, who: Identity, rates: IdentityErrorRates,
+    rng: random.Random,
+    org: str,
+    local_ref: str,
+    who: Identity,
+    rates: IdentityErrorRates,
     holds: str,
 ) -> OrgRecord:
     """The organisation's copy of ``who``; ``holds`` names its identifier (nino or nhs)."""

@@ -52,7 +52,8 @@ class StreamingWorkbook:
     def add_sheet(self, name: str, header: list[str]) -> int:
         """Start a sheet with its header row; returns its index for ``write_row``."""
         self._names.append(name)
-        self._spools.append(tempfile.TemporaryFile(dir=self._path.parent))
+        # Closed in close(), once copied into the archive.
+        self._spools.append(tempfile.TemporaryFile(dir=self._path.parent))  # noqa: SIM115
         self._rows.append(0)
         self._cols.append([_col(i) for i in range(len(header))])
         index = len(self._names) - 1
@@ -74,8 +75,9 @@ class StreamingWorkbook:
             ref = f"{col}{r}"
             if isinstance(v, str):
                 text = v.translate(_ESCAPE).translate(_CONTROL)
-                parts.append(f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">'
-                             f"{text}</t></is></c>")
+                parts.append(
+                    f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+                )
             elif isinstance(v, datetime):
                 serial = (v - _EPOCH).total_seconds() / 86400
                 parts.append(f'<c r="{ref}" s="2"><v>{serial!r}</v></c>')
@@ -90,11 +92,14 @@ class StreamingWorkbook:
     def close(self) -> None:
         """Write the workbook: every sheet's rows, then the parts that describe them."""
         n = len(self._names)
-        archive = zipfile.ZipFile(self._path, "w", compression=zipfile.ZIP_DEFLATED,
-                                  compresslevel=1)
-        head = (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-                b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-                b"<sheetData>")
+        archive = zipfile.ZipFile(
+            self._path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1
+        )
+        head = (
+            b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+            b"<sheetData>"
+        )
         for i, spool in enumerate(self._spools):
             info = zipfile.ZipInfo(f"xl/worksheets/sheet{i + 1}.xml", _FIXED)
             info.compress_type = zipfile.ZIP_DEFLATED

@@ -1,0 +1,209 @@
+"""The ``joinedup`` command line: parses, calls the Python API, prints.
+
+Errors joinedup can describe (a bad contract, a missing workspace …) are printed as a
+message without a traceback, with a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from joinedup._version import __version__
+from joinedup.errors import JoinedupError
+
+app = typer.Typer(
+    name="joinedup",
+    help="Measure the true value of public services end to end, across organisations.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+WorkspaceOpt = Annotated[
+    Path, typer.Option("--workspace", "-w", help="Workspace directory.", show_default=True)
+]
+
+
+def _friendly(fn: F) -> F:
+    """Print joinedup's own errors as a message and exit 1, without a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except JoinedupError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+        except ValidationError as exc:
+            err.print(f"[bold red]error:[/] invalid settings:\n{exc}", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=err, transient=True,
+    )
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"joinedup {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True,
+                           help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """joinedup: the citizen's view of public services, across organisations."""
+
+
+@app.command()
+@_friendly
+def synth(
+    out: Annotated[Path, typer.Argument(help="Folder to write exports, contracts and truth.")],
+    people: Annotated[int, typer.Option(help="Number of people.", min=1)] = 5_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    failure_share: Annotated[
+        float, typer.Option(help="Target share of contacts that are failure demand.")
+    ] = 0.40,
+) -> None:
+    """Generate a synthetic population served by four organisations.
+
+    Writes each organisation's export in its own shape (CSV, Parquet, Excel, JSON Lines)
+    under OUT/exports, a data contract for each under OUT/contracts, and the ground truth
+    under OUT/truth. The same seed gives byte-identical files.
+    """
+    from joinedup.synth import SynthConfig, generate
+
+    cfg = SynthConfig(people=people, seed=seed, failure_share=failure_share)
+    start = time.perf_counter()
+    with _progress() as bar:
+        task = bar.add_task("people", total=people)
+        result = generate(out, cfg, progress=lambda n: bar.update(task, completed=n))
+    took = time.perf_counter() - start
+    table = Table("organisation", "person records", "events", title=f"Synthetic data in {out}")
+    for org in result.events:
+        table.add_row(org, f"{result.records[org]:,}", f"{result.events[org]:,}")
+    console.print(table)
+    console.print(
+        f"{result.people:,} people, {result.contacts:,} contacts "
+        f"({result.failure_share:.1%} failure demand) in {took:.1f} s"
+    )
+
+
+@app.command("ingest")
+@_friendly
+def ingest_cmd(
+    contracts: Annotated[list[Path], typer.Argument(help="Data contract YAML file(s).")],
+    workspace: WorkspaceOpt = Path("workspace"),
+) -> None:
+    """Load exports into the workspace through their data contracts.
+
+    Rows that cannot be loaded go to the quarantine table with the file, row, column and
+    reason; nothing is dropped. Loading the same source again replaces it.
+    """
+    from joinedup import ingest
+    from joinedup.workspace import Workspace
+
+    with Workspace(workspace) as ws:
+        table = Table("source", "table", "rows in", "loaded", "quarantined", "reasons")
+        for c in contracts:
+            res = ingest.load(c, ws)
+            for t in res.tables:
+                table.add_row(res.source, t.table, f"{t.rows_in:,}", f"{t.loaded:,}",
+                              f"{t.quarantined:,}", json.dumps(t.reasons) if t.reasons else "")
+        console.print(table)
+
+
+@app.command()
+@_friendly
+def report(
+    workspace: WorkspaceOpt = Path("workspace"),
+    out: Annotated[Path | None, typer.Option(help="Report file (default WORKSPACE/report.html).")]
+    = None,
+) -> None:
+    """Write the HTML report: one self-contained file that opens offline."""
+    from joinedup import report as report_mod
+    from joinedup.workspace import Workspace
+
+    with Workspace(workspace, create=False) as ws:
+        res = report_mod.build(ws, out or workspace / "report.html")
+    _print_headline(res.figures)
+    console.print(f"Report: [link=file://{res.path.resolve()}]{res.path}[/link]")
+
+
+@app.command()
+@_friendly
+def runs(workspace: WorkspaceOpt = Path("workspace")) -> None:
+    """List the runs recorded in a workspace: what ran, when, with which inputs."""
+    from joinedup.workspace import Workspace
+
+    with Workspace(workspace, create=False) as ws:
+        table = Table("run", "command", "started (UTC)", "status", "inputs", "version")
+        for r in ws.runs():
+            table.add_row(r["run_id"], r["command"], r["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
+                          r["status"], json.dumps(r["inputs"]), r["package_version"])
+        console.print(table)
+
+
+@app.command()
+@_friendly
+def demo(
+    workspace: WorkspaceOpt = Path("demo-workspace"),
+    people: Annotated[int, typer.Option(help="Number of synthetic people.", min=1)] = 5_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+) -> None:
+    """Run the whole pipeline on a synthetic population and write the report.
+
+    Generates the population, runs every stage that exists on embedded DuckDB, writes
+    WORKSPACE/report.html and prints the headline figures.
+    """
+    from joinedup.demo import run_demo
+    from joinedup.synth import SynthConfig
+
+    start = time.perf_counter()
+    with _progress() as bar:
+        task = bar.add_task("synth", total=people)
+
+        def stage(name: str) -> None:
+            bar.update(task, description=name)
+
+        result = run_demo(
+            workspace, SynthConfig(people=people, seed=seed), on_stage=stage,
+            progress=lambda n: bar.update(task, completed=n),
+        )
+    _print_headline(result.report.figures)
+    console.print(f"Finished in {time.perf_counter() - start:.1f} s.")
+    console.print(f"Report: {result.report.path}")
+
+
+def _print_headline(fig: Any) -> None:
+    from joinedup.report import headline
+
+    table = Table(show_header=False, title="Headline figures", title_justify="left")
+    for label, value in headline(fig):
+        table.add_row(label, str(value))
+    console.print(table)

@@ -1,0 +1,101 @@
+"""The figures the report states, computed from the workspace's standard tables.
+
+Everything here is an Ibis expression run by the workspace's engine, so the same figures
+come out on any engine. A contact is an event with direction ``in`` (or no direction
+recorded); an action is an organisation's own event (direction ``out``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from joinedup.workspace import Workspace
+
+
+@dataclass
+class Figures:
+    """What the foundation can honestly compute from the standard tables."""
+
+    orgs: list[str]
+    person_records: int
+    records_by_org: dict[str, int]
+    contacts: int
+    actions: int
+    contacts_by_org: dict[str, int]
+    contacts_by_org_channel: dict[str, dict[str, int]]
+    contacts_by_month: dict[str, dict[str, int]]
+    period: tuple[str, str] | None
+    quarantined: int
+    quarantine_by_source: dict[str, dict[str, int]] = field(default_factory=dict)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def compute(ws: Workspace) -> Figures:
+    """The report's figures for one workspace."""
+    eng = ws.engine
+    events = eng.table("events")
+    people = eng.table("people")
+    is_contact = events.direction.isnull() | (events.direction == "in")
+    contacts = events.filter(is_contact)
+
+    rec = eng.to_arrow(people.group_by("org").aggregate(n=people.count())).to_pylist()
+    records_by_org = {r["org"]: int(r["n"]) for r in rec}
+
+    oc = eng.to_arrow(
+        contacts.group_by(["org", "channel"]).aggregate(n=contacts.count())
+    ).to_pylist()
+    by_org_channel: dict[str, dict[str, int]] = {}
+    for r in oc:
+        by_org_channel.setdefault(r["org"], {})[r["channel"] or "unknown"] = int(r["n"])
+    by_org = {org: sum(ch.values()) for org, ch in by_org_channel.items()}
+
+    month = contacts.occurred_at.truncate("M").date().cast("string")
+    monthly = contacts.mutate(month=month)
+    mo = eng.to_arrow(
+        monthly.group_by(["org", "month"]).aggregate(n=monthly.count())
+    ).to_pylist()
+    by_month: dict[str, dict[str, int]] = {}
+    for r in sorted(mo, key=lambda r: (r["org"], r["month"])):
+        by_month.setdefault(r["org"], {})[r["month"][:7]] = int(r["n"])
+
+    span = eng.to_arrow(
+        events.aggregate(first=events.occurred_at.min(), last=events.occurred_at.max())
+    ).to_pylist()[0]
+    period = None
+    if span["first"] is not None:
+        period = (span["first"].date().isoformat(), span["last"].date().isoformat())
+
+    actions = int(events.filter(~is_contact).count().execute())
+    q = eng.table("quarantine")
+    qrows = eng.to_arrow(
+        q.group_by(["source", "column_name"]).aggregate(n=q.count())
+    ).to_pylist()
+    q_by_source: dict[str, dict[str, int]] = {}
+    for r in qrows:
+        q_by_source.setdefault(r["source"], {})[r["column_name"] or "?"] = int(r["n"])
+
+    sources = []
+    for run in ws.runs():
+        if run["command"] == "ingest" and run["status"] == "ok":
+            sources.append({"source": run["inputs"].get("contract"),
+                            "org": run["inputs"].get("org"), **run["outputs"]})
+
+    orgs = sorted(set(records_by_org) | set(by_org))
+    return Figures(
+        orgs=orgs,
+        person_records=sum(records_by_org.values()),
+        records_by_org=records_by_org,
+        contacts=sum(by_org.values()),
+        actions=actions,
+        contacts_by_org=by_org,
+        contacts_by_org_channel=by_org_channel,
+        contacts_by_month=by_month,
+        period=period,
+        quarantined=sum(sum(v.values()) for v in q_by_source.values()),
+        quarantine_by_source=q_by_source,
+        sources=sources,
+    )
