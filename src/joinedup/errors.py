@@ -6,7 +6,7 @@ line prints the message without a traceback and exits non-zero.
 
 from __future__ import annotations
 
-__all__ = ["ContractError", "EngineError", "JoinedupError", "SynthError", "WorkspaceError"]
+__all__ = ["ContractError", "EngineError", "JoinedupError", "WorkspaceError"]
 
 
 class JoinedupError(Exception):
@@ -23,7 +23,3 @@ class EngineError(JoinedupError, RuntimeError):
 
 class WorkspaceError(JoinedupError, RuntimeError):
     """A workspace could not be opened or used."""
-
-
-class SynthError(JoinedupError, ValueError):
-    """Settings for the synthetic population are invalid."""

@@ -73,7 +73,7 @@ class Workspace:
 
     def count(self, table: str) -> int:
         """Rows in a table."""
-        return int(self.engine.table(table).count().execute())
+        return self.engine.count(table)
 
     def read(self, table: str) -> pa.Table:
         """A whole table as Arrow (for small tables and tests)."""

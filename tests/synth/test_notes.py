@@ -50,8 +50,7 @@ CHANNELS = ("phone", "web", "letter", "face_to_face", "webchat", "email")
 
 # English function words. Content words such as "again", "still" or "same" are
 # deliberately not here: they are exactly the words that could give a label away.
-STOP_WORDS = frozenset(
-    """
+_STOP_TEXT = """
     a about above after all am an and any are as at be been before being below between
     both but by can cant could did didnt do does doesnt doing dont down during each few
     for from further had has hasnt have havent having he her here him his how i id ill
@@ -61,8 +60,8 @@ STOP_WORDS = frozenset(
     those through to too under until up us very was wasnt we were what whats when where
     which while who whom why will with would wont you youd youll your youre youve yours
     w s t d
-    """.split()
-)
+"""
+STOP_WORDS = frozenset(_STOP_TEXT.split())
 # Singular only: advisers may write "we"/"us" for the organisation.
 _FIRST_PERSON_EXACT = frozenset({"I", "I'm", "I've", "I'd", "I'll"})
 _FIRST_PERSON_ANY_CASE = frozenset({"my", "me", "myself"})
@@ -200,8 +199,7 @@ def _sequence(seed: int, n: int = 300) -> list[str]:
     rng = random.Random(seed)
     ctx_rng = random.Random(99)
     return [
-        render_note(rng, CATEGORIES[i % len(CATEGORIES)], random_context(ctx_rng))
-        for i in range(n)
+        render_note(rng, CATEGORIES[i % len(CATEGORIES)], random_context(ctx_rng)) for i in range(n)
     ]
 
 
@@ -306,8 +304,8 @@ def test_many_distinct_notes(category: str) -> None:
 def test_both_voices_occur_by_channel(category: str) -> None:
     rng = random.Random(21)
     ctx_rng = random.Random(22)
-    adviser_notes = []
-    citizen_notes = []
+    adviser_notes: list[str] = []
+    citizen_notes: list[str] = []
     for channel in CHANNELS:
         for _ in range(150):
             meta = render_note_with_meta(

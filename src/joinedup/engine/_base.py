@@ -40,6 +40,12 @@ class Engine(abc.ABC):
     def write(self, name: str, data: pa.Table | ibis.Table, *, mode: str = "append") -> int:
         """Append to (``mode="append"``) or replace (``"replace"``) a table; rows written."""
 
+    def count(self, expr: ibis.Table | str) -> int:
+        """Rows in a table or expression."""
+        if isinstance(expr, str):
+            expr = self.table(expr)
+        return int(self.to_arrow(expr.aggregate(n=expr.count())).column("n")[0].as_py())
+
     @abc.abstractmethod
     def drop(self, name: str) -> None:
         """Drop a table if it exists."""

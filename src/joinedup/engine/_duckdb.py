@@ -54,7 +54,7 @@ class DuckDBEngine(Engine):
     def write(self, name: str, data: pa.Table | ibis.Table, *, mode: str = "append") -> int:
         if mode not in ("append", "replace"):
             raise EngineError(f"unknown write mode {mode!r}: expected append or replace")
-        rows = data.num_rows if isinstance(data, pa.Table) else int(data.count().execute())
+        rows = data.num_rows if isinstance(data, pa.Table) else self.count(data)
         if mode == "replace" and self.has_table(name):
             target = self._con.table(name).schema()
             self._con.create_table(name, schema=target, overwrite=True)
@@ -81,9 +81,9 @@ class DuckDBEngine(Engine):
         return self._con.sql(query, dialect=dialect)
 
     def delete(self, name: str, where: str) -> int:
-        before = int(self._con.table(name).count().execute())
+        before = self.count(name)
         self.raw.execute(f'DELETE FROM "{name}" WHERE {where}')
-        return before - int(self._con.table(name).count().execute())
+        return before - self.count(name)
 
     def to_arrow(self, expr: ibis.Table | str) -> pa.Table:
         if isinstance(expr, str):

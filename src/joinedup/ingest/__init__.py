@@ -208,7 +208,7 @@ def _load_table(engine: Engine, contract: Contract, table: str, spec: TableSpec)
             )
         ).to_pylist()
     }
-    rows_in = int(engine.table(raw).count().execute())
+    rows_in = engine.count(raw)
     engine.drop_temp(staged)
     engine.drop_temp(raw)
     return TableResult(table, [str(f) for f in files], rows_in, loaded, quarantined, reasons)

@@ -69,7 +69,7 @@ def compute(ws: Workspace) -> Figures:
     if span["first"] is not None:
         period = (span["first"].date().isoformat(), span["last"].date().isoformat())
 
-    actions = int(events.filter(~is_contact).count().execute())
+    actions = eng.count(events.filter(~is_contact))
     q = eng.table("quarantine")
     qrows = eng.to_arrow(
         q.group_by(["source", "column_name"]).aggregate(n=q.count())

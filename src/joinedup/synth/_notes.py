@@ -144,6 +144,7 @@ _TEMPLATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "Took {svc} application, all details {captured}. {Cust} aware of timescales.",
             "{Cust} {rang} to register for {svc}. Registered,{opt_ref}",
             "Card pymt {amt}, {svc}.",
+            "{Svc} appt booked.",
             "{Cust} renewing {svc}. Renewal done, no changes.",
             "{Cust} {life3} and wants to claim {svc}. Eligibility check done, claim started.",
             "Applied for {svc} on {cust}'s behalf, {docs_follow}.",
@@ -219,6 +220,7 @@ _TEMPLATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "Change of circs re {svc}: income gone up by approx {amt}. Adv may affect amount.",
             "{Cust} reporting {new_problem}.",
             "Update to contact details, new tel no. and email added.",
+            "CoA done.",
             "{Cust} {rang} to report they {life3} {when}. {Coc_act}. Adv {svc} award will be "
             "looked at again and a new letter will follow, may take {wk2}.",
         ),
@@ -233,6 +235,7 @@ _TEMPLATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "My hours at work have changed and I now earn about {amt} a month.",
             "New problem: {new_problem}, started {when}.",
             "Please update my phone number and email.",
+            "Change of address.",
             "I {life_event}, so things are different now. Please update my {service}.",
             "Can you update your records? I {life_event}.",
             "There is {new_problem} and it's getting worse. Can someone come and look?",
@@ -243,6 +246,7 @@ _TEMPLATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "{Cust} at risk of homelessness, {homeless_reason}. Referred to housing options, "
             "{help_act}.",
             "{Cust} sleeping in car, {help_act}.",
+            "Homeless tonight, needs help.",
             "Ongoing support case. {Cust} {rang} re care for {relative}, {help_act}.",
             "Complex case: {cust} {life3}, struggling w/ rent and bills. {Help_act}.",
             "{Cust} has MH issues and needs help managing {svc}. {Help_act}.",
@@ -297,6 +301,7 @@ _TEMPLATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "I was promised a {callback} {when} and nobody rang.",
             "Any update on my {service}? I applied {wait} ago.",
             "Still no {thing}. Can someone tell me what's happening?",
+            "Still waiting for my {thing}.",
             "It's been {wait} since I reported the problem and no one has come out.",
             "I'm writing again to ask about my {thing}.{c_money}",
             "You said it would be sorted within {days} days. That was {wait} ago.",
@@ -311,17 +316,18 @@ _TEMPLATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "error": (
         (
-            "{Cust} says {svc} worked out wrong, {err_effect}. {Fix_act}.",
+            "{Cust} says {svc} {miscalc}, {err_effect}. {Fix_act}.",
             "Overpayment of {amt} raised in error, {cust} reported change on time. {Fix_act}.",
             "Letter went to old address despite CoA {wk} ago. {Fix_act}.",
-            "Wrong amount paid: {cust} got {amt} less than award. {Fix_act}.",
+            "Underpaid: {cust} got {amt} less than award. {Fix_act}.",
             "Sanction applied in error, {cust} did attend appt. {Fix_act}.",
             "{Cust} {rang} as {svc} stopped for no reason. Our error, {fix_act}.",
             "Name spelt wrong on {thg}. Corrected.",
+            "Wrong address on {thg}.",
             "Incorrect decision on {svc}, {evidence} not taken into account. {Fix_act}.",
             "{Cust} charged twice, {amt} taken x2. {Fix_act}.",
-            "Wrong DOB on record. {Fix_act}.",
-            "Pymt sent to wrong account. {Fix_act}.",
+            "DOB incorrect on record. {Fix_act}.",
+            "Pymt sent to {cust}'s old bank account in error. {Fix_act}.",
             "{Cust} says {thg} info incorrect, we had their income wrong. {Fix_act}.",
             "{Cust} on wrong tax code since {when}, paying too much. {Fix_act}.",
             "{Cust} {rang} re letter saying they owe {amt}. Checked notes, {cust} reported "
@@ -365,18 +371,19 @@ _TEMPLATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "thought it meant {misread}, reassured it doesn't. Adv to keep letter safe.",
         ),
         (
-            "I got a letter about my {service} and I don't understand what it means.",
-            "What does '{jargon}' mean? It's in the letter you sent.",
+            "I got a {paper} about my {service} and I don't understand what it means.",
+            "What does '{jargon}' mean? It's in the {paper} you sent.",
             "Your letter says {letter_says} but doesn't say what I have to do.",
             "I don't understand question {qnum} on the form.",
             "The website says one thing and the letter says another. Which is right?",
             "Do I need to do anything about this {thing}?{c_confused}",
             "Can someone explain the decision? I don't follow how you got to {amt}.",
             "The online form asks about my {field} and I'm not sure what to put.",
-            "I'm confused by the letter. Does this mean my {service} has stopped?",
+            "I'm confused by the {paper}. Does this mean my {service} has stopped?",
             "Your page on {service} is really hard to follow.",
-            "What is this letter asking me for?",
-            "I've read the letter several times and I still don't know if I owe anything.",
+            "What is this {paper} asking me for?",
+            "What does this mean?",
+            "I've read it several times and I still don't know if I owe anything.",
             "I had a letter {when} about {service}. It mentions '{jargon}' and a figure of "
             "{amt} but it doesn't say if that's what I get or what I owe. Could someone "
             "explain it in plain English?",
@@ -395,6 +402,7 @@ _TEMPLATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "{Cust} had to explain whole situation again, {thg} issue open since {wk} ago.",
             "Issue not resolved from last contact. {Rep_act}.",
             "See prev notes. {Cust} again.",
+            "Same problem, {thg}.",
             "{Cust} back in touch re {svc}, earlier advice didn't resolve it. {Rep_act}.",
             "Returning {cust}, {thg} problem ongoing. {Rep_act}.",
             "{Nth} time {cust} has been in touch about the same {thg}. Each time told it will "
@@ -404,6 +412,7 @@ _TEMPLATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "This is the {ordinal} time I've contacted you about the same thing.",
             "I rang {when} about my {thing} and it's still not sorted.",
             "Same problem as before.{c_repeat}",
+            "Same issue again.",
             "I was told to get back in touch, so here I am. Nothing has changed.",
             "I explained all this last week. Do I have to go through it again?",
             "Still the same issue with my {service}. I've told you about this already.",
@@ -426,6 +435,7 @@ _TEMPLATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "Xfer'd from {team}, wrong dept. {Mis_act}.",
             "{Cust} passed between {team} and {team2} for {wk}. {Mis_act}.",
             "Wrong number, {cust} needed {other_org}. Gave tel no.",
+            "Wrong dept, transferred.",
             "{Cust} rang {svc} line but query is for {team}. Transferred.",
             "{Cust} going round in circles, {otherab} said call us, we said them.",
             "Not for us: {cust}'s query is for {other_org}. Signposted.",
@@ -467,6 +477,7 @@ _TEMPLATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "{Cust} asking why {orgab} can't get {doc} from {otherab}. {Dup_act}.",
             "{Cust} frustrated at giving same info to {team} and {team2}.",
             "Asked for proof of {proof} again.",
+            "Docs already held.",
             "{Cust} sent {doc} by post and online, now asked again. {Dup_act}.",
             "{Cust} {rang} upset after 2nd letter asking for {doc}. Already sent them {when} "
             "and {other_org} has them too. Checked sys, docs are there but not linked. "
@@ -504,6 +515,7 @@ _TEMPLATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "{Cust} {rang} again and again, says enough is enough. {Comp_act}.",
             "{Cust} contacting their MP re {svc}. {Comp_act}.",
             "Dissatisfied w/ outcome, requested manager cb.",
+            "Complaint re {svc}.",
             "{Cust} very upset. Says {svc} has been mishandled from the start: {wk} of "
             "delays, wrong letters and no cb when promised. {Comp_act}. Apologised on "
             "behalf of {orgab}.",
@@ -520,6 +532,7 @@ _TEMPLATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "Your handling of my {thing} has been appalling.",
             "I'm not happy with your reply to my complaint and want to take it further.",
             "I'll be contacting my MP about this.",
+            "I want to complain.",
             "Every time I call I have to explain again and nothing happens. I want to complain.",
             "I wish to complain. I {life_event} {when} and asked for help with {service}. "
             "Since then I have had {wait} of delays, letters that contradict each other and "
@@ -735,19 +748,6 @@ _LISTS: dict[str, tuple[str, ...]] = {
         "adv on emergency accommodation",
         "completed {svc} application with them",
     ),
-    "Help_act": (
-        "Referred to {team}",
-        "Booked needs assessment",
-        "Made referral to {other_org}",
-        "Arranged home visit",
-        "Signposted to Citizens Advice for debt advice",
-        "Put in for DHP",
-        "Agreed weekly check-in",
-        "Gave food bank voucher",
-        "Case opened w/ support worker",
-        "Adv on emergency accommodation",
-        "Completed {svc} application with them",
-    ),
     "relative": ("mum", "dad", "husband", "son", "wife", "daughter", "nan"),
     "kids": ("2 children", "3 kids", "a baby", "a toddler", "4 children", "a teenage son"),
     "barrier": (
@@ -799,6 +799,7 @@ _LISTS: dict[str, tuple[str, ...]] = {
         "I've been using a food bank",
         "the bills keep coming",
     ),
+    "miscalc": ("worked out wrong", "miscalculated", "calculated incorrectly", "not right"),
     "err_effect": (
         "underpaid for {wk}",
         "paying too much",
@@ -874,6 +875,7 @@ _LISTS: dict[str, tuple[str, ...]] = {
         " I've read it three times.",
         " My neighbour couldn't make sense of it either.",
     ),
+    "paper": ("letter", "notice", "statement", "letter", "email", "bill"),
     "field": ("household", "capital", "income", "housing costs", "dependants", "partner"),
     "Rep_act": (
         "Re-raised with {team}",
@@ -1086,7 +1088,7 @@ _THIRD_PERSON: dict[str, str] = {
 
 # Small memo caches keyed by context strings (the set of distinct values is small).
 _LIFE3_CACHE: dict[str, str] = {}
-_SECTOR_CACHE: dict[str, tuple[str, ...]] = {}
+_SECTOR_CACHE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 _ABBR_CACHE: dict[str, str] = {}
 
 
@@ -1099,8 +1101,8 @@ def _third_person(phrase: str) -> str:
     return out
 
 
-def _sector_custs(org: str) -> tuple[str, ...]:
-    """Words an adviser in this organisation uses for the person in contact."""
+def _sector_custs(org: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Words (lower, capitalised) an adviser in this organisation uses for the person."""
     out = _SECTOR_CACHE.get(org)
     if out is None:
         low = org.lower()
@@ -1114,7 +1116,7 @@ def _sector_custs(org: str) -> tuple[str, ...]:
             sector = "benefits"
         else:
             sector = "other"
-        out = _CUST_BY_SECTOR[sector]
+        out = (_CUST_BY_SECTOR[sector], _CUST_CAP_BY_SECTOR[sector])
         _SECTOR_CACHE[org] = out
     return out
 
@@ -1133,23 +1135,45 @@ def _org_abbrev(org: str) -> str:
 # ---------------------------------------------------------------------------
 
 _SlotFn = Callable[[random.Random, NoteContext], str]
-# A compiled template: a plain string, or a positional format string and its slot functions.
+# A compiled template: a plain string, or a positional format string and its slot
+# functions. Fields 0-6 are always the context fields below (passed on every call:
+# cheaper than a function call per field), fields 7.. are the slot functions' values.
 _Compiled = str | tuple[str, tuple[_SlotFn, ...]]
+
+_CTX_FIELDS: tuple[str, ...] = (
+    "org",
+    "service",
+    "thing",
+    "other_org",
+    "life_event",
+    "days",
+    "amount",
+)
+_CTX_INDEX: dict[str, int] = {name: i for i, name in enumerate(_CTX_FIELDS)}
 
 
 def _run(c: _Compiled, rng: random.Random, ctx: NoteContext) -> str:
     """Render one compiled template."""
-    if c.__class__ is str:
-        return c  # type: ignore[return-value]
-    fmt, fns = c  # type: ignore[misc]
-    return fmt.format(*[f(rng, ctx) for f in fns])  # type: ignore[has-type]
+    if isinstance(c, str):
+        return c
+    fmt, fns = c
+    return fmt.format(
+        ctx.org,
+        ctx.service,
+        ctx.thing,
+        ctx.other_org,
+        ctx.life_event,
+        ctx.days,
+        ctx.amount,
+        *[f(rng, ctx) for f in fns],
+    )
 
 
 def _pick_fn(entries: Sequence[str]) -> _SlotFn:
     """Slot function choosing uniformly among ``entries`` (which may hold fields)."""
     compiled = tuple(_compile(e) for e in entries)
     n = len(compiled)
-    if all(c.__class__ is str for c in compiled):
+    if all(isinstance(c, str) for c in compiled):
         plain: tuple[str, ...] = tuple(entries)
 
         def pick_plain(rng: random.Random, ctx: NoteContext) -> str:
@@ -1163,8 +1187,30 @@ def _pick_fn(entries: Sequence[str]) -> _SlotFn:
     return pick
 
 
+def _cap(text: str) -> str:
+    """Capitalise the first character only ("cust w/ UC" -> "Cust w/ UC")."""
+    return text[:1].upper() + text[1:]
+
+
+def _cap_template(template: str) -> str:
+    """Capitalise a template's first word, even when that word is a field."""
+    if template.startswith("{"):
+        return "{" + _cap(template[1:])
+    return _cap(template)
+
+
+_CUST_CAP_BY_SECTOR: dict[str, tuple[str, ...]] = {
+    sector: tuple(_cap(w) for w in words) for sector, words in _CUST_BY_SECTOR.items()
+}
+
+
 def _cust(rng: random.Random, ctx: NoteContext) -> str:
-    words = _sector_custs(ctx.org)
+    words = _sector_custs(ctx.org)[0]
+    return words[int(rng.random() * len(words))]
+
+
+def _cust_cap(rng: random.Random, ctx: NoteContext) -> str:
+    words = _sector_custs(ctx.org)[1]
     return words[int(rng.random() * len(words))]
 
 
@@ -1211,18 +1257,24 @@ def _refno(rng: random.Random, ctx: NoteContext) -> str:
     return str(10_000_000 + int(rng.random() * 90_000_000))
 
 
+def _life3(rng: random.Random, ctx: NoteContext) -> str:
+    return _third_person(ctx.life_event)
+
+
+def _orgab(rng: random.Random, ctx: NoteContext) -> str:
+    return _org_abbrev(ctx.org)
+
+
+def _otherab(rng: random.Random, ctx: NoteContext) -> str:
+    return _org_abbrev(ctx.other_org)
+
+
 _DERIVED: dict[str, _SlotFn] = {
-    "org": lambda rng, ctx: ctx.org,
-    "service": lambda rng, ctx: ctx.service,
-    "thing": lambda rng, ctx: ctx.thing,
-    "other_org": lambda rng, ctx: ctx.other_org,
-    "life_event": lambda rng, ctx: ctx.life_event,
-    "days": lambda rng, ctx: str(ctx.days),
-    "amount": lambda rng, ctx: str(ctx.amount),
-    "life3": lambda rng, ctx: _third_person(ctx.life_event),
-    "orgab": lambda rng, ctx: _org_abbrev(ctx.org),
-    "otherab": lambda rng, ctx: _org_abbrev(ctx.other_org),
+    "life3": _life3,
+    "orgab": _orgab,
+    "otherab": _otherab,
     "cust": _cust,
+    "Cust": _cust_cap,
     "rang": _rang,
     "svc": _svc,
     "thg": _thg,
@@ -1231,48 +1283,73 @@ _DERIVED: dict[str, _SlotFn] = {
     "amt": _amt,
     "refno": _refno,
 }
-_LIST_FNS: dict[str, _SlotFn] = {}
+_SLOT_CACHE: dict[str, _SlotFn] = {}
 
 
 def _capitalised(fn: _SlotFn) -> _SlotFn:
+    """Wrap a slot function so its value starts with a capital."""
+
     def cap(rng: random.Random, ctx: NoteContext) -> str:
-        v = fn(rng, ctx)
-        return v[:1].upper() + v[1:]
+        return _cap(fn(rng, ctx))
 
     return cap
 
 
 def _slot(name: str) -> _SlotFn:
-    """Resolve a field name to its slot function."""
-    if name in _DERIVED:
-        return _DERIVED[name]
-    if name in _LISTS:
-        fn = _LIST_FNS.get(name)
-        if fn is None:
-            fn = _pick_fn(_LISTS[name])
-            _LIST_FNS[name] = fn
+    """Resolve a (non-context) field name to its slot function."""
+    fn = _DERIVED.get(name) or _SLOT_CACHE.get(name)
+    if fn is not None:
         return fn
-    low = name[:1].lower() + name[1:]
-    if name[:1].isupper() and (low in _DERIVED or low in _LISTS):
-        return _capitalised(_slot(low))
-    raise KeyError(f"unknown template field {{{name}}}")
+    if name in _LISTS:
+        fn = _pick_fn(_LISTS[name])
+    else:
+        low = name[:1].lower() + name[1:]
+        if not name[:1].isupper() or low == name:
+            raise KeyError(f"unknown template field {{{name}}}")
+        if low in _LISTS:
+            # Capitalise the list entries once, rather than every value per call.
+            fn = _pick_fn([_cap_template(e) for e in _LISTS[low]])
+        elif low in _DERIVED or low in _CTX_FIELDS:
+            fn = _capitalised(_DERIVED[low] if low in _DERIVED else _ctx_getter(low))
+        else:
+            raise KeyError(f"unknown template field {{{name}}}")
+    _SLOT_CACHE[name] = fn
+    return fn
+
+
+def _ctx_getter(name: str) -> _SlotFn:
+    """Slot function returning a context field as text (used only for capitals)."""
+
+    def get(rng: random.Random, ctx: NoteContext) -> str:
+        return str(getattr(ctx, name))
+
+    return get
 
 
 _FORMATTER = Formatter()
 
 
 def _compile(template: str) -> _Compiled:
-    """Turn ``'a {x} b'`` into ``('a {} b', (slot_x,))``; plain text stays a string."""
+    """Turn ``'a {service} {x}'`` into ``('a {1} {7}', (slot_x,))``.
+
+    Text without fields stays a plain string.
+    """
     parts: list[str] = []
     fns: list[_SlotFn] = []
+    uses_ctx = False
     for literal, field, spec, conv in _FORMATTER.parse(template):
         parts.append(literal.replace("{", "{{").replace("}", "}}"))
-        if field is not None:
-            if spec or conv:
-                raise ValueError(f"format specs are not supported: {template!r}")
-            parts.append("{}")
+        if field is None:
+            continue
+        if spec or conv:
+            raise ValueError(f"format specs are not supported: {template!r}")
+        if field in _CTX_INDEX:
+            parts.append("{" + str(_CTX_INDEX[field]) + "}")
+            uses_ctx = True
+        else:
+            parts.append("{" + str(len(_CTX_FIELDS) + len(fns)) + "}")
             fns.append(_slot(field))
-    if not fns:
+    if not fns and not uses_ctx:
         return template
     return "".join(parts), tuple(fns)
 
@@ -1285,21 +1362,36 @@ _COMPILED: dict[str, tuple[tuple[_Compiled, ...], tuple[_Compiled, ...]]] = {
 _COUNTS: dict[str, int] = {cat: len(a) + len(c) for cat, (a, c) in _COMPILED.items()}
 
 
-def _compile_frame(
-    entries: tuple[str, ...],
-) -> tuple[tuple[_Compiled, bool], ...]:
-    """Compile opener/closer entries; the flag says whether to lowercase what follows."""
-    out: list[tuple[_Compiled, bool]] = []
-    for e in entries:
-        lower_next = bool(e) and not e.rstrip().endswith((".", ":", "!", "?"))
-        out.append((_compile(e), lower_next))
+# A frame is (opener, lowercase what follows?, closer). Openers and closers are
+# multiplied out per channel so that one draw picks both.
+_Frame = tuple[_Compiled, bool, _Compiled]
+
+
+def _frames(openers: Sequence[str], closers: Sequence[str]) -> tuple[_Frame, ...]:
+    """All opener/closer pairs for a channel, compiled."""
+    out: list[_Frame] = []
+    for o in openers:
+        lower_next = bool(o) and not o.rstrip().endswith((".", ":", "!", "?"))
+        co = _compile(o)
+        out.extend((co, lower_next, _compile(c)) for c in closers)
     return tuple(out)
 
 
-_FRAMES_COMPILED: dict[
-    str, tuple[tuple[tuple[_Compiled, bool], ...], tuple[tuple[_Compiled, bool], ...]]
-] = {ch: (_compile_frame(o), _compile_frame(c)) for ch, (o, c) in _FRAMES.items()}
-_DEFAULT_FRAME = _FRAMES_COMPILED["web"]
+_CHANNEL_FRAMES: dict[str, tuple[_Frame, ...]] = {
+    ch: _frames(o, c) for ch, (o, c) in _FRAMES.items()
+}
+
+# What a call needs, looked up once per (category, channel):
+# (template pool, template id offset, adviser voice?, frames).
+_Plan = tuple[tuple[_Compiled, ...], int, bool, tuple[_Frame, ...]]
+_PLANS: dict[str, dict[str, _Plan]] = {
+    cat: {
+        ch: (adv, 0, True, fr) if ch in ADVISER_CHANNELS else (cit, len(adv), False, fr)
+        for ch, fr in _CHANNEL_FRAMES.items()
+    }
+    for cat, (adv, cit) in _COMPILED.items()
+}
+_FALLBACK_CHANNEL: Final[str] = "web"  # unknown channels get the citizen's voice
 
 # ---------------------------------------------------------------------------
 # Typos.
@@ -1345,18 +1437,31 @@ def _render(
     rng: random.Random, category: str, ctx: NoteContext, typo_rate: float
 ) -> tuple[str, int, bool, bool]:
     """Core renderer: (text, template id, adviser voice?, typo?)."""
-    pools = _COMPILED.get(category)
-    if pools is None:
+    plans = _PLANS.get(category)
+    if plans is None:
         raise ValueError(f"unknown note category {category!r}; expected one of {CATEGORIES}")
-    channel = ctx.channel
-    adviser = channel in ADVISER_CHANNELS
-    pool = pools[0] if adviser else pools[1]
+    plan = plans.get(ctx.channel)
+    if plan is None:
+        plan = plans[_FALLBACK_CHANNEL]
+    pool, offset, adviser, frames = plan
     idx = int(rng.random() * len(pool))
-    text = _run(pool[idx], rng, ctx)
+    c = pool[idx]
+    if isinstance(c, str):
+        text = c
+    else:
+        fmt, fns = c
+        text = fmt.format(
+            ctx.org,
+            ctx.service,
+            ctx.thing,
+            ctx.other_org,
+            ctx.life_event,
+            ctx.days,
+            ctx.amount,
+            *[f(rng, ctx) for f in fns],
+        )
 
-    openers, closers = _FRAMES_COMPILED.get(channel, _DEFAULT_FRAME)
-    opener, lower_next = openers[int(rng.random() * len(openers))]
-    closer, _ = closers[int(rng.random() * len(closers))]
+    opener, lower_next, closer = frames[int(rng.random() * len(frames))]
     if opener:
         if (
             lower_next
@@ -1372,7 +1477,7 @@ def _render(
     typo = rng.random() < typo_rate
     if typo:
         text = _add_typo(rng, text)
-    return text, (idx if adviser else idx + len(pools[0])), adviser, typo
+    return text, idx + offset, adviser, typo
 
 
 def render_note(rng: random.Random, category: str, ctx: NoteContext) -> str:
