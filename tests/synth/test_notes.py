@@ -30,12 +30,26 @@ from joinedup.synth._notes import (
 )
 
 ORGS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("the DWP", ("Universal Credit", "PIP", "Pension Credit", "Carer's Allowance")),
-    ("HMRC", ("tax code", "Child Benefit", "Self Assessment", "tax credits")),
-    ("the council", ("council tax reduction", "Housing Benefit", "council tax", "housing")),
-    ("the GP surgery", ("GP registration", "repeat prescriptions", "physiotherapy")),
+    ("the DWP", ("Universal Credit", "Personal Independence Payment", "State Pension", "PIP")),
+    ("HMRC", ("PAYE tax code", "tax code", "Child Benefit", "Self Assessment")),
+    ("the council", ("Council Tax Reduction", "Housing options", "Council Tax", "housing")),
+    ("the GP surgery", ("GP registration", "Hospital referral", "repeat prescriptions")),
 )
-THINGS = ("payment", "decision", "appointment", "refund", "repair", "letter", "referral", "form")
+THINGS = (
+    "payment",
+    "decision",
+    "appointment",
+    "refund",
+    "repair",
+    "letter",
+    "referral",
+    "form",
+    "bill",
+    "tax code",
+    "registration",
+    "assessment",
+    "housing",
+)
 LIFE_EVENTS = (
     "lost my job",
     "had a baby",
@@ -47,6 +61,8 @@ LIFE_EVENTS = (
     "became a carer for my dad",
 )
 CHANNELS = ("phone", "web", "letter", "face_to_face", "webchat", "email")
+# From the spec: advisers write phone and face-to-face notes, citizens the rest.
+SPEC_ADVISER_CHANNELS = frozenset({"phone", "face_to_face"})
 
 # English function words. Content words such as "again", "still" or "same" are
 # deliberately not here: they are exactly the words that could give a label away.
@@ -184,6 +200,10 @@ def test_unknown_category_raises_value_error_naming_it(bad: str) -> None:
         template_count(bad)
 
 
+def test_adviser_channels_match_spec() -> None:
+    assert ADVISER_CHANNELS == SPEC_ADVISER_CHANNELS
+
+
 def test_note_context_is_frozen() -> None:
     ctx = random_context(random.Random(0))
     with pytest.raises(AttributeError):
@@ -311,7 +331,7 @@ def test_both_voices_occur_by_channel(category: str) -> None:
             meta = render_note_with_meta(
                 rng, category, random_context(ctx_rng, channel), typo_rate=0.0
             )
-            expected = "adviser" if channel in ADVISER_CHANNELS else "citizen"
+            expected = "adviser" if channel in SPEC_ADVISER_CHANNELS else "citizen"
             assert meta.voice == expected, (channel, meta)
             (adviser_notes if expected == "adviser" else citizen_notes).append(meta.text)
     # Advisers write in the third person; citizens mostly in the first.

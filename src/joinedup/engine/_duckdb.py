@@ -95,34 +95,45 @@ class DuckDBEngine(Engine):
         yield from reader
 
     def read_files(self, name: str, paths: list[Path], fmt: str, **options: Any) -> ibis.Table:
-        files = "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
-        if fmt == "csv":
-            delim = _quote(options.get("delimiter", ","))
-            encoding = str(options.get("encoding", "utf-8")).lower().replace("_", "-")
-            enc = "" if encoding in ("utf-8", "utf8") else f", encoding={_quote(encoding)}"
-            source = (
-                f"read_csv({files}, all_varchar=true, header=true, delim={delim}, "
-                f"filename='_file', parallel=false{enc})"
+        # One scan per file, numbered in file order: row numbers in quarantine must point
+        # at the file's own rows, which a window over several files would not keep.
+        parts = []
+        for path in paths:
+            f = _quote(str(path))
+            if fmt == "csv":
+                delim = _quote(options.get("delimiter", ","))
+                enc = str(options.get("encoding", "utf-8")).lower().replace("_", "-")
+                enc_opt = "" if enc in ("utf-8", "utf8") else f", encoding={_quote(enc)}"
+                source = (f"read_csv({f}, all_varchar=true, header=true, delim={delim}, "
+                          f"parallel=false{enc_opt})")
+                number = "row_number() OVER ()"
+            elif fmt == "parquet":
+                source = f"read_parquet({f}, file_row_number=true)"
+                number = "file_row_number + 1"
+            elif fmt == "jsonl":
+                # Every field as text, as with CSV, so a value that is not what the
+                # contract expects is quarantined rather than guessed at.
+                described = self.raw.execute(
+                    f"DESCRIBE SELECT * FROM read_json({f}, format='newline_delimited')"
+                ).fetchall()
+                cols = ", ".join(f"{_quote(c[0])}: 'VARCHAR'" for c in described)
+                source = f"read_json({f}, format='newline_delimited', columns={{{cols}}})"
+                number = "row_number() OVER ()"
+            else:
+                raise EngineError(f"DuckDB engine cannot read format {fmt!r}")
+            drop = " EXCLUDE (file_row_number)" if fmt == "parquet" else ""
+            parts.append(f"SELECT {f} AS _file, CAST({number} AS BIGINT) AS _row, *{drop} "
+                         f"FROM {source}")
+        threads = self.raw.execute("SELECT current_setting('threads')").fetchone()
+        # A single thread keeps each scan in file order while the rows are numbered.
+        self.raw.execute("SET threads = 1")
+        try:
+            self.raw.execute(
+                f'CREATE OR REPLACE TEMP TABLE "{name}" AS '
+                + " UNION ALL BY NAME ".join(parts)
             )
-        elif fmt == "parquet":
-            source = f"read_parquet({files}, filename='_file')"
-        elif fmt == "jsonl":
-            # Read every field as text, as with CSV, so a value that is not what the
-            # contract expects is quarantined rather than guessed at.
-            described = self.raw.execute(
-                f"DESCRIBE SELECT * FROM read_json({files}, format='newline_delimited')"
-            ).fetchall()
-            cols = ", ".join(f"{_quote(c[0])}: 'VARCHAR'" for c in described)
-            source = (
-                f"read_json({files}, format='newline_delimited', "
-                f"columns={{{cols}}}, filename='_file')"
-            )
-        else:
-            raise EngineError(f"DuckDB engine cannot read format {fmt!r}")
-        self.raw.execute(
-            f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT row_number() OVER '
-            f"(PARTITION BY _file) AS _row, * FROM {source}"
-        )
+        finally:
+            self.raw.execute(f"SET threads = {threads[0] if threads else 2}")
         return self._con.table(name)
 
     def register(self, name: str, data: pa.Table) -> ibis.Table:

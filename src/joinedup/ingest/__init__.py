@@ -176,8 +176,10 @@ def _load_table(engine: Engine, contract: Contract, table: str, spec: TableSpec)
     reason = f"concat_ws('; ', {', '.join(checks)})"
     key_text = _value_sql(spec.fields[key])
     staged = f"_staged_{table}"
+    source_cols = [c for c in engine.table(raw).columns if c not in ("_file", "_row")]
+    raw_json = "to_json({" + ", ".join(f"{_lit(c)}: r.{_q(c)}" for c in source_cols) + "})"
     stage_sql = (
-        f"SELECT _file, _row, to_json(r) AS _raw, {reason} AS _why, "
+        f"SELECT _file, _row, {raw_json} AS _raw, {reason} AS _why, "
         f"row_number() OVER (PARTITION BY {key_text} ORDER BY _file, _row) AS _dup, "
         f"{', '.join(selects)} FROM {raw} AS r"
     )

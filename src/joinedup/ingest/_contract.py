@@ -111,7 +111,7 @@ class Contract(BaseModel):
         """The files a table's pattern names, in a stable order."""
         p = Path(pattern)
         base = p.parent if p.is_absolute() else self._base / p.parent
-        return sorted(base.glob(p.name))
+        return sorted(f.resolve() for f in base.glob(p.name))
 
     def to_yaml(self) -> str:
         """The contract as YAML, without defaults left unset."""

@@ -428,9 +428,9 @@ class JourneySimulator:
             weekday = (self.start.weekday() + d) % 7
             if weekday >= 5:
                 d += 7 - weekday
-            secs = int(rng.random() * 36000) + 8 * 3600
+            secs = int(rng.random() * 600) * 60 + 8 * 3600  # whole minutes, as systems log
         else:
-            secs = int(rng.random() * 61200) + 6 * 3600  # avoids the clock-change hour
+            secs = int(rng.random() * 1020) * 60 + 6 * 3600  # avoids the clock-change hour
         return self.start + timedelta(days=d, seconds=secs - self._offsets[d + 30])
 
 

@@ -89,6 +89,10 @@ SERVICE_ABBREVIATIONS: dict[str, str] = {
     "disabled facilities grant": "DFG",
     "council tax": "CTax",
     "gp registration": "GP reg",
+    "paye tax code": "tax code",
+    "bereavement support payment": "BSP",
+    "adult social care": "ASC",
+    "homelessness prevention": "HP",
 }
 
 #: Contact-centre shorthand for the thing a need is about.
@@ -100,6 +104,8 @@ THING_ABBREVIATIONS: dict[str, str] = {
     "overpayment": "o/p",
     "reconsideration": "MR",
     "prescription": "script",
+    "registration": "reg",
+    "assessment": "assmt",
 }
 
 
@@ -506,7 +512,7 @@ _TEMPLATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "{Cust} wants to make a formal complaint re delays on {svc}. {Comp_act}.",
             "Complaint: {cust} unhappy w/ attitude of adviser on {prev_call} call.",
             "{Cust} unhappy about being passed around between {team} and {otherab}. {Comp_act}.",
-            "Stage 1 complaint logged re {thg}. {Comp_act}.",
+            "Stage 1 logged re {thg}. {Comp_act}.",
             "{Cust} v unhappy, {thg} {wk} late, wants to complain. {Comp_act}.",
             "{Cust} wants compensation for {amt} costs caused by our error. {Comp_act}.",
             "Escalating to stage 2, {cust} not happy w/ response.",
@@ -521,13 +527,13 @@ _TEMPLATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "behalf of {orgab}.",
         ),
         (
-            "I want to make a formal complaint about how long my {service} has taken.",
+            "I'd like to make a formal complaint about how long my {service} has taken.",
             "I'm complaining about the way I was spoken to {when}.",
             "I have been passed around for {wait} and I want to complain.",
             "This is a complaint. {C_complaint}",
             "I'm not happy with the service from {org} and I want this escalated.",
             "Please pass this to your complaints department. {C_complaint}",
-            "I want compensation for the {amt} your error cost me.",
+            "I expect compensation for the {amt} your error cost me.",
             "The member of staff I saw was rude and dismissive.",
             "Your handling of my {thing} has been appalling.",
             "I'm not happy with your reply to my complaint and want to take it further.",
@@ -950,7 +956,7 @@ _LISTS: dict[str, tuple[str, ...]] = {
         "Adv can upload again via portal",
     ),
     "Comp_act": (
-        "Complaint logged, ref {refno}",
+        "Logged, ref {refno}",
         "Passed to complaints team",
         "Adv of complaints process",
         "Manager cb requested",

@@ -1,0 +1,68 @@
+"""The demo runs end to end and its report states figures that match the exports."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from python_calamine import CalamineWorkbook
+
+from joinedup import SynthConfig, run_demo
+
+
+def _count_exports(root: Path) -> tuple[Counter[str], Counter[str]]:
+    """Contacts and person records per organisation, counted straight from the files."""
+    contacts: Counter[str] = Counter()
+    records: Counter[str] = Counter()
+    with (root / "benefits/contacts.csv").open(encoding="utf-8") as f:
+        contacts["benefits"] = sum(r["Direction"] == "Inbound" for r in csv.DictReader(f))
+    with (root / "benefits/claimants.csv").open(encoding="utf-8") as f:
+        records["benefits"] = sum(1 for _ in csv.DictReader(f))
+    flow = pq.read_table(root / "tax/interactions.parquet").column("flow").to_pylist()
+    contacts["tax"] = flow.count("I")
+    records["tax"] = pq.read_table(root / "tax/taxpayers.parquet").num_rows
+    book = CalamineWorkbook.from_path(str(root / "council/council_export.xlsx"))
+    rows = book.get_sheet_by_name("Contacts").to_python()
+    contacts["council"] = sum(r[5] == "Contact" for r in rows[1:])
+    records["council"] = len(book.get_sheet_by_name("Residents").to_python()) - 1
+    with (root / "health/encounters.jsonl").open(encoding="utf-8") as f:
+        contacts["health"] = sum(json.loads(line)["initiated_by"] == "patient" for line in f)
+    with (root / "health/patients.jsonl").open(encoding="utf-8") as f:
+        records["health"] = sum(1 for _ in f)
+    return contacts, records
+
+
+def test_demo_report_matches_a_direct_count_of_the_exports(tmp_path: Path) -> None:
+    result = run_demo(tmp_path / "ws", SynthConfig(people=300, seed=21))
+    html = result.report.path.read_text(encoding="utf-8")
+    contacts, records = _count_exports(tmp_path / "ws" / "synth" / "exports")
+
+    fig = result.report.figures
+    assert fig.contacts_by_org == dict(contacts)
+    assert fig.records_by_org == dict(records)
+    assert fig.contacts == sum(contacts.values())
+
+    # The HTML states the same numbers a reader sees.
+    for org, n in contacts.items():
+        cell = re.search(rf'data-figure="contacts:{org}">([\d,]+)<', html)
+        assert cell and int(cell.group(1).replace(",", "")) == n
+    total = re.search(r'data-figure="contacts">([\d,]+)<', html)
+    assert total and int(total.group(1).replace(",", "")) == sum(contacts.values())
+    embedded = re.search(r'id="joinedup-figures">(.*?)</script>', html, re.S)
+    assert embedded and json.loads(embedded.group(1))["contacts_by_org"] == dict(contacts)
+
+
+def test_report_is_self_contained(tmp_path: Path) -> None:
+    result = run_demo(tmp_path / "ws", SynthConfig(people=120, seed=3))
+    html = result.report.path.read_text(encoding="utf-8")
+    assert "<svg" in html
+    # No external requests: no remote scripts, styles, fonts or images.
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+    # Stages that have not run are absent, not faked.
+    assert "failure demand share" not in html.lower()
+    with_runs = re.findall(r"<td>(synth|ingest|report)</td>", html)
+    assert {"synth", "ingest"} <= set(with_runs)
