@@ -11,7 +11,10 @@ def test_taxonomy_has_value_and_failure_categories() -> None:
     assert codes["service"] == model.DemandType.VALUE
     assert codes["chase"] == model.DemandType.FAILURE
     assert {c for c, t in codes.items() if t == model.DemandType.VALUE} == {
-        "service", "info", "change", "help"
+        "service",
+        "info",
+        "change",
+        "help",
     }
 
 
@@ -28,7 +31,14 @@ def test_events_timestamps_are_utc() -> None:
 
 def test_standard_tables_are_named_once() -> None:
     assert set(model.STANDARD_TABLES) >= {
-        "events", "people", "links", "episodes", "demand", "unit_costs", "quarantine", "runs"
+        "events",
+        "people",
+        "links",
+        "episodes",
+        "demand",
+        "unit_costs",
+        "quarantine",
+        "runs",
     }
     for schema in model.STANDARD_TABLES.values():
         assert model.empty_table(schema).num_rows == 0

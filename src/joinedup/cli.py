@@ -59,8 +59,12 @@ def _friendly(fn: F) -> F:
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=err, transient=True,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
     )
 
 
@@ -73,8 +77,10 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True,
-                           help="Show the version and exit.")
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
     ] = False,
 ) -> None:
     """joinedup: the citizen's view of public services, across organisations."""
@@ -133,8 +139,14 @@ def ingest_cmd(
         for c in contracts:
             res = ingest.load(c, ws)
             for t in res.tables:
-                table.add_row(res.source, t.table, f"{t.rows_in:,}", f"{t.loaded:,}",
-                              f"{t.quarantined:,}", json.dumps(t.reasons) if t.reasons else "")
+                table.add_row(
+                    res.source,
+                    t.table,
+                    f"{t.rows_in:,}",
+                    f"{t.loaded:,}",
+                    f"{t.quarantined:,}",
+                    json.dumps(t.reasons) if t.reasons else "",
+                )
         console.print(table)
 
 
@@ -142,8 +154,9 @@ def ingest_cmd(
 @_friendly
 def report(
     workspace: WorkspaceOpt = Path("workspace"),
-    out: Annotated[Path | None, typer.Option(help="Report file (default WORKSPACE/report.html).")]
-    = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Report file (default WORKSPACE/report.html).")
+    ] = None,
 ) -> None:
     """Write the HTML report: one self-contained file that opens offline."""
     from joinedup import report as report_mod
@@ -164,8 +177,14 @@ def runs(workspace: WorkspaceOpt = Path("workspace")) -> None:
     with Workspace(workspace, create=False) as ws:
         table = Table("run", "command", "started (UTC)", "status", "inputs", "version")
         for r in ws.runs():
-            table.add_row(r["run_id"], r["command"], r["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
-                          r["status"], json.dumps(r["inputs"]), r["package_version"])
+            table.add_row(
+                r["run_id"],
+                r["command"],
+                r["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
+                r["status"],
+                json.dumps(r["inputs"]),
+                r["package_version"],
+            )
         console.print(table)
 
 
@@ -192,7 +211,9 @@ def demo(
             bar.update(task, description=name)
 
         result = run_demo(
-            workspace, SynthConfig(people=people, seed=seed), on_stage=stage,
+            workspace,
+            SynthConfig(people=people, seed=seed),
+            on_stage=stage,
             progress=lambda n: bar.update(task, completed=n),
         )
     _print_headline(result.report.figures)

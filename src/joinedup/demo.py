@@ -27,7 +27,9 @@ class DemoResult:
 
 
 def run_demo(
-    workspace: Path | str, config: SynthConfig | None = None, *,
+    workspace: Path | str,
+    config: SynthConfig | None = None,
+    *,
     on_stage: Callable[[str], None] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> DemoResult:

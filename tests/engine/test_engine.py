@@ -18,8 +18,12 @@ def test_unknown_engine_is_named_in_the_error() -> None:
 def test_create_write_and_read_back(engine: Engine) -> None:
     engine.create_table("links", LINKS)
     rows = pa.table(
-        {"org": ["a", "b"], "local_person_ref": ["1", "2"], "person_id": ["p", "p"],
-         "match_probability": [0.9, 0.8]},
+        {
+            "org": ["a", "b"],
+            "local_person_ref": ["1", "2"],
+            "person_id": ["p", "p"],
+            "match_probability": [0.9, 0.8],
+        },
         schema=LINKS,
     )
     assert engine.write("links", rows) == 2
@@ -31,8 +35,9 @@ def test_create_write_and_read_back(engine: Engine) -> None:
 
 def test_write_by_name_accepts_other_column_order(engine: Engine) -> None:
     engine.create_table("links", LINKS)
-    shuffled = pa.table({"person_id": ["p"], "org": ["a"], "match_probability": [1.0],
-                         "local_person_ref": ["9"]})
+    shuffled = pa.table(
+        {"person_id": ["p"], "org": ["a"], "match_probability": [1.0], "local_person_ref": ["9"]}
+    )
     engine.write("links", shuffled)
     assert engine.to_arrow("links").to_pylist()[0]["local_person_ref"] == "9"
 
@@ -46,9 +51,18 @@ def test_sql_is_transpiled_from_other_dialects(engine: Engine) -> None:
 
 def test_delete_counts_rows(engine: Engine) -> None:
     engine.create_table("links", LINKS)
-    engine.write("links", pa.table({"org": ["a", "a", "b"], "local_person_ref": ["1", "2", "3"],
-                                    "person_id": ["p", "q", "r"],
-                                    "match_probability": [1.0, 1.0, 1.0]}, schema=LINKS))
+    engine.write(
+        "links",
+        pa.table(
+            {
+                "org": ["a", "a", "b"],
+                "local_person_ref": ["1", "2", "3"],
+                "person_id": ["p", "q", "r"],
+                "match_probability": [1.0, 1.0, 1.0],
+            },
+            schema=LINKS,
+        ),
+    )
     assert engine.delete("links", "org = 'a'") == 2
     assert engine.to_arrow("links").num_rows == 1
 

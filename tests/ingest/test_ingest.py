@@ -32,8 +32,10 @@ def test_loaded_times_and_channels_match_the_truth(
     small_synth: SynthResult, loaded_workspace_dir: Path
 ) -> None:
     """Times written in local time (CSV, Excel) and in UTC (Parquet, JSON) all land in UTC."""
-    truth = {r["event_id"]: r for r in pq.read_table(
-        small_synth.root / "truth" / "events.parquet").to_pylist()}
+    truth = {
+        r["event_id"]: r
+        for r in pq.read_table(small_synth.root / "truth" / "events.parquet").to_pylist()
+    }
     with Workspace(loaded_workspace_dir, create=False) as ws:
         loaded = ws.read("events").to_pylist()
     assert len(loaded) == len(truth)
@@ -54,9 +56,7 @@ def test_people_fields_are_typed(loaded_workspace_dir: Path) -> None:
     assert any(r["date_of_birth"] is not None for r in rows)
 
 
-def test_reingesting_the_same_source_adds_nothing(
-    small_synth: SynthResult, tmp_path: Path
-) -> None:
+def test_reingesting_the_same_source_adds_nothing(small_synth: SynthResult, tmp_path: Path) -> None:
     with Workspace(tmp_path) as ws:
         contract = small_synth.contracts[0]
         first = ingest.load(contract, ws)
@@ -124,7 +124,8 @@ def test_contract_must_map_the_required_fields(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(
         "org: tax\nsource: s\nformat: csv\nevents:\n  file: x.csv\n  fields:\n"
-        "    event_id: {column: id}\n", encoding="utf-8",
+        "    event_id: {column: id}\n",
+        encoding="utf-8",
     )
     with pytest.raises(ContractError, match=r"required field\(s\) \['occurred_at'\]"):
         load_contract(path)
@@ -138,8 +139,9 @@ def test_a_missing_column_lists_the_columns_there_are(tmp_path: Path) -> None:
         "    event_id: {column: id}\n    occurred_at: {column: time, type: timestamp}\n",
         encoding="utf-8",
     )
-    with Workspace(tmp_path / "ws") as ws, pytest.raises(
-        ContractError, match=r"column 'time' .* its columns are \['id', 'when'\]"
+    with (
+        Workspace(tmp_path / "ws") as ws,
+        pytest.raises(ContractError, match=r"column 'time' .* its columns are \['id', 'when'\]"),
     ):
         ingest.load(path, ws)
 

@@ -80,8 +80,9 @@ def test_failure_share_sits_in_the_configured_band(tmp_path: Path, target: float
 def test_failure_rates_differ_between_groups_as_configured(tmp_path: Path) -> None:
     cfg = SynthConfig(people=3000, seed=5, failure_multipliers={"disability": 2.0})
     made = generate(tmp_path, cfg)
-    people = {r["person_id"]: r for r in pq.read_table(made.root / "truth/people.parquet")
-              .to_pylist()}
+    people = {
+        r["person_id"]: r for r in pq.read_table(made.root / "truth/people.parquet").to_pylist()
+    }
     needs: dict[str, bool] = {}
     owner: dict[str, str] = {}
     for e in pq.read_table(made.root / "truth/events.parquet").to_pylist():

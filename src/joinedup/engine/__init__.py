@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from joinedup.engine._base import Engine
-from joinedup.errors import EngineError
 from joinedup.engine._duckdb import DuckDBEngine
+from joinedup.errors import EngineError
 
 __all__ = ["DuckDBEngine", "Engine", "EngineError", "connect"]
 

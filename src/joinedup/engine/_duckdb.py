@@ -104,8 +104,10 @@ class DuckDBEngine(Engine):
                 delim = _quote(options.get("delimiter", ","))
                 enc = str(options.get("encoding", "utf-8")).lower().replace("_", "-")
                 enc_opt = "" if enc in ("utf-8", "utf8") else f", encoding={_quote(enc)}"
-                source = (f"read_csv({f}, all_varchar=true, header=true, delim={delim}, "
-                          f"parallel=false{enc_opt})")
+                source = (
+                    f"read_csv({f}, all_varchar=true, header=true, delim={delim}, "
+                    f"parallel=false{enc_opt})"
+                )
                 number = "row_number() OVER ()"
             elif fmt == "parquet":
                 source = f"read_parquet({f}, file_row_number=true)"
@@ -122,15 +124,15 @@ class DuckDBEngine(Engine):
             else:
                 raise EngineError(f"DuckDB engine cannot read format {fmt!r}")
             drop = " EXCLUDE (file_row_number)" if fmt == "parquet" else ""
-            parts.append(f"SELECT {f} AS _file, CAST({number} AS BIGINT) AS _row, *{drop} "
-                         f"FROM {source}")
+            parts.append(
+                f"SELECT {f} AS _file, CAST({number} AS BIGINT) AS _row, *{drop} FROM {source}"
+            )
         threads = self.raw.execute("SELECT current_setting('threads')").fetchone()
         # A single thread keeps each scan in file order while the rows are numbered.
         self.raw.execute("SET threads = 1")
         try:
             self.raw.execute(
-                f'CREATE OR REPLACE TEMP TABLE "{name}" AS '
-                + " UNION ALL BY NAME ".join(parts)
+                f'CREATE OR REPLACE TEMP TABLE "{name}" AS ' + " UNION ALL BY NAME ".join(parts)
             )
         finally:
             self.raw.execute(f"SET threads = {threads[0] if threads else 2}")

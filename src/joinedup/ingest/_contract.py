@@ -124,9 +124,8 @@ class _LineLoader(yaml.SafeLoader):
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    mapping = loader.construct_mapping(node, deep=True)
-    lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
-    mapping["__lines__"] = lines
+    mapping = {str(k): v for k, v in loader.construct_mapping(node, deep=True).items()}
+    mapping["__lines__"] = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
     return mapping
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -54,7 +54,7 @@ def read_excel(path: Path, sheet: str | None, batch_rows: int = 200_000) -> Iter
             raise ContractError(
                 f"{path}: sheet {name!r} has columns {this_header}, expected {header}"
             )
-        batch: list[list[object]] = []
+        batch: list[Sequence[object]] = []
         for r in rows:
             batch.append(r)
             if len(batch) >= batch_rows:
@@ -66,7 +66,7 @@ def read_excel(path: Path, sheet: str | None, batch_rows: int = 200_000) -> Iter
             row_no += len(batch)
 
 
-def _to_arrow(header: list[str], rows: list[list[object]], path: Path, first: int) -> pa.Table:
+def _to_arrow(header: list[str], rows: list[Sequence[object]], path: Path, first: int) -> pa.Table:
     cols: dict[str, list[object]] = {
         "_row": list(range(first + 1, first + len(rows) + 1)),
         "_file": [str(path)] * len(rows),

@@ -53,13 +53,19 @@ def build(workspace: Workspace, out: Path | str) -> ReportResult:
             charts["channels"] = _charts.channel_bars(fig.contacts_by_org_channel)
         if fig.contacts_by_month:
             charts["monthly"] = _charts.monthly_lines(fig.contacts_by_month)
-        html = _env().get_template("report.html.j2").render(
-            fig=fig,
-            charts=charts,
-            runs=workspace.runs(),
-            version=__version__,
-            generated=datetime.now(UTC).strftime("%d %B %Y %H:%M UTC"),
-            figures_json=json.dumps(fig.as_dict(), sort_keys=True, default=str).replace("</", "<\\/"),
+        html = (
+            _env()
+            .get_template("report.html.j2")
+            .render(
+                fig=fig,
+                charts=charts,
+                runs=workspace.runs(),
+                version=__version__,
+                generated=datetime.now(UTC).strftime("%d %B %Y %H:%M UTC"),
+                figures_json=json.dumps(fig.as_dict(), sort_keys=True, default=str).replace(
+                    "</", "<\\/"
+                ),
+            )
         )
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(html, encoding="utf-8")

@@ -7,7 +7,7 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")  # no screen needed
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 # Colours from the GOV.UK Design System palette, which public-sector readers know.
 PALETTE = ["#1d70b8", "#f47738", "#00703c", "#912b88", "#d4351c", "#505a5f", "#28a197"]
@@ -37,13 +37,17 @@ def channel_bars(by_org_channel: dict[str, dict[str, int]]) -> str:
     left = [0] * len(orgs)
     for i, ch in enumerate(channels):
         vals = [by_org_channel[o].get(ch, 0) for o in orgs]
-        ax.barh(orgs, vals, left=left, label=ch.replace("_", " "),
-                color=PALETTE[i % len(PALETTE)])
+        ax.barh(orgs, vals, left=left, label=ch.replace("_", " "), color=PALETTE[i % len(PALETTE)])
         left = [a + b for a, b in zip(left, vals, strict=True)]
     ax.invert_yaxis()
     ax.set_xlabel("contacts from citizens")
-    ax.legend(ncols=min(len(channels), 4), fontsize=8, frameon=False,
-              loc="upper center", bbox_to_anchor=(0.5, -0.35 if len(orgs) < 4 else -0.18))
+    ax.legend(
+        ncols=min(len(channels), 4),
+        fontsize=8,
+        frameon=False,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.35 if len(orgs) < 4 else -0.18),
+    )
     _style(ax)
     return _svg(fig)
 
@@ -53,8 +57,13 @@ def monthly_lines(by_month: dict[str, dict[str, int]]) -> str:
     months = sorted({m for v in by_month.values() for m in v})
     fig, ax = plt.subplots(figsize=(7.5, 3.2))
     for i, org in enumerate(sorted(by_month)):
-        ax.plot(months, [by_month[org].get(m, 0) for m in months], label=org,
-                color=PALETTE[i % len(PALETTE)], linewidth=1.8)
+        ax.plot(
+            months,
+            [by_month[org].get(m, 0) for m in months],
+            label=org,
+            color=PALETTE[i % len(PALETTE)],
+            linewidth=1.8,
+        )
     step = max(1, len(months) // 9)
     ax.set_xticks(range(0, len(months), step), [months[i] for i in range(0, len(months), step)])
     ax.set_ylabel("contacts")

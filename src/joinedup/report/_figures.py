@@ -55,9 +55,7 @@ def compute(ws: Workspace) -> Figures:
 
     month = contacts.occurred_at.truncate("M").date().cast("string")
     monthly = contacts.mutate(month=month)
-    mo = eng.to_arrow(
-        monthly.group_by(["org", "month"]).aggregate(n=monthly.count())
-    ).to_pylist()
+    mo = eng.to_arrow(monthly.group_by(["org", "month"]).aggregate(n=monthly.count())).to_pylist()
     by_month: dict[str, dict[str, int]] = {}
     for r in sorted(mo, key=lambda r: (r["org"], r["month"])):
         by_month.setdefault(r["org"], {})[r["month"][:7]] = int(r["n"])
@@ -71,9 +69,7 @@ def compute(ws: Workspace) -> Figures:
 
     actions = eng.count(events.filter(~is_contact))
     q = eng.table("quarantine")
-    qrows = eng.to_arrow(
-        q.group_by(["source", "column_name"]).aggregate(n=q.count())
-    ).to_pylist()
+    qrows = eng.to_arrow(q.group_by(["source", "column_name"]).aggregate(n=q.count())).to_pylist()
     q_by_source: dict[str, dict[str, int]] = {}
     for r in qrows:
         q_by_source.setdefault(r["source"], {})[r["column_name"] or "?"] = int(r["n"])
@@ -81,8 +77,13 @@ def compute(ws: Workspace) -> Figures:
     sources = []
     for run in ws.runs():
         if run["command"] == "ingest" and run["status"] == "ok":
-            sources.append({"source": run["inputs"].get("contract"),
-                            "org": run["inputs"].get("org"), **run["outputs"]})
+            sources.append(
+                {
+                    "source": run["inputs"].get("contract"),
+                    "org": run["inputs"].get("org"),
+                    **run["outputs"],
+                }
+            )
 
     orgs = sorted(set(records_by_org) | set(by_org))
     return Figures(

@@ -303,7 +303,9 @@ def _batch(
             schema=_TRUTH_RECORDS,
         )
     )
-    cols = list(zip(*ev_rows, strict=True)) if ev_rows else [[] for _ in _TRUTH_EVENTS]
+    cols: list[tuple[object, ...]] = (
+        list(zip(*ev_rows, strict=True)) if ev_rows else [() for _ in _TRUTH_EVENTS]
+    )
     t_events.write_table(
         pa.table(
             {name: list(col) for name, col in zip(_TRUTH_EVENTS.names, cols, strict=True)},
@@ -367,7 +369,7 @@ def contract_for(org: str, exports: str) -> Contract:
     files = FILES[org]
 
     def f(column: str, **kw: object) -> FieldSpec:
-        return FieldSpec(column=column, **kw)  # type: ignore[arg-type]
+        return FieldSpec(column=column, **kw)
 
     channel = _codes(org, CHANNEL_CODES)
     direction = _codes(org, DIRECTION_CODES)
@@ -488,7 +490,7 @@ def contract_for(org: str, exports: str) -> Contract:
     return Contract(
         org=org,
         source=f"{org}-synthetic",
-        format=fmt,  # type: ignore[arg-type]
+        format=fmt,
         timezone=zone,
         identity_fields=ident,
         events=TableSpec(file=f"{exports}/{files['events']}", sheet=sheets[0], fields=events),

@@ -129,14 +129,9 @@ class JourneySimulator:
         # London's offset from UTC at noon of each day of the period (and a margin for
         # journeys that run past its end): contacts fall between 06:00 and 23:00, after
         # the 01:00 clock change, so the day's noon offset is the right one.
+        noon = datetime(cfg.start.year, cfg.start.month, cfg.start.day, 12, tzinfo=_LONDON)
         self._offsets = [
-            int(
-                datetime(cfg.start.year, cfg.start.month, cfg.start.day, 12, tzinfo=_LONDON)
-                .__add__(timedelta(days=d))
-                .utcoffset()
-                .total_seconds()
-            )  # type: ignore[union-attr]
-            for d in range(-30, (end - cfg.start).days + 400)
+            _utc_offset(noon + timedelta(days=d)) for d in range(-30, (end - cfg.start).days + 400)
         ]
         # Life events stop 90 days before the end so most needs can finish in the period.
         self.span_days = max(1, (end - cfg.start).days - 90)
@@ -442,6 +437,11 @@ def _service_at(org: str) -> str:
         "council": "Customer services",
         "health": "GP practice",
     }[org]
+
+
+def _utc_offset(when: datetime) -> int:
+    offset = when.utcoffset()
+    return int(offset.total_seconds()) if offset is not None else 0
 
 
 def _add_months(d: date, months: int) -> date:
