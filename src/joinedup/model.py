@@ -16,6 +16,7 @@ __all__ = [
     "CHANNELS",
     "DEMAND",
     "EPISODES",
+    "EPISODE_EVENTS",
     "EVENTS",
     "LINKS",
     "PEOPLE",
@@ -130,6 +131,17 @@ EPISODES = pa.schema(
     ]
 )
 
+#: Which episode each event belongs to, in the order the citizen lived it: every event of
+#: a linked person belongs to exactly one episode.
+EPISODE_EVENTS = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("episode_id", pa.string(), nullable=False),
+        pa.field("person_id", pa.string(), nullable=False),
+        pa.field("position", pa.int32(), nullable=False),
+    ]
+)
+
 #: The classification of each contact as value or failure demand.
 DEMAND = pa.schema(
     [
@@ -189,6 +201,7 @@ STANDARD_TABLES: dict[str, pa.Schema] = {
     "people": PEOPLE,
     "links": LINKS,
     "episodes": EPISODES,
+    "episode_events": EPISODE_EVENTS,
     "demand": DEMAND,
     "unit_costs": UNIT_COSTS,
     "quarantine": QUARANTINE,
