@@ -15,8 +15,14 @@ with the population. The same settings and seed give byte-identical files.
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
+import os
 import random
-from collections.abc import Callable
+import sys
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -184,10 +190,13 @@ def generate(
     config: SynthConfig | None = None,
     *,
     progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> SynthResult:
     """Write a synthetic population's exports, contracts and ground truth under ``out``.
 
-    ``progress`` is called with the number of people done after each batch.
+    ``progress`` is called with the number of people done after each batch. Batches are
+    simulated by ``workers`` processes (default: one per CPU) while this process writes
+    them in order; the files do not depend on the number of workers.
     """
     cfg = config or SynthConfig()
     root = Path(out)
@@ -195,7 +204,6 @@ def generate(
     for d in (exports_dir, truth_dir, root / "contracts"):
         d.mkdir(parents=True, exist_ok=True)
     fail_p, mean_mult = _calibrate(cfg.model_dump_json())
-    sim = JourneySimulator(cfg, fail_p=fail_p, mean_multiplier=mean_mult)
     ids = _LocalIds()
     writers = open_exports(exports_dir)
     t_people = pq.ParquetWriter(truth_dir / "people.parquet", _TRUTH_PEOPLE)
@@ -204,23 +212,15 @@ def generate(
     result = SynthResult(root=root, people=cfg.people)
     result.events = dict.fromkeys(ORGS, 0)
     result.records = dict.fromkeys(ORGS, 0)
+    batches = [
+        (chunk_no, first, min(first + cfg.chunk_size, cfg.people))
+        for chunk_no, first in enumerate(range(0, cfg.people, cfg.chunk_size))
+    ]
     try:
-        for chunk_no, first in enumerate(range(0, cfg.people, cfg.chunk_size)):
-            last = min(first + cfg.chunk_size, cfg.people)
-            # A generator per batch, seeded from (seed, batch), keeps runs reproducible.
-            rng = random.Random(f"{cfg.seed}:{chunk_no}")
-            _batch(
-                rng,
-                cfg,
-                sim,
-                ids,
-                range(first, last),
-                writers,
-                (t_people, t_records, t_events),
-                result,
-            )
+        for done, batch in _simulated(cfg, fail_p, mean_mult, batches, workers):
+            _write_batch(cfg, ids, batch, writers, (t_people, t_records, t_events), result)
             if progress:
-                progress(last)
+                progress(done)
     finally:
         for w in writers.values():
             w.close()
@@ -233,43 +233,107 @@ def generate(
     return result
 
 
-def _batch(
-    rng: random.Random,
-    cfg: SynthConfig,
-    sim: JourneySimulator,
-    ids: _LocalIds,
-    people: range,
-    writers: dict,
-    truth: tuple[pq.ParquetWriter, ...],
-    result: SynthResult,
-) -> None:
-    t_people, t_records, t_events = truth
+@dataclass
+class _Batch:
+    """One batch of people, simulated: identities, and per organisation its events in
+    time order and its person records in order of first contact (references unset)."""
+
+    last: int
+    identities: list[tuple[Identity, Groups]]
+    events: dict[str, list[SimEvent]]
+    records: dict[str, list[OrgRecord]]
+
+
+_WORKER: dict[str, object] = {}
+
+
+def _init_worker(cfg: SynthConfig, fail_p: float, mean_mult: float) -> None:
+    _WORKER["cfg"] = cfg
+    _WORKER["sim"] = JourneySimulator(cfg, fail_p=fail_p, mean_multiplier=mean_mult)
+
+
+def _simulate(chunk_no: int, first: int, last: int) -> _Batch:
+    """Simulate one batch from its own seed, so the result is the same in any process."""
+    cfg = _WORKER["cfg"]
+    sim = _WORKER["sim"]
+    assert isinstance(cfg, SynthConfig) and isinstance(sim, JourneySimulator)
+    # A generator per batch, seeded from (seed, batch), keeps runs reproducible.
+    rng = random.Random(f"{cfg.seed}:{chunk_no}")
     identities: list[tuple[Identity, Groups]] = []
     by_org: dict[str, list[SimEvent]] = {o: [] for o in ORGS}
-    for i in people:
+    for i in range(first, last):
         who = make_identity(rng, f"P{i + 1:08d}", cfg.start)
         groups = draw_groups(rng, who, cfg)
         identities.append((who, groups))
         for e in sim.person(rng, who, groups):
             by_org[e.org].append(e)
-    t_people.write_table(_truth_people(identities))
-
     index = {who.person_id: who for who, _ in identities}
+    records: dict[str, list[OrgRecord]] = {}
+    for org in ORGS:
+        by_org[org].sort(key=lambda e: e.occurred_at)
+        seen: set[str] = set()
+        recs = records[org] = []
+        for e in by_org[org]:
+            if e.person_id not in seen:
+                seen.add(e.person_id)
+                recs.append(
+                    org_record(
+                        rng, org, "", index[e.person_id], cfg.identity_errors[org], _HOLDS[org]
+                    )
+                )
+    return _Batch(last, identities, by_org, records)
+
+
+def _simulated(
+    cfg: SynthConfig,
+    fail_p: float,
+    mean_mult: float,
+    batches: list[tuple[int, int, int]],
+    workers: int | None,
+) -> Iterator[tuple[int, _Batch]]:
+    """Simulated batches in order, from worker processes when there is more than one
+    batch; at most two batches per worker are in flight, so memory stays bounded."""
+    n = min(workers or os.cpu_count() or 1, len(batches))
+    if n <= 1:
+        _init_worker(cfg, fail_p, mean_mult)
+        for b in batches:
+            batch = _simulate(*b)
+            yield batch.last, batch
+        return
+    ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    setup = (cfg, fail_p, mean_mult)
+    with ProcessPoolExecutor(n, ctx, initializer=_init_worker, initargs=setup) as pool:
+        pending: deque[Future[_Batch]] = deque()
+        todo = iter(batches)
+        for b in itertools.islice(todo, 2 * n):
+            pending.append(pool.submit(_simulate, *b))
+        while pending:
+            batch = pending.popleft().result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append(pool.submit(_simulate, *nxt))
+            yield batch.last, batch
+
+
+def _write_batch(
+    cfg: SynthConfig,
+    ids: _LocalIds,
+    batch: _Batch,
+    writers: dict,
+    truth: tuple[pq.ParquetWriter, ...],
+    result: SynthResult,
+) -> None:
+    """Give a simulated batch its local references and write it out."""
+    t_people, t_records, t_events = truth
+    t_people.write_table(_truth_people(batch.identities))
     rec_rows: list[OrgRecord] = []
     ev_rows: list[tuple[str, ...]] = []
     for org in ORGS:
-        events = sorted(by_org[org], key=lambda e: e.occurred_at)
+        events = batch.events[org]
+        records = batch.records[org]
         local_person: dict[str, str] = {}
-        records: list[OrgRecord] = []
-        for e in events:
-            if e.person_id not in local_person:
-                ref = ids.person_ref(org)
-                local_person[e.person_id] = ref
-                records.append(
-                    org_record(
-                        rng, org, ref, index[e.person_id], cfg.identity_errors[org], _HOLDS[org]
-                    )
-                )
+        for rec in records:
+            rec.local_ref = local_person[rec.person_id] = ids.person_ref(org)
         records.sort(key=lambda r: r.local_ref)
         cases: dict[str, str] = {}
         rows = []
