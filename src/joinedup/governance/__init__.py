@@ -1,0 +1,56 @@
+"""Governance: the rules for trusted sharing, enforced rather than left to good intentions.
+
+- **Agreements** (:func:`load_agreement`, :func:`check_run`): parties, purpose, legal
+  gateway, the fields each party shares, retention and output rules, as a YAML file; a
+  run outside it is refused. :func:`purge` removes data past its retention period.
+- **Disclosure control** (:func:`disclose`): every table of counts or money that leaves
+  the workspace passes threshold, zero, dominance and secondary suppression and rounding;
+  suppressed values become markers with footnotes, never numbers.
+- **Audit log** (:class:`AuditLog`): append-only JSON Lines in the workspace, each entry
+  chained to the one before by SHA-256, so an edit, deletion or reordering is found.
+- **Access control** (:class:`AccessStore`, :func:`can_read`): users with an organisation
+  and a role, argon2 password hashes, expiring sessions, revocable API tokens and a rate
+  limit on logins.
+"""
+
+from __future__ import annotations
+
+from joinedup.governance._agreement import (
+    Agreement,
+    Dominance,
+    OutputRules,
+    Party,
+    PlannedRun,
+    Retention,
+    check_run,
+    load_agreement,
+    workspace_plan,
+)
+from joinedup.governance._errors import (
+    AccessDenied,
+    AgreementError,
+    AuditError,
+    AuthenticationError,
+    DisclosureError,
+    GovernanceError,
+    RateLimited,
+)
+
+__all__ = [
+    "AccessDenied",
+    "Agreement",
+    "AgreementError",
+    "AuditError",
+    "AuthenticationError",
+    "DisclosureError",
+    "Dominance",
+    "GovernanceError",
+    "OutputRules",
+    "Party",
+    "PlannedRun",
+    "RateLimited",
+    "Retention",
+    "check_run",
+    "load_agreement",
+    "workspace_plan",
+]
