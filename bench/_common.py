@@ -1,21 +1,23 @@
 """Shared helpers for the benchmarks: run a measured step in a child process.
 
-Each measured step runs in a fresh Python process so that its peak resident memory
-(``ru_maxrss`` of the child) belongs to that step alone and nothing is cached between
-sizes.
+Each measured step runs in a fresh Python process so that nothing is cached between
+sizes. Peak memory is the largest total resident memory of that process and all its
+children (worker processes included), sampled every 50 ms with psutil.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
-import resource
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+import psutil
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -33,17 +35,35 @@ class Measure:
 
 def run_child(name: str, size: int, code: str) -> Measure:
     """Run ``code`` in a new interpreter; it may print one JSON object on its last line."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    peak = 0
+    root = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss(root))
+        time.sleep(0.05)
     seconds = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of RUSAGE_CHILDREN is the largest of all children so far; a smaller child
-    # after a larger one would show the larger figure, so steps run in increasing size.
-    peak_mb = max(peak_kb, before) / 1024
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name} at {size:,} failed:\n{err}")
+    lines = [line for line in out.splitlines() if line.startswith("{")]
     reported = json.loads(lines[-1]) if lines else {}
-    return Measure(name, size, seconds, peak_mb, reported)
+    return Measure(name, size, seconds, peak / 2**20, reported)
+
+
+def _tree_rss(root: psutil.Process) -> int:
+    """Resident bytes of a process and its descendants (0 for any that just ended)."""
+    total = 0
+    try:
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += p.memory_info().rss
+    return total
 
 
 def save(bench: str, measures: list[Measure]) -> Path:

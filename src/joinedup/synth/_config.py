@@ -257,7 +257,7 @@ class SynthConfig(BaseModel):
     )
     abandon_rate: float = Field(0.06, ge=0, le=1, description="needs given up without an end")
     identity_errors: dict[str, IdentityErrorRates] = Field(default_factory=_default_identity_rates)
-    chunk_size: int = Field(10_000, ge=10, description="people generated per batch")
+    chunk_size: int = Field(2_000, ge=10, description="people generated per batch")
 
     @field_validator("failure_multipliers")
     @classmethod
