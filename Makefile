@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# GOV.UK Frontend, built into the package's static files (no CDN); see frontend/build.py.
+STATIC := src/joinedup/web/static/govuk-frontend.min.css
 
 .PHONY: demo test test-fast test-slow lint typecheck bench clean install
 
@@ -12,9 +14,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+$(STATIC): frontend/package.json frontend/package-lock.json frontend/build.py
+	npm ci --prefix frontend --no-audit --no-fund
+	$(PYTHON) frontend/build.py
 
-demo: $(STAMP)
+install: $(STAMP) $(STATIC)
+
+demo: $(STAMP) $(STATIC)
 	$(BIN)/joinedup demo --workspace demo-workspace
 
 lint: $(STAMP)
@@ -24,12 +30,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(STATIC)
 	$(BIN)/python -m pytest -m "not slow" -q
 
 # Slow suites (Spark, browser) run as a separate marked step; exit code 5 means the
 # step collected no test, which is not a failure while no slow suite exists yet.
-test-slow: $(STAMP)
+test-slow: $(STAMP) $(STATIC)
 	$(BIN)/python -m pytest -m slow -q; rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
 
 test: lint typecheck test-fast test-slow
@@ -38,4 +44,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/synth.py
 
 clean:
-	rm -rf $(VENV) demo-workspace .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) frontend/node_modules src/joinedup/web/static demo-workspace .mypy_cache .ruff_cache build dist
