@@ -59,10 +59,24 @@ def test_demo_report_matches_a_direct_count_of_the_exports(tmp_path: Path) -> No
 def test_report_is_self_contained(tmp_path: Path) -> None:
     result = run_demo(tmp_path / "ws", SynthConfig(people=120, seed=3))
     html = result.report.path.read_text(encoding="utf-8")
-    assert "<svg" in html
-    # No external requests: no remote scripts, styles, fonts or images.
-    assert not re.search(r'(src|href)="(https?:)?//', html)
+    assert "<svg" in html and "govuk-table" in html
+    # No requests at all: links only within the page, no scripts, styles, fonts or
+    # images fetched from anywhere (CSS url() only to the SVG's own definitions).
+    assert not re.search(r'(src|href)="(?!#)', html)
+    assert not re.search(r"url\((?!#)", html)
+    assert not re.search(r"@import|<link\b", html)
     # Stages that have not run are absent, not faked.
     assert "failure demand share" not in html.lower()
-    with_runs = re.findall(r"<td>(synth|ingest|report)</td>", html)
-    assert {"synth", "ingest"} <= set(with_runs)
+    assert {"synth", "ingest", "report"} >= set(re.findall(r'data-run="(\w+)"', html))
+    assert {"synth", "ingest"} <= set(re.findall(r'data-run="(\w+)"', html))
+
+
+def test_every_chart_has_a_table_alternative(tmp_path: Path) -> None:
+    result = run_demo(tmp_path / "ws", SynthConfig(people=120, seed=3))
+    html = result.report.path.read_text(encoding="utf-8")
+    charts = re.findall(r'<figure class="jd-figure" data-chart="([^"]+)">', html)
+    assert len(charts) >= 2
+    for title in charts:
+        # The chart announces itself, and a table with the same caption follows it.
+        assert f'role="img" aria-label="{title}"' in html
+        assert re.search(rf"<caption[^>]*>{re.escape(title)}</caption>", html)

@@ -1,8 +1,9 @@
 """The report: one self-contained HTML file a service owner can read in five minutes.
 
 Each section appears only when the stage behind it has run; nothing is shown that the
-workspace's tables cannot support. Charts are drawn as SVG and embedded, so the file
-opens offline and prints cleanly.
+workspace's tables cannot support. The page uses the GOV.UK Design System's styles,
+embedded with the charts (Vega-Lite, rendered to SVG), so the file opens offline with no
+external requests and prints cleanly.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from joinedup._version import __version__
-from joinedup.report import _charts
 from joinedup.report._figures import Figures, compute
+from joinedup.report._sections import SECTIONS
+from joinedup.web import asset
 from joinedup.workspace import Workspace
 
 __all__ = ["Figures", "ReportResult", "build", "compute"]
@@ -48,18 +50,16 @@ def build(workspace: Workspace, out: Path | str) -> ReportResult:
     out = Path(out)
     with workspace.run("report", settings={"out": str(out)}) as run:
         fig = compute(workspace)
-        charts: dict[str, str] = {}
-        if fig.contacts_by_org_channel:
-            charts["channels"] = _charts.channel_bars(fig.contacts_by_org_channel)
-        if fig.contacts_by_month:
-            charts["monthly"] = _charts.monthly_lines(fig.contacts_by_month)
+        sections = [s for s in (build_section(workspace, fig) for build_section in SECTIONS) if s]
         html = (
             _env()
             .get_template("report.html.j2")
             .render(
                 fig=fig,
-                charts=charts,
-                runs=workspace.runs(),
+                sections=sections,
+                stages_run=False,
+                disclosure_controlled=False,
+                govuk_css=asset("govuk-frontend.min.css"),
                 version=__version__,
                 generated=datetime.now(UTC).strftime("%d %B %Y %H:%M UTC"),
                 figures_json=json.dumps(fig.as_dict(), sort_keys=True, default=str).replace(
@@ -70,6 +70,7 @@ def build(workspace: Workspace, out: Path | str) -> ReportResult:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(html, encoding="utf-8")
         run.outputs["report"] = str(out)
+        run.outputs["sections"] = [s.id for s in sections]
     return ReportResult(out, fig)
 
 

@@ -1,72 +1,94 @@
-"""Charts as inline SVG, drawn with matplotlib, in a palette readable in greyscale."""
+"""Charts for the report and the web service: Vega-Lite specifications built with Altair,
+rendered to SVG offline by vl-convert so a report needs no network and no browser.
+
+Every chart carries the rows it was drawn from, so pages can show a table alternative
+beside it for screen-reader users (WCAG 2.2, non-text content).
+"""
 
 from __future__ import annotations
 
-import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # no screen needed
-import matplotlib.pyplot as plt
+import altair as alt
+import vl_convert
 
 # Colours from the GOV.UK Design System palette, which public-sector readers know.
 PALETTE = ["#1d70b8", "#f47738", "#00703c", "#912b88", "#d4351c", "#505a5f", "#28a197"]
-CHANNEL_ORDER = ["phone", "web", "webchat", "email", "letter", "face_to_face", "unknown"]
+FONT = "Arial, Helvetica, sans-serif"
 
 
-def _svg(fig: plt.Figure) -> str:
-    buf = io.StringIO()
-    with plt.rc_context({"svg.hashsalt": "joinedup", "svg.fonttype": "none"}):
-        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(fig)
-    text = buf.getvalue()
-    return text[text.index("<svg") :]
+@dataclass
+class Chart:
+    """A chart as SVG, its Vega-Lite specification, and the table it was drawn from."""
+
+    title: str
+    svg: str
+    spec: dict[str, Any]
+    columns: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
 
 
-def _style(ax: plt.Axes) -> None:
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.tick_params(labelsize=9)
+def _config(chart: alt.Chart | alt.LayerChart) -> alt.Chart | alt.LayerChart:
+    return chart.configure(font=FONT).configure_view(stroke=None).configure_range(category=PALETTE)
 
 
-def channel_bars(by_org_channel: dict[str, dict[str, int]]) -> str:
-    """Contacts per organisation, stacked by channel."""
-    orgs = sorted(by_org_channel)
-    channels = [c for c in CHANNEL_ORDER if any(c in v for v in by_org_channel.values())]
-    channels += sorted({c for v in by_org_channel.values() for c in v} - set(channels))
-    fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(orgs) + 1.2))
-    left = [0] * len(orgs)
-    for i, ch in enumerate(channels):
-        vals = [by_org_channel[o].get(ch, 0) for o in orgs]
-        ax.barh(orgs, vals, left=left, label=ch.replace("_", " "), color=PALETTE[i % len(PALETTE)])
-        left = [a + b for a, b in zip(left, vals, strict=True)]
-    ax.invert_yaxis()
-    ax.set_xlabel("contacts from citizens")
-    ax.legend(
-        ncols=min(len(channels), 4),
-        fontsize=8,
-        frameon=False,
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.35 if len(orgs) < 4 else -0.18),
-    )
-    _style(ax)
-    return _svg(fig)
+def render(
+    chart: alt.Chart | alt.LayerChart, title: str, columns: list[str], rows: list[list[Any]]
+) -> Chart:
+    """Render an Altair chart to SVG and keep its data as a table."""
+    spec = json.loads(_config(chart).to_json())
+    svg = vl_convert.vegalite_to_svg(vl_spec=spec)
+    svg = svg[svg.index("<svg") :]
+    # A role and a label make the picture announce itself; the table carries the detail.
+    svg = svg.replace("<svg ", f'<svg role="img" aria-label="{_attr(title)}" ', 1)
+    return Chart(title, svg, spec, columns, rows)
 
 
-def monthly_lines(by_month: dict[str, dict[str, int]]) -> str:
-    """Contacts per month, one line per organisation."""
-    months = sorted({m for v in by_month.values() for m in v})
-    fig, ax = plt.subplots(figsize=(7.5, 3.2))
-    for i, org in enumerate(sorted(by_month)):
-        ax.plot(
-            months,
-            [by_month[org].get(m, 0) for m in months],
-            label=org,
-            color=PALETTE[i % len(PALETTE)],
-            linewidth=1.8,
+def _attr(text: str) -> str:
+    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+
+
+def stacked_bars(
+    rows: list[dict[str, Any]],
+    *,
+    category: str,
+    stack: str,
+    value: str,
+    title: str,
+    value_title: str,
+) -> Chart:
+    """Horizontal bars of ``value`` per ``category``, stacked by ``stack``."""
+    chart = (
+        alt.Chart(alt.Data(values=rows))
+        .mark_bar()
+        .encode(
+            y=alt.Y(f"{category}:N", title=None, sort="ascending"),
+            x=alt.X(f"sum({value}):Q", title=value_title),
+            color=alt.Color(f"{stack}:N", title=stack.replace("_", " ")),
+            tooltip=[f"{category}:N", f"{stack}:N", f"{value}:Q"],
         )
-    step = max(1, len(months) // 9)
-    ax.set_xticks(range(0, len(months), step), [months[i] for i in range(0, len(months), step)])
-    ax.set_ylabel("contacts")
-    ax.legend(fontsize=8, frameon=False, ncols=min(4, len(by_month)))
-    _style(ax)
-    return _svg(fig)
+        .properties(width=560, height=max(60, 34 * len({r[category] for r in rows})))
+    )
+    table = [[r[category], r[stack], r[value]] for r in rows]
+    return render(chart, title, [category, stack, value], table)
+
+
+def lines(
+    rows: list[dict[str, Any]], *, x: str, series: str, value: str, title: str, value_title: str
+) -> Chart:
+    """One line per ``series`` of ``value`` over ``x`` (an ordered label such as a month)."""
+    chart = (
+        alt.Chart(alt.Data(values=rows))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X(f"{x}:O", title=None),
+            y=alt.Y(f"{value}:Q", title=value_title),
+            color=alt.Color(f"{series}:N", title=series.replace("_", " ")),
+            tooltip=[f"{x}:O", f"{series}:N", f"{value}:Q"],
+        )
+        .properties(width=560, height=220)
+    )
+    table = [[r[x], r[series], r[value]] for r in rows]
+    return render(chart, title, [x, series, value], table)
