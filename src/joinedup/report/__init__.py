@@ -17,12 +17,12 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from joinedup._version import __version__
-from joinedup.report._figures import Figures, compute
+from joinedup.report._figures import Figures, Filters, compute
 from joinedup.report._sections import SECTIONS
 from joinedup.web import asset
 from joinedup.workspace import Workspace
 
-__all__ = ["Figures", "ReportResult", "build", "compute"]
+__all__ = ["Figures", "Filters", "ReportResult", "build", "compute", "headline"]
 
 
 @dataclass

@@ -8,9 +8,41 @@ recorded); an action is an organisation's own event (direction ``out``).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
+import ibis
+
 from joinedup.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which events the figures cover; an empty field means no restriction."""
+
+    orgs: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    start: date | None = None
+    end: date | None = None  # inclusive
+
+    def apply(self, events: ibis.Table) -> ibis.Table:
+        """Restrict an events expression to these filters."""
+        if self.orgs:
+            events = events.filter(events.org.isin(self.orgs))
+        if self.services:
+            events = events.filter(events.service.isin(self.services))
+        if self.channels:
+            events = events.filter(events.channel.isin(self.channels))
+        if self.start is not None:
+            events = events.filter(events.occurred_at.date() >= self.start)
+        if self.end is not None:
+            events = events.filter(events.occurred_at.date() < self.end + timedelta(days=1))
+        return events
+
+    @property
+    def active(self) -> bool:
+        return bool(self.orgs or self.services or self.channels or self.start or self.end)
 
 
 @dataclass
@@ -34,11 +66,14 @@ class Figures:
         return asdict(self)
 
 
-def compute(ws: Workspace) -> Figures:
-    """The report's figures for one workspace."""
+def compute(ws: Workspace, filters: Filters | None = None) -> Figures:
+    """The report's figures for one workspace, restricted to ``filters`` if given."""
     eng = ws.engine
-    events = eng.table("events")
+    filters = filters or Filters()
+    events = filters.apply(eng.table("events"))
     people = eng.table("people")
+    if filters.orgs:
+        people = people.filter(people.org.isin(filters.orgs))
     is_contact = events.direction.isnull() | (events.direction == "in")
     contacts = events.filter(is_contact)
 
