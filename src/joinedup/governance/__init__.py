@@ -26,6 +26,8 @@ from joinedup.governance._agreement import (
     load_agreement,
     workspace_plan,
 )
+from joinedup.governance._audit import AuditEntry, AuditLog, AuditProblem, AuditReport
+from joinedup.governance._disclosure import MARKER, Disclosed, disclose, tabulate
 from joinedup.governance._errors import (
     AccessDenied,
     AgreementError,
@@ -37,11 +39,17 @@ from joinedup.governance._errors import (
 )
 
 __all__ = [
+    "MARKER",
     "AccessDenied",
     "Agreement",
     "AgreementError",
+    "AuditEntry",
     "AuditError",
+    "AuditLog",
+    "AuditProblem",
+    "AuditReport",
     "AuthenticationError",
+    "Disclosed",
     "DisclosureError",
     "Dominance",
     "GovernanceError",
@@ -51,6 +59,8 @@ __all__ = [
     "RateLimited",
     "Retention",
     "check_run",
+    "disclose",
     "load_agreement",
+    "tabulate",
     "workspace_plan",
 ]

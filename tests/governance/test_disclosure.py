@@ -1,0 +1,258 @@
+"""Disclosure control: primary and secondary suppression, rounding, dominance, markers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from joinedup.governance import (
+    MARKER,
+    AuditLog,
+    DisclosureError,
+    Dominance,
+    OutputRules,
+    disclose,
+    tabulate,
+)
+
+from .attack import ranges, recovered, solved_by_algebra
+
+EXACT = OutputRules(rounding_base=1)  # no rounding: the intruder's best case
+
+
+def grid(values: list[list[int]]) -> pa.Table:
+    rows = [
+        {"org": f"o{i}", "cat": f"c{j}", "n": v}
+        for i, row in enumerate(values)
+        for j, v in enumerate(row)
+    ]
+    return pa.Table.from_pylist(rows)
+
+
+def hide_primary_only(values: list[list[int]], threshold: int = 10) -> pa.Table:
+    """What a naive writer would publish: small cells hidden, true totals shown."""
+    a = np.array(values)
+    rows = []
+    for i, row in enumerate(values):
+        for j, v in enumerate(row):
+            rows.append({"org": f"o{i}", "cat": f"c{j}", "n": None if v < threshold else v})
+        rows.append({"org": f"o{i}", "cat": "Total", "n": int(a[i].sum())})
+    for j in range(a.shape[1]):
+        rows.append({"org": "Total", "cat": f"c{j}", "n": int(a[:, j].sum())})
+    rows.append({"org": "Total", "cat": "Total", "n": int(a.sum())})
+    return pa.Table.from_pylist(rows)
+
+
+TABLE = [[3, 40, 55, 31], [20, 30, 12, 18], [44, 25, 60, 0], [15, 16, 17, 70]]
+
+
+def test_small_counts_and_zeros_never_reach_the_output() -> None:
+    out, notes = disclose(grid(TABLE), by=["org", "cat"], counts=["n"], rules=EXACT)
+    rows = {(r["org"], r["cat"]): r for r in out.to_pylist()}
+    for cell in [("o0", "c0"), ("o2", "c3")]:
+        assert rows[cell]["n"] is None and rows[cell]["n_marker"] == MARKER
+    assert all((r["n"] is None) == (r["n_marker"] == MARKER) for r in rows.values())
+    assert all(r["n"] is None or r["n"] >= 10 for r in rows.values())
+    assert MARKER in notes[0] and "under 10" in notes[0]
+
+
+def test_naive_suppression_is_recovered_by_the_intruder() -> None:
+    """The attack works: with only primary suppression both hidden cells come back."""
+    naive = hide_primary_only(TABLE)
+    assert set(solved_by_algebra(naive, ["org", "cat"], "n")) == {("o0", "c0"), ("o2", "c3")}
+    assert set(recovered(naive, ["org", "cat"], "n")) == {("o0", "c0"), ("o2", "c3")}
+
+
+def test_secondary_suppression_defeats_the_intruder() -> None:
+    out, _ = disclose(grid(TABLE), by=["org", "cat"], counts=["n"], rules=EXACT, totals=True)
+    assert out.column("n").null_count >= 4
+    assert solved_by_algebra(out, ["org", "cat"], "n") == []
+    assert recovered(out, ["org", "cat"], "n") == []
+
+
+def test_two_zeros_in_a_row_do_not_pin_a_rectangle() -> None:
+    """Non-negativity is an attack too: zeros on one row can fix the cells they pair with."""
+    t = grid([[0, 0, 50, 60], [30, 40, 20, 25], [35, 45, 55, 65]])
+    out, _ = disclose(t, by=["org", "cat"], counts=["n"], rules=EXACT, totals=True)
+    assert recovered(out, ["org", "cat"], "n") == []
+
+
+def test_one_dimension_needs_a_partner_too() -> None:
+    t = pa.table({"org": ["a", "b", "c"], "n": [4, 30, 50]})
+    out, _ = disclose(t, by=["org"], counts=["n"], rules=EXACT, totals=True)
+    assert out.column("n").to_pylist() == [None, None, 50, 84]
+    assert recovered(out, ["org"], "n") == []
+
+
+def test_small_total_is_suppressed_with_its_row() -> None:
+    t = grid([[2, 3], [40, 50], [60, 70]])
+    out, _ = disclose(t, by=["org", "cat"], counts=["n"], rules=EXACT, totals=True)
+    rows = {(r["org"], r["cat"]): r["n"] for r in out.to_pylist()}
+    assert rows[("o0", "Total")] is None
+    assert recovered(out, ["org", "cat"], "n") == []
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.integers(2, 4).flatmap(
+        lambda r: st.integers(2, 4).flatmap(
+            lambda c: st.lists(
+                st.lists(
+                    st.one_of(st.integers(0, 12), st.integers(10, 90)), min_size=c, max_size=c
+                ),
+                min_size=r,
+                max_size=r,
+            )
+        )
+    )
+)
+def test_no_random_table_gives_a_cell_away(values: list[list[int]]) -> None:
+    out, _ = disclose(grid(values), by=["org", "cat"], counts=["n"], rules=EXACT, totals=True)
+    assert all(v is None or v >= 10 for v in out.column("n").to_pylist())
+    assert recovered(out, ["org", "cat"], "n") == []
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.lists(st.one_of(st.integers(0, 12), st.integers(10, 60)), min_size=12, max_size=12))
+def test_three_dimensions(values: list[int]) -> None:
+    rows = [
+        {"a": f"a{i}", "b": f"b{j}", "c": f"c{k}", "n": values[(i * 3 + j) * 2 + k]}
+        for i in range(2)
+        for j in range(3)
+        for k in range(2)
+    ]
+    out, _ = disclose(
+        pa.Table.from_pylist(rows), by=["a", "b", "c"], counts=["n"], rules=EXACT, totals=True
+    )
+    assert recovered(out, ["a", "b", "c"], "n") == []
+
+
+def test_counts_are_rounded_to_the_base() -> None:
+    out, notes = disclose(grid(TABLE), by=["org", "cat"], counts=["n"], totals=True)
+    shown = [v for v in out.column("n").to_pylist() if v is not None]
+    assert shown and all(v % 5 == 0 for v in shown)
+    assert any("nearest 5" in n for n in notes)
+
+
+def test_missing_combinations_are_zeros_and_shown_as_markers() -> None:
+    t = pa.table({"org": ["a", "a", "b"], "cat": ["x", "y", "x"], "n": [30, 40, 50]})
+    out, _ = disclose(t, by=["org", "cat"], counts=["n"])
+    rows = {(r["org"], r["cat"]): r for r in out.to_pylist()}
+    assert rows[("b", "y")]["n_marker"] == MARKER and rows[("b", "y")]["n"] is None
+
+
+def test_zeros_may_be_shown_when_the_rules_say_so() -> None:
+    t = pa.table({"org": ["a", "b", "c"], "n": [0, 30, 50]})
+    out, _ = disclose(t, by=["org"], counts=["n"], rules=OutputRules(suppress_zeros=False))
+    assert out.column("n").to_pylist() == [0, 30, 50]
+
+
+def test_inline_markers_are_text() -> None:
+    out, _ = disclose(grid(TABLE), by=["org", "cat"], counts=["n"], markers="inline")
+    col = out.column("n").to_pylist()
+    assert out.schema.field("n").type == pa.string()
+    assert MARKER in col and "3" not in col and "0" not in col
+
+
+def payments() -> pa.Table:
+    rows = []
+    for org, people in {"a": 12, "b": 15}.items():
+        for p in range(people):
+            rows.append({"org": org, "person": f"{org}{p}", "cost": 10.0})
+    # in org c one person accounts for almost all of the money
+    rows += [{"org": "c", "person": f"c{p}", "cost": 1.0} for p in range(11)]
+    rows.append({"org": "c", "person": "big", "cost": 5000.0})
+    return pa.Table.from_pylist(rows)
+
+
+def test_tabulate_counts_and_largest_contributions() -> None:
+    t = tabulate(payments(), by=["org"], money=["cost"], unit="person")
+    got = {r["org"]: r for r in t.to_pylist()}
+    assert got["c"]["n"] == 12 and got["c"]["units"] == 12
+    assert got["c"]["cost"] == pytest.approx(5011.0)
+    assert got["c"]["cost_top"] == pytest.approx(5001.0)
+    assert got["a"]["cost_top"] == pytest.approx(20.0)
+
+
+def test_dominated_money_is_suppressed() -> None:
+    t = tabulate(payments(), by=["org"], money=["cost"], unit="person")
+    out, notes = disclose(
+        t, by=["org"], counts=["n"], money=["cost"], units="units", rules=EXACT, totals=True
+    )
+    cost = dict(zip(out.column("org").to_pylist(), out.column("cost").to_pylist(), strict=True))
+    assert cost["c"] is None
+    # the total is dominated by the same person, so it goes too and c cannot be derived
+    assert sum(v is None for v in cost.values()) >= 2
+    assert all(hi - lo > 1 for lo, hi in ranges(out, ["org"], "cost").values())
+    assert "90%" in notes[0]
+    relaxed = OutputRules(rounding_base=1, dominance=Dominance(share=1.0))
+    out2, _ = disclose(t, by=["org"], counts=["n"], money=["cost"], units="units", rules=relaxed)
+    assert out2.column("cost").null_count == 0
+
+
+def test_money_without_its_top_column_is_refused() -> None:
+    t = pa.table({"org": ["a", "b"], "n": [20, 30], "cost": [1.0, 2.0]})
+    with pytest.raises(DisclosureError, match="tabulate"):
+        disclose(t, by=["org"], counts=["n"], money=["cost"])
+
+
+@pytest.mark.parametrize(
+    ("table", "kwargs", "message"),
+    [
+        (pa.table({"org": ["a"], "n": [1]}), {"by": ["org"], "counts": ["x"]}, "not in the table"),
+        (
+            pa.table({"org": ["a", "a"], "n": [20, 30]}),
+            {"by": ["org"], "counts": ["n"]},
+            "more than one row",
+        ),
+        (
+            pa.table({"org": ["a", "b"], "n": [-20, 30]}),
+            {"by": ["org"], "counts": ["n"]},
+            "negative",
+        ),
+        (
+            pa.table({"org": ["a", "b"], "n": ["x", "y"]}),
+            {"by": ["org"], "counts": ["n"]},
+            "not numbers",
+        ),
+        (pa.table({"org": ["a", "b"], "n": [1, 2]}), {"by": ["org"]}, "name the count"),
+    ],
+)
+def test_bad_tables_are_refused(table: pa.Table, kwargs: dict, message: str) -> None:
+    with pytest.raises(DisclosureError, match=message):
+        disclose(table, **kwargs)
+
+
+def test_turning_control_off_needs_and_writes_the_audit_log(tmp_path: Path) -> None:
+    t = grid(TABLE)
+    with pytest.raises(DisclosureError, match="audit log"):
+        disclose(t, by=["org", "cat"], counts=["n"], enabled=False)
+    log = AuditLog(tmp_path)
+    out, notes = disclose(
+        t, by=["org", "cat"], counts=["n"], enabled=False, audit=log, who="ana", output="export.csv"
+    )
+    assert out.column("n").to_pylist() == t.column("n").to_pylist()
+    assert "turned off" in notes[0]
+    [entry] = list(log.entries())
+    assert entry.what == "disclosure.off" and entry.who == "ana"
+    assert entry.details["output"] == "export.csv"
+    assert log.verify().ok
+
+
+def test_applying_control_can_be_audited(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path)
+    disclose(grid(TABLE), by=["org", "cat"], counts=["n"], audit=log, who="ana")
+    [entry] = list(log.entries(what="disclosure"))
+    assert entry.details["suppressed"] >= 4
+
+
+def test_larger_table_is_protected_quickly() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 80, size=(12, 11)).tolist()
+    out, _ = disclose(grid(values), by=["org", "cat"], counts=["n"], rules=EXACT, totals=True)
+    assert recovered(out, ["org", "cat"], "n") == []
