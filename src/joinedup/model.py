@@ -128,6 +128,8 @@ EPISODES = pa.schema(
         pa.field("contacts", pa.int32()),
         pa.field("handoffs", pa.int32()),
         pa.field("elapsed_seconds", pa.float64()),
+        # The organisation whose case the need is (the episode's anchor case).
+        pa.field("need_org", pa.string()),
     ]
 )
 

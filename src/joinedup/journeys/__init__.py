@@ -1,0 +1,159 @@
+"""Journeys: the citizen's timeline across organisations, need episodes and process maps.
+
+- :func:`episodes` groups every linked event into need episodes and writes the
+  ``episodes`` and ``episode_events`` tables (method: ``docs/methods/episodes.md``);
+- :func:`process_map` gives the directly-follows graph (frequency and durations), start
+  and end activities and variants of the workspace's episodes, by activity, organisation
+  or channel;
+- :func:`discover_log` does the same for any event log file (CSV, Parquet, XES), with no
+  workspace;
+- :func:`service_shapes` classes each service as transactional, high-variety or complex;
+- :func:`export_ocel` and :func:`export_xes` write the linked log for other tools.
+
+Within a case, events are ordered by time, then by a tie-break: the row's place in the
+file for a log file, the event id within an episode.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+
+from joinedup.engine import connect
+from joinedup.journeys._dfg import ProcessMap, discover
+from joinedup.journeys._episodes import EpisodeResult, build_episodes
+from joinedup.journeys._errors import JourneysError
+from joinedup.journeys._export import export_ocel_json, export_ocel_sqlite
+from joinedup.journeys._export import export_xes as _export_xes
+from joinedup.journeys._log import drop_log, stage_log
+from joinedup.journeys._map import BY, stage_workspace_log
+from joinedup.journeys._settings import EpisodeSettings, ShapeSettings
+from joinedup.journeys._shape import service_shapes as _service_shapes
+from joinedup.workspace import Workspace
+
+__all__ = [
+    "BY",
+    "EpisodeResult",
+    "EpisodeSettings",
+    "JourneysError",
+    "ProcessMap",
+    "ShapeSettings",
+    "discover_log",
+    "episodes",
+    "export_ocel",
+    "export_xes",
+    "process_map",
+    "service_shapes",
+]
+
+
+def episodes(ws: Workspace, settings: EpisodeSettings | None = None) -> EpisodeResult:
+    """Build need episodes from ``events`` and ``links``; (re)writes ``episodes`` and
+    ``episode_events``."""
+    settings = settings or EpisodeSettings()
+    if ws.count("links") == 0:
+        raise JourneysError(
+            f"{ws.path}: the links table is empty: link the organisations' records first "
+            "(`joinedup link`), so events can be put on one person's timeline"
+        )
+    dup = ws.engine.count(
+        ws.engine.sql("SELECT org, local_person_ref FROM links GROUP BY ALL HAVING count(*) > 1")
+    )
+    if dup:
+        raise JourneysError(
+            f"{ws.path}: {dup} local person record(s) have more than one person_id in links; "
+            "each (org, local_person_ref) must be linked to exactly one person"
+        )
+    with ws.run(
+        "journeys build",
+        inputs={"events": ws.count("events"), "links": ws.count("links")},
+        settings=settings.model_dump(mode="json"),
+    ) as run:
+        result = build_episodes(ws.engine, settings)
+        run.outputs = {
+            "episodes": result.episodes,
+            "episode_events": result.linked_events,
+            "unlinked_events": result.events - result.linked_events,
+        }
+    return result
+
+
+def process_map(
+    ws: Workspace,
+    *,
+    by: str = "activity",
+    service: str | None = None,
+    contacts_only: bool = False,
+) -> ProcessMap:
+    """The directly-follows graph, start/end activities and variants of the workspace's
+    episodes; ``by`` labels each event by its activity, organisation or channel."""
+    log = stage_workspace_log(ws.engine, by=by, service=service, contacts_only=contacts_only)
+    try:
+        return discover(ws.engine, log)
+    finally:
+        ws.engine.drop_temp(log)
+
+
+def discover_log(
+    path: Path | str,
+    *,
+    case_col: str,
+    activity_col: str,
+    time_col: str,
+    time_format: str | None = None,
+    variants: bool = True,
+    spill_dir: Path | str | None = None,
+    threads: int | None = None,
+) -> ProcessMap:
+    """The process map of any event log file (CSV, Parquet or XES), with no workspace.
+
+    Runs in an in-memory DuckDB database, or, with ``spill_dir``, in a database file
+    there, so a log larger than memory is processed out of core.
+    """
+    with tempfile.TemporaryDirectory(dir=spill_dir) if spill_dir else _nothing() as tmp:
+        db = Path(tmp) / "log.duckdb" if tmp else None
+        with connect("duckdb", db, threads=threads) as engine:
+            staged = stage_log(
+                engine,
+                path,
+                case_col=case_col,
+                activity_col=activity_col,
+                time_col=time_col,
+                time_format=time_format,
+            )
+            try:
+                result = discover(engine, staged.table, variants=variants)
+            finally:
+                drop_log(engine)
+            result.skipped = staged.skipped
+            return result
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def service_shapes(ws: Workspace, settings: ShapeSettings | None = None) -> pa.Table:
+    """Each service's measured variety, reach and shape (transactional, high-variety,
+    complex, or 'too few' episodes to say)."""
+    return _service_shapes(ws.engine, settings or ShapeSettings())
+
+
+def export_ocel(ws: Workspace, path: Path | str) -> int:
+    """Write the linked log as OCEL 2.0: SQLite for a ``.sqlite``/``.db`` file, JSON
+    otherwise (``.json``, ``.jsonocel``); returns the events written."""
+    path = Path(path)
+    if path.suffix.lower() in (".sqlite", ".db", ".sqlite3"):
+        return export_ocel_sqlite(ws.engine, path)
+    return export_ocel_json(ws.engine, path)
+
+
+def export_xes(ws: Workspace, path: Path | str) -> int:
+    """Write the linked log as XES (one trace per need episode); returns traces written."""
+    return _export_xes(ws.engine, path)
