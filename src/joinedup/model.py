@@ -14,6 +14,7 @@ import pyarrow as pa
 
 __all__ = [
     "CHANNELS",
+    "COST_SHUNTING",
     "DEMAND",
     "EPISODES",
     "EPISODE_EVENTS",
@@ -25,6 +26,7 @@ __all__ = [
     "STANDARD_TABLES",
     "TAXONOMY",
     "UNIT_COSTS",
+    "VALUE_LEDGER",
     "Category",
     "DemandType",
     "empty_table",
@@ -165,6 +167,40 @@ UNIT_COSTS = pa.schema(
         pa.field("cost_gbp", pa.float64(), nullable=False),
         pa.field("source", pa.string()),
         pa.field("year", pa.int32()),
+    ]
+)
+
+#: The value ledger: per receiving organisation, service and month, what citizens'
+#: contacts cost, and how much of it was failure demand. Every row names the unit-cost
+#: file its money came from.
+VALUE_LEDGER = pa.schema(
+    [
+        pa.field("org", pa.string(), nullable=False),
+        pa.field("service", pa.string(), nullable=False),
+        pa.field("month", pa.date32(), nullable=False),
+        pa.field("contacts", pa.int64(), nullable=False),
+        pa.field("failure_contacts", pa.int64(), nullable=False),
+        pa.field("unclassified_contacts", pa.int64(), nullable=False),
+        pa.field("cost_gbp", pa.float64(), nullable=False),
+        pa.field("failure_cost_gbp", pa.float64(), nullable=False),
+        pa.field("cost_per_transaction_gbp", pa.float64()),
+        pa.field("needs_met", pa.int64()),
+        pa.field("cost_per_need_met_gbp", pa.float64()),
+        pa.field("failure_caused_elsewhere", pa.int64(), nullable=False),
+        pa.field("share_failure_caused_elsewhere", pa.float64()),
+        pa.field("unit_costs", pa.string(), nullable=False),
+    ]
+)
+
+#: The cost-shunting matrix: failure demand by causing and absorbing organisation.
+COST_SHUNTING = pa.schema(
+    [
+        pa.field("caused_by_org", pa.string(), nullable=False),
+        pa.field("absorbed_by_org", pa.string(), nullable=False),
+        pa.field("contacts", pa.int64(), nullable=False),
+        pa.field("cost_gbp", pa.float64(), nullable=False),
+        pa.field("top_causes", pa.string()),
+        pa.field("unit_costs", pa.string(), nullable=False),
     ]
 )
 

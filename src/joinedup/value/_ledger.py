@@ -1,0 +1,211 @@
+"""The value ledger and the cost-shunting matrix.
+
+The ledger prices every citizen's contact at its organisation's unit cost for the
+channel, per receiving organisation, service and month. The matrix puts the failure
+demand in a grid of causing organisation by absorbing organisation: the columns sum to
+each organisation's failure cost in the ledger, so money moved between budgets shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from joinedup.engine import Engine
+from joinedup.model import COST_SHUNTING, VALUE_LEDGER
+from joinedup.value._chart import heat_map_svg
+from joinedup.value._contacts import _lit, stage_contacts
+from joinedup.value._costs import UNITS_PER_GBP, UnitCosts, load_unit_costs
+from joinedup.workspace import Workspace
+
+#: Episode end reasons that mean the need was met (the journeys stage's vocabulary).
+MET_REASONS: tuple[str, ...] = ("met", "need met", "need_met")
+#: The causing organisation shown for failure demand whose cause is not known.
+UNKNOWN = "unknown"
+#: How many causes each matrix cell lists.
+TOP_CAUSES = 3
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """What :func:`ledger` computed and wrote."""
+
+    table: pa.Table
+    matrix: pa.Table
+    unit_costs: str
+    chart: Path | None
+
+    @property
+    def total_cost_gbp(self) -> float:
+        """Cost of all contacts in the ledger."""
+        return float(sum(self.table.column("cost_gbp").to_pylist()))
+
+    @property
+    def failure_cost_gbp(self) -> float:
+        """Cost of failure-demand contacts in the ledger."""
+        return float(sum(self.table.column("failure_cost_gbp").to_pylist()))
+
+
+def resolve_costs(costs: UnitCosts | Path | str | None) -> UnitCosts:
+    """Unit costs from an object, a file laid over the defaults, or the defaults."""
+    return costs if isinstance(costs, UnitCosts) else load_unit_costs(costs)
+
+
+def _ledger_sql(contacts: str, label: str, with_needs: bool, met: tuple[str, ...]) -> str:
+    gbp = f"{UNITS_PER_GBP}.0"
+    needs = ""
+    needs_cols = "CAST(NULL AS BIGINT) AS needs_met"
+    join = ""
+    if with_needs:
+        reasons = ", ".join(_lit(r) for r in met)
+        # A need met counts in the month its episode ended, once for every organisation
+        # and service that handled any of its contacts.
+        needs = f""",
+        needs AS (
+            SELECT c.org, c.service, CAST(date_trunc('month', ep.ended_at AT TIME ZONE 'UTC')
+                   AS DATE) AS month, count(DISTINCT ep.episode_id) AS needs_met
+            FROM "{contacts}" c
+            JOIN episode_events ee ON ee.event_id = c.event_id
+            JOIN episodes ep ON ep.episode_id = ee.episode_id
+            WHERE lower(ep.end_reason) IN ({reasons}) AND ep.ended_at IS NOT NULL
+            GROUP BY 1, 2, 3
+        )"""
+        needs_cols = "coalesce(n.needs_met, 0) AS needs_met"
+        join = (
+            "FULL OUTER JOIN needs n "
+            "ON n.org = a.org AND n.service = a.service AND n.month = a.month"
+        )
+    return f"""
+    WITH agg AS (
+        SELECT org, service, month,
+               count(*) AS contacts,
+               count(*) FILTER (WHERE demand_type = 'failure') AS failure_contacts,
+               count(*) FILTER (WHERE demand_type IS NULL) AS unclassified_contacts,
+               CAST(sum(cost_units) AS BIGINT) AS cost_units,
+               CAST(coalesce(sum(cost_units) FILTER (WHERE demand_type = 'failure'), 0)
+                    AS BIGINT) AS failure_cost_units,
+               count(*) FILTER (WHERE demand_type = 'failure' AND caused_by_org IS NOT NULL
+                                AND caused_by_org <> org) AS failure_caused_elsewhere
+        FROM "{contacts}"
+        GROUP BY org, service, month
+    ){needs},
+    joined AS (
+        SELECT {"coalesce(a.org, n.org)" if with_needs else "a.org"} AS org,
+               {"coalesce(a.service, n.service)" if with_needs else "a.service"} AS service,
+               {"coalesce(a.month, n.month)" if with_needs else "a.month"} AS month,
+               coalesce(a.contacts, 0) AS contacts,
+               coalesce(a.failure_contacts, 0) AS failure_contacts,
+               coalesce(a.unclassified_contacts, 0) AS unclassified_contacts,
+               coalesce(a.cost_units, 0) AS cost_units,
+               coalesce(a.failure_cost_units, 0) AS failure_cost_units,
+               coalesce(a.failure_caused_elsewhere, 0) AS failure_caused_elsewhere,
+               {needs_cols}
+        FROM agg a {join}
+    )
+    SELECT org, service, month,
+           CAST(contacts AS BIGINT) AS contacts,
+           CAST(failure_contacts AS BIGINT) AS failure_contacts,
+           CAST(unclassified_contacts AS BIGINT) AS unclassified_contacts,
+           cost_units / {gbp} AS cost_gbp,
+           failure_cost_units / {gbp} AS failure_cost_gbp,
+           CASE WHEN contacts > 0 THEN cost_units / {gbp} / contacts END
+               AS cost_per_transaction_gbp,
+           CAST(needs_met AS BIGINT) AS needs_met,
+           CASE WHEN needs_met > 0 THEN cost_units / {gbp} / needs_met END
+               AS cost_per_need_met_gbp,
+           CAST(failure_caused_elsewhere AS BIGINT) AS failure_caused_elsewhere,
+           CASE WHEN failure_contacts > 0 THEN failure_caused_elsewhere / failure_contacts END
+               AS share_failure_caused_elsewhere,
+           {_lit(label)} AS unit_costs
+    FROM joined
+    ORDER BY org, service, month
+    """
+
+
+def _matrix_sql(contacts: str, label: str) -> str:
+    return f"""
+    WITH f AS (
+        SELECT coalesce(caused_by_org, {_lit(UNKNOWN)}) AS caused_by_org,
+               org AS absorbed_by_org,
+               coalesce(cause, {_lit(UNKNOWN)}) AS cause,
+               cost_units
+        FROM "{contacts}" WHERE demand_type = 'failure'
+    ),
+    cells AS (
+        SELECT caused_by_org, absorbed_by_org, count(*) AS contacts,
+               CAST(sum(cost_units) AS BIGINT) AS cost_units
+        FROM f GROUP BY 1, 2
+    ),
+    causes AS (
+        SELECT caused_by_org, absorbed_by_org, cause, count(*) AS n,
+               row_number() OVER (PARTITION BY caused_by_org, absorbed_by_org
+                                  ORDER BY count(*) DESC, cause) AS rank
+        FROM f GROUP BY 1, 2, 3
+    ),
+    top AS (
+        SELECT caused_by_org, absorbed_by_org,
+               string_agg(cause || ' ' || CAST(n AS VARCHAR), '; ' ORDER BY rank) AS top_causes
+        FROM causes WHERE rank <= {TOP_CAUSES} GROUP BY 1, 2
+    )
+    SELECT c.caused_by_org, c.absorbed_by_org, CAST(c.contacts AS BIGINT) AS contacts,
+           c.cost_units / {UNITS_PER_GBP}.0 AS cost_gbp, t.top_causes,
+           {_lit(label)} AS unit_costs
+    FROM cells c LEFT JOIN top t USING (caused_by_org, absorbed_by_org)
+    ORDER BY c.caused_by_org, c.absorbed_by_org
+    """
+
+
+def _write(engine: Engine, name: str, data: pa.Table, schema: pa.Schema) -> None:
+    if not engine.has_table(name):
+        engine.create_table(name, schema)
+    engine.write(name, data.cast(schema), mode="replace")
+
+
+def compute(
+    engine: Engine, costs: UnitCosts, *, met_reasons: tuple[str, ...] = MET_REASONS
+) -> tuple[pa.Table, pa.Table]:
+    """The ledger and the matrix as Arrow tables, without writing anything."""
+    contacts = stage_contacts(engine, costs)
+    try:
+        with_needs = engine.count("episode_events") > 0
+        led = engine.to_arrow(
+            engine.sql(_ledger_sql(contacts, costs.label, with_needs, met_reasons))
+        )
+        mat = engine.to_arrow(engine.sql(_matrix_sql(contacts, costs.label)))
+    finally:
+        engine.drop_temp(contacts)
+    return led.cast(VALUE_LEDGER), mat.cast(COST_SHUNTING)
+
+
+def ledger(
+    ws: Workspace,
+    costs: UnitCosts | Path | str | None = None,
+    *,
+    chart: bool = True,
+    met_reasons: tuple[str, ...] = MET_REASONS,
+) -> Ledger:
+    """Price the workspace's contacts: write ``value_ledger``, ``cost_shunting``, the
+    unit costs used (``unit_costs``) and the matrix's heat map (``value/cost-shunting.svg``).
+
+    ``costs`` is a unit-cost YAML laid over joinedup's defaults (or a :class:`UnitCosts`);
+    None uses the defaults. Every money figure carries the label of the file used.
+    """
+    uc = resolve_costs(costs)
+    with ws.run(
+        "value ledger", inputs={"tables": ["events", "demand"]}, settings={"unit_costs": uc.label}
+    ) as run:
+        led, mat = compute(ws.engine, uc, met_reasons=met_reasons)
+        _write(ws.engine, "value_ledger", led, VALUE_LEDGER)
+        _write(ws.engine, "cost_shunting", mat, COST_SHUNTING)
+        ws.engine.write("unit_costs", uc.to_arrow(), mode="replace")
+        path = None
+        if chart:
+            path = ws.path / "value" / "cost-shunting.svg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(heat_map_svg(mat, uc.label), encoding="utf-8")
+        run.outputs.update(
+            {"value_ledger": led.num_rows, "cost_shunting": mat.num_rows, "chart": str(path)}
+        )
+    return Ledger(led, mat, uc.label, path)
