@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from joinedup.governance._access import AccessStore, ApiToken
 from joinedup.governance._agreement import (
     Agreement,
     Dominance,
@@ -37,12 +38,27 @@ from joinedup.governance._errors import (
     GovernanceError,
     RateLimited,
 )
+from joinedup.governance._policy import (
+    ACTIONS,
+    TABLE_SCOPE,
+    Role,
+    User,
+    can,
+    can_read,
+    require_read,
+    row_filter,
+)
+from joinedup.governance._ratelimit import LoginRateLimiter
 
 __all__ = [
+    "ACTIONS",
     "MARKER",
+    "TABLE_SCOPE",
     "AccessDenied",
+    "AccessStore",
     "Agreement",
     "AgreementError",
+    "ApiToken",
     "AuditEntry",
     "AuditError",
     "AuditLog",
@@ -53,14 +69,21 @@ __all__ = [
     "DisclosureError",
     "Dominance",
     "GovernanceError",
+    "LoginRateLimiter",
     "OutputRules",
     "Party",
     "PlannedRun",
     "RateLimited",
     "Retention",
+    "Role",
+    "User",
+    "can",
+    "can_read",
     "check_run",
     "disclose",
     "load_agreement",
+    "require_read",
+    "row_filter",
     "tabulate",
     "workspace_plan",
 ]
