@@ -21,8 +21,10 @@ __all__ = [
     "EVENTS",
     "LINKS",
     "PEOPLE",
+    "QUALITY",
     "QUARANTINE",
     "RUNS",
+    "SOURCES",
     "STANDARD_TABLES",
     "TAXONOMY",
     "UNIT_COSTS",
@@ -216,6 +218,44 @@ QUARANTINE = pa.schema(
     ]
 )
 
+#: One row per source loaded into the workspace: the content it was loaded from (a hash
+#: of its files and of its contract, so loading the same content again changes nothing)
+#: and what became of its rows.
+SOURCES = pa.schema(
+    [
+        pa.field("org", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("content_hash", pa.string(), nullable=False),
+        pa.field("contract_hash", pa.string(), nullable=False),
+        pa.field("files", pa.list_(pa.string())),
+        pa.field("rows_in", pa.int64()),
+        pa.field("loaded", pa.int64()),
+        pa.field("quarantined", pa.int64()),
+        pa.field("ingested_at", _TS),
+        pa.field("run_id", pa.string()),
+    ]
+)
+
+#: The data-quality report: one measure of one dimension of the UK Government Data
+#: Quality Framework (completeness, uniqueness, validity, consistency, timeliness,
+#: accuracy) for one source, table and column (column_name is null for the whole table).
+#: ``score`` is the share of ``checked`` that passed (1 - failed / checked).
+QUALITY = pa.schema(
+    [
+        pa.field("org", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("table_name", pa.string(), nullable=False),
+        pa.field("column_name", pa.string()),
+        pa.field("dimension", pa.string(), nullable=False),
+        pa.field("check_name", pa.string(), nullable=False),
+        pa.field("failed", pa.int64(), nullable=False),
+        pa.field("checked", pa.int64(), nullable=False),
+        pa.field("score", pa.float64()),
+        pa.field("detail", pa.string()),
+        pa.field("measured_at", _TS),
+    ]
+)
+
 #: The record of every run: what ran, when, on which inputs, with which settings.
 RUNS = pa.schema(
     [
@@ -244,6 +284,8 @@ STANDARD_TABLES: dict[str, pa.Schema] = {
     "unit_costs": UNIT_COSTS,
     "quarantine": QUARANTINE,
     "runs": RUNS,
+    "sources": SOURCES,
+    "quality": QUALITY,
 }
 
 

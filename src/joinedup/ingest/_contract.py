@@ -6,6 +6,9 @@ model; an error names the file, the line of the YAML and what is wrong.
 
 from __future__ import annotations
 
+import codecs
+import re
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,18 +35,56 @@ class FieldSpec(BaseModel):
         None, description="SQL (DuckDB dialect) over the export's columns, instead of a column"
     )
     type: Literal["string", "timestamp", "date"] = "string"
-    format: str | None = Field(
-        None, description="strptime format for text dates and times, e.g. %d/%m/%Y"
+    format: str | list[str] | None = Field(
+        None,
+        description="strptime format(s) for text dates and times, e.g. %d/%m/%Y; with a "
+        "list, the first that parses wins (so put the day-first one first for UK data)",
     )
     codes: dict[str, str] | None = Field(
         None, description="the export's codes mapped to standard values (e.g. channel codes)"
+    )
+    pattern: str | None = Field(
+        None, description="a regular expression every non-empty value must match in full"
+    )
+    zero_pad: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="left-pad all-digit values with zeros to this width: restores the "
+        "leading zeros of identifiers that a spreadsheet turned into numbers",
+    )
+    earliest: date | None = Field(
+        None, description="dates and times before this are implausible (default 1900-01-01)"
+    )
+    latest: date | None = Field(
+        None, description="dates and times after this are implausible (default: tomorrow)"
     )
 
     @model_validator(mode="after")
     def _one_source(self) -> FieldSpec:
         if (self.column is None) == (self.expression is None):
             raise ValueError("give exactly one of 'column' or 'expression'")
+        if self.type == "string" and (self.format or self.earliest or self.latest):
+            raise ValueError("'format', 'earliest' and 'latest' apply to dates and timestamps")
+        if self.type != "string" and (self.codes or self.pattern or self.zero_pad):
+            raise ValueError("'codes', 'pattern' and 'zero_pad' apply to text fields")
+        formats = self.formats
+        zoned = {("%z" in f or "%Z" in f) for f in formats}
+        if len(zoned) > 1:
+            raise ValueError("either every format carries a zone (%z) or none does")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"'pattern' is not a regular expression: {exc}") from exc
         return self
+
+    @property
+    def formats(self) -> list[str]:
+        """The formats as a list (empty when the value is parsed without one)."""
+        if self.format is None:
+            return []
+        return [self.format] if isinstance(self.format, str) else list(self.format)
 
 
 class TableSpec(BaseModel):
@@ -55,7 +96,20 @@ class TableSpec(BaseModel):
     sheet: str | None = Field(
         None, description="Excel sheet; sheets named '<sheet> 2', '<sheet> 3' … continue it"
     )
+    table: str | None = Field(None, description="SQLite: the table to read")
+    query: str | None = Field(None, description="SQLite: a SELECT to read instead of a table")
+    object_type: str | None = Field(
+        None,
+        description="OCEL 2.0: read the objects of this type (e.g. for people) "
+        "instead of the events",
+    )
     fields: dict[str, FieldSpec]
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> TableSpec:
+        if self.table is not None and self.query is not None:
+            raise ValueError("give 'table' or 'query', not both")
+        return self
 
 
 class Contract(BaseModel):
@@ -65,12 +119,33 @@ class Contract(BaseModel):
 
     org: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     source: str
-    format: Literal["csv", "parquet", "excel", "jsonl"]
+    format: Literal["csv", "parquet", "excel", "jsonl", "xes", "ocel", "sqlite"]
     encoding: str = "utf-8"
     delimiter: str = ","
     timezone: str = Field("UTC", description="zone of times written without an offset")
     frequency: Literal["daily", "weekly", "monthly", "quarterly", "adhoc"] = "monthly"
     identity_fields: list[str] = Field(default_factory=list)
+    closed_outcomes: list[str] = Field(
+        default_factory=list,
+        description="outcomes that close a case; later activity on it is inconsistent",
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, v: str) -> str:
+        try:
+            codecs.lookup(v)
+        except LookupError as exc:
+            raise ValueError(f"unknown encoding {v!r}") from exc
+        return v
+
+    @field_validator("delimiter")
+    @classmethod
+    def _delimiter(cls, v: str) -> str:
+        if len(v) != 1 or v in '"\r\n':
+            raise ValueError("the delimiter must be one character, not a quote or newline")
+        return v
+
     events: TableSpec | None = None
     people: TableSpec | None = None
 
@@ -102,6 +177,14 @@ class Contract(BaseModel):
             missing = required - set(spec.fields)
             if missing:
                 raise ValueError(f"{name}: required field(s) {sorted(missing)} are not mapped")
+            if self.format == "sqlite" and spec.table is None and spec.query is None:
+                raise ValueError(f"{name}: a SQLite source needs 'table' or 'query'")
+        unknown_ids = set(self.identity_fields) - _PEOPLE_FIELDS
+        if unknown_ids:
+            raise ValueError(
+                f"identity_fields: {sorted(unknown_ids)} are not people fields; "
+                f"expected some of {sorted(_PEOPLE_FIELDS)}"
+            )
         return self
 
     # The folder the contract was read from; files are resolved against it.
@@ -116,6 +199,8 @@ class Contract(BaseModel):
     def to_yaml(self) -> str:
         """The contract as YAML, without defaults left unset."""
         data = self.model_dump(mode="json", exclude_none=True)
+        if not data.get("closed_outcomes"):
+            data.pop("closed_outcomes", None)
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
