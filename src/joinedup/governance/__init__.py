@@ -49,6 +49,7 @@ from joinedup.governance._policy import (
     row_filter,
 )
 from joinedup.governance._ratelimit import LoginRateLimiter
+from joinedup.governance._retention import PurgeResult, purge
 
 __all__ = [
     "ACTIONS",
@@ -73,6 +74,7 @@ __all__ = [
     "OutputRules",
     "Party",
     "PlannedRun",
+    "PurgeResult",
     "RateLimited",
     "Retention",
     "Role",
@@ -82,6 +84,7 @@ __all__ = [
     "check_run",
     "disclose",
     "load_agreement",
+    "purge",
     "require_read",
     "row_filter",
     "tabulate",
