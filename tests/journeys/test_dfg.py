@@ -1,0 +1,266 @@
+"""Directly-follows graphs, durations, start/end activities and variants equal pm4py's."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from joinedup import journeys
+from joinedup.journeys import JourneysError
+from joinedup.journeys._map import stage_workspace_log
+from joinedup.journeys._xes import read_xes, write_xes
+from joinedup.workspace import Workspace
+from tests.journeys.conftest import assert_same_as_pm4py, pm4py_reference
+
+REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real-logs"
+T0 = datetime(2025, 3, 1, 8, tzinfo=UTC)
+
+# Ties (c1: B and C at the same time, in file order C then B), a single-event case (c3),
+# revisits (c2: A > B > A > B) and rows of different cases interleaved.
+TRICKY = [
+    ("c1", "A", 0),
+    ("c2", "A", 0),
+    ("c1", "C", 60),
+    ("c1", "B", 60),
+    ("c3", "A", 5),
+    ("c2", "B", 30),
+    ("c2", "A", 30),
+    ("c1", "D", 3600),
+    ("c2", "B", 90),
+    ("c4", "X", 7),
+    ("c4", "X", 7),
+    ("c4", "X", 8),
+]
+
+
+def _frame(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "case": [r[0] for r in rows],
+            "activity": [r[1] for r in rows],
+            "ts": pd.to_datetime([T0 + timedelta(seconds=r[2]) for r in rows], utc=True),
+            "ord": range(1, len(rows) + 1),
+        }
+    )
+
+
+def _write(df: pd.DataFrame, path: Path) -> Path:
+    table = pa.table(
+        {
+            "case": df["case"].tolist(),
+            "activity": df["activity"].tolist(),
+            "ts": pa.array(df["ts"].dt.to_pydatetime().tolist(), pa.timestamp("us", tz="UTC")),
+        }
+    )
+    if path.suffix == ".csv":
+        text = table.set_column(
+            2, "ts", pa.array([t.isoformat() for t in table.column("ts").to_pylist()])
+        )
+        pacsv.write_csv(text, path)
+    elif path.suffix == ".parquet":
+        pq.write_table(table, path)
+    else:
+        write_xes(
+            path,
+            table.to_batches(),
+            case_col="case",
+            trace_cols={"concept:name": "case"},
+            event_cols={"concept:name": "activity", "time:timestamp": "ts"},
+        )
+    return path
+
+
+def _discover(path: Path) -> journeys.ProcessMap:
+    if path.suffix == ".xes":
+        return journeys.discover_log(
+            path,
+            case_col="case:concept:name",
+            activity_col="concept:name",
+            time_col="time:timestamp",
+        )
+    return journeys.discover_log(path, case_col="case", activity_col="activity", time_col="ts")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".xes"])
+def test_ties_single_events_and_revisits_match_pm4py(tmp_path: Path, suffix: str) -> None:
+    df = _frame(TRICKY)
+    result = _discover(_write(df, tmp_path / f"log{suffix}"))
+    if suffix == ".xes":
+        # XES groups events by trace, so the file order is case by case; the tie-break
+        # (file order) is then the order within each trace.
+        df = df.sort_values(["case"], kind="stable").reset_index(drop=True)
+        df["ord"] = range(1, len(df) + 1)
+    assert_same_as_pm4py(result, pm4py_reference(df))
+    # the tie-break is file order: C was written before B at the same instant
+    edges = {(r["source"], r["target"]) for r in result.dfg.to_pylist()}
+    assert ("A", "C") in edges and ("C", "B") in edges and ("B", "C") not in edges
+    assert result.cases == 4 and result.events == len(TRICKY)
+    starts = {r["activity"]: r["cases"] for r in result.starts.to_pylist()}
+    assert starts == {"A": 3, "X": 1}
+
+
+def test_durations_and_percentiles_by_hand(tmp_path: Path) -> None:
+    rows = [
+        ("k", "A", 0),
+        ("k", "B", 10),
+        ("j", "A", 0),
+        ("j", "B", 30),
+        ("i", "A", 0),
+        ("i", "B", 100),
+    ]
+    result = _discover(_write(_frame(rows), tmp_path / "log.csv"))
+    (edge,) = result.dfg.to_pylist()
+    assert edge["frequency"] == 3
+    assert edge["mean_seconds"] == pytest.approx(140 / 3)
+    assert edge["median_seconds"] == 30
+    assert edge["p95_seconds"] == pytest.approx(30 + 0.9 * 70)  # linear interpolation
+    (variant,) = result.variants.to_pylist()
+    assert variant["variant"] == "A > B" and variant["cases"] == 3 and variant["share"] == 1
+
+
+@st.composite
+def _logs(draw: st.DrawFn) -> list[tuple[str, str, float]]:
+    n = draw(st.integers(1, 40))
+    return [
+        (
+            draw(st.sampled_from(["a", "b", "c", "d", "e"])),
+            draw(st.sampled_from(["Apply", "Chase", "Decide", "Pay", "Apply > x"])),
+            draw(st.integers(0, 6)) * 900.0,  # few distinct times: many ties
+        )
+        for _ in range(n)
+    ]
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=_logs())
+def test_random_logs_match_pm4py(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[str, str, float]]
+) -> None:
+    df = _frame(rows)
+    path = _write(df, tmp_path_factory.mktemp("log") / "log.parquet")
+    assert_same_as_pm4py(_discover(path), pm4py_reference(df))
+
+
+@pytest.mark.parametrize("by", ["activity", "org", "channel"])
+def test_workspace_maps_match_pm4py(linked_workspace_dir: Path, by: str) -> None:
+    with Workspace(linked_workspace_dir, create=False) as ws:
+        result = journeys.process_map(ws, by=by)
+        log = stage_workspace_log(ws.engine, by=by)
+        table = ws.engine.to_arrow(log)
+        ws.engine.drop_temp(log)
+    df = table.rename_columns(["case", "activity", "ts", "ord"]).to_pandas()
+    assert result.cases == ws_episodes(linked_workspace_dir)
+    assert_same_as_pm4py(result, pm4py_reference(df))
+    if by == "org":
+        # hand-offs between organisations show as edges between different orgs
+        assert any(r["source"] != r["target"] for r in result.dfg.to_pylist())
+
+
+def ws_episodes(path: Path) -> int:
+    with Workspace(path, create=False) as ws:
+        return ws.count("episodes")
+
+
+def test_a_service_map_covers_only_that_service(linked_workspace_dir: Path) -> None:
+    with Workspace(linked_workspace_dir, create=False) as ws:
+        eps = ws.read("episodes").to_pylist()
+        service = max({e["need_type"] for e in eps}, key=[e["need_type"] for e in eps].count)
+        result = journeys.process_map(ws, service=service)
+        assert result.cases == sum(e["need_type"] == service for e in eps)
+        with pytest.raises(JourneysError, match="no episodes of service"):
+            journeys.process_map(ws, service="No such service")
+        with pytest.raises(JourneysError, match="unknown --by"):
+            journeys.process_map(ws, by="colour")
+
+
+@pytest.mark.parametrize(
+    ("name", "cases"), [("receipt.xes.gz", 1434), ("roadtraffic100traces.xes", 100)]
+)
+def test_real_logs_match_pm4py(name: str, cases: int) -> None:
+    path = REAL / name
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pm4py suggests an optional faster reader
+        import pm4py
+
+        df = pm4py.read_xes(str(path))
+    ref_df = pd.DataFrame(
+        {
+            "case": df["case:concept:name"].astype(str),
+            "activity": df["concept:name"].astype(str),
+            "ts": pd.to_datetime(df["time:timestamp"], utc=True),
+            "ord": range(1, len(df) + 1),
+        }
+    )
+    result = journeys.discover_log(
+        path,
+        case_col="case:concept:name",
+        activity_col="concept:name",
+        time_col="time:timestamp",
+    )
+    assert result.cases == cases
+    assert_same_as_pm4py(result, pm4py_reference(ref_df))
+
+
+def test_xes_reader_keeps_trace_attributes_and_types() -> None:
+    path = REAL / "roadtraffic100traces.xes"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    table = read_xes(path)
+    assert table.num_rows == 390
+    assert "case:concept:name" in table.column_names
+    assert pa.types.is_timestamp(table.schema.field("time:timestamp").type)
+    assert table.column("_row").to_pylist() == list(range(1, 391))
+
+
+def test_unreadable_inputs_are_clear_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "log.csv"
+    bad.write_text("case,activity,ts\na,A,2025-01-01T10:00:00\na,B,yesterday\n")
+    with pytest.raises(JourneysError, match=r"row 2, column 'ts'.*'yesterday'"):
+        journeys.discover_log(bad, case_col="case", activity_col="activity", time_col="ts")
+    with pytest.raises(JourneysError, match="no column 'when'"):
+        journeys.discover_log(bad, case_col="case", activity_col="activity", time_col="when")
+    with pytest.raises(JourneysError, match="no such log file"):
+        journeys.discover_log(tmp_path / "nope.csv", case_col="c", activity_col="a", time_col="t")
+    odd = tmp_path / "log.txt"
+    odd.write_text("x")
+    with pytest.raises(JourneysError, match="format"):
+        journeys.discover_log(odd, case_col="c", activity_col="a", time_col="t")
+
+
+def test_time_format_offsets_and_missing_values(tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    path.write_text(
+        "case,activity,ts\n"
+        "a,A,01/02/2025 10:00\n"
+        "a,B,01/02/2025 11:30\n"
+        ",B,01/02/2025 12:00\n"
+        "b,,01/02/2025 12:00\n"
+    )
+    result = journeys.discover_log(
+        path,
+        case_col="case",
+        activity_col="activity",
+        time_col="ts",
+        time_format="%d/%m/%Y %H:%M",
+    )
+    assert result.skipped == 2
+    assert result.dfg.to_pylist()[0]["mean_seconds"] == 5400
+    path.write_text("case,activity,ts\na,A,2025-01-01T10:00:00+01:00\na,B,2025-01-01T09:30:00Z\n")
+    result = journeys.discover_log(path, case_col="case", activity_col="activity", time_col="ts")
+    # 10:00+01:00 is 09:00 UTC, so A comes before B by half an hour
+    assert result.dfg.to_pylist()[0]["mean_seconds"] == 1800
