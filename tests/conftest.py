@@ -1,7 +1,8 @@
 """Shared fixtures: an engine, a small synthetic population, and a loaded workspace.
 
-Tests take the ``engine`` fixture so one test body runs on every engine joinedup has;
-today that is DuckDB.
+Tests take the ``engine`` fixture so one test body runs on every engine joinedup has:
+DuckDB in the fast step of ``make test``, Spark (marked slow, one shared SparkSession) in
+the slow step.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from joinedup.engine import Engine, connect
 from joinedup.synth import SynthConfig, SynthResult, generate
 from joinedup.workspace import Workspace
 
-ENGINES = ["duckdb"]
+ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.slow)]
 
 #: Small enough to keep the suite fast, large enough for rates to be measurable.
 SMALL = SynthConfig(people=600, seed=7, chunk_size=250)

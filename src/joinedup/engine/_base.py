@@ -64,7 +64,11 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def to_batches(self, expr: ibis.Table, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
-        """Stream a result back as Arrow record batches, without holding it all."""
+        """Stream a result back as Arrow record batches, without holding it all.
+
+        Use the stream up before running another query on the same engine: DuckDB streams
+        on the engine's one connection.
+        """
 
     @abc.abstractmethod
     def read_files(self, name: str, paths: list[Path], fmt: str, **options: Any) -> ibis.Table:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,24 +55,35 @@ class DuckDBEngine(Engine):
     def write(self, name: str, data: pa.Table | ibis.Table, *, mode: str = "append") -> int:
         if mode not in ("append", "replace"):
             raise EngineError(f"unknown write mode {mode!r}: expected append or replace")
-        rows = data.num_rows if isinstance(data, pa.Table) else self.count(data)
-        if mode == "replace" and self.has_table(name):
-            target = self._con.table(name).schema()
-            self._con.create_table(name, schema=target, overwrite=True)
         if not self.has_table(name):
+            rows = data.num_rows if isinstance(data, pa.Table) else self.count(data)
             self._con.create_table(name, obj=data)
             return rows
+        held = f"_joinedup_write_{uuid.uuid4().hex[:12]}"
         if isinstance(data, pa.Table):
-            # Insert by column name so a source with a different column order still lands.
-            view = f"_joinedup_insert_{id(data)}"
-            self.raw.register(view, data)
-            try:
-                cols = ", ".join(f'"{c}"' for c in data.column_names)
-                self.raw.execute(f'INSERT INTO "{name}" ({cols}) SELECT {cols} FROM "{view}"')
-            finally:
-                self.raw.unregister(view)
+            self.raw.register(held, data)
+            source, columns = f'"{held}"', data.column_names
+        elif mode == "replace":
+            # Held in a temporary table first: the query may read the table it replaces.
+            self._con.create_table(held, obj=data, temp=True)
+            source, columns = f'"{held}"', list(data.columns)
         else:
-            self._con.insert(name, data)
+            self._con._run_pre_execute_hooks(data)  # registers in-memory tables
+            source, columns = f"({self._con.compile(data)})", list(data.columns)
+        try:
+            if mode == "replace":
+                target = self._con.table(name).schema()
+                self._con.create_table(name, schema=target, overwrite=True)
+            # Insert by column name so a source with another column order still lands.
+            cols = ", ".join(f'"{c}"' for c in columns)
+            done = self.raw.execute(f'INSERT INTO "{name}" ({cols}) SELECT {cols} FROM {source}')
+            counted = done.fetchone()
+            rows = int(counted[0]) if counted else 0
+        finally:
+            if isinstance(data, pa.Table):
+                self.raw.unregister(held)
+            elif mode == "replace":
+                self.raw.execute(f'DROP TABLE IF EXISTS "{held}"')
         return rows
 
     def drop(self, name: str) -> None:
@@ -91,8 +103,15 @@ class DuckDBEngine(Engine):
         return self._con.to_pyarrow(expr)
 
     def to_batches(self, expr: ibis.Table, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
-        reader = self._con.to_pyarrow_batches(expr, chunk_size=batch_size)
-        yield from reader
+        # Ibis 12 streams through DuckDB's deprecated fetch_record_batch (a warning, an
+        # error under the test settings); run its SQL here and stream with to_arrow_reader.
+        # The stream runs on the engine's own connection (a cursor would not see registered
+        # or temporary tables), so it holds that connection until it is used up.
+        self._con._run_pre_execute_hooks(expr)  # registers in-memory tables
+        target = expr.schema().to_pyarrow()
+        reader = self.raw.execute(self._con.compile(expr)).to_arrow_reader(batch_size)
+        for batch in reader:
+            yield batch if batch.schema == target else batch.cast(target)
 
     def read_files(self, name: str, paths: list[Path], fmt: str, **options: Any) -> ibis.Table:
         # One scan per file, numbered in file order: row numbers in quarantine must point
