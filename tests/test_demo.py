@@ -46,14 +46,36 @@ def test_demo_report_matches_a_direct_count_of_the_exports(tmp_path: Path) -> No
     assert fig.records_by_org == dict(records)
     assert fig.contacts == sum(contacts.values())
 
-    # The HTML states the same numbers a reader sees.
+    # The HTML states the published figures: the direct counts after disclosure control,
+    # rounded to 5 (or withheld, shown as the marker and never as a number).
+    pub = result.report.published
+    assert pub.controlled
     for org, n in contacts.items():
-        cell = re.search(rf'data-figure="contacts:{org}">([\d,]+)<', html)
-        assert cell and int(cell.group(1).replace(",", "")) == n
+        cell = re.search(rf'data-figure="contacts:{org}">([^<]+)<', html)
+        assert cell is not None
+        shown = pub.contacts_by_org[org]
+        if shown is None:
+            assert "[c]" in cell.group(1)
+        else:
+            assert int(cell.group(1).replace(",", "")) == shown
+            assert shown % 5 == 0 and abs(shown - n) <= 2
     total = re.search(r'data-figure="contacts">([\d,]+)<', html)
-    assert total and int(total.group(1).replace(",", "")) == sum(contacts.values())
+    assert total and abs(int(total.group(1).replace(",", "")) - sum(contacts.values())) <= 2
     embedded = re.search(r'id="joinedup-figures">(.*?)</script>', html, re.S)
-    assert embedded and json.loads(embedded.group(1))["contacts_by_org"] == dict(contacts)
+    assert embedded and json.loads(embedded.group(1))["contacts_by_org"] == pub.contacts_by_org
+    # No raw figure travels in the page: the embedded JSON is the published one.
+    assert "records_by_org" in embedded.group(1) and "sources" not in json.loads(embedded.group(1))
+
+
+def test_report_shows_no_count_the_disclosure_control_would_withhold(tmp_path: Path) -> None:
+    result = run_demo(tmp_path / "ws", SynthConfig(people=60, seed=5))
+    html = result.report.path.read_text(encoding="utf-8")
+    cells = re.findall(r'<td class="govuk-table__cell jd-num"[^>]*>([^<]*)<', html)
+    numbers = [int(c.replace(",", "")) for c in cells if c.strip().replace(",", "").isdigit()]
+    assert numbers, "the report should state some counts"
+    assert all(n >= 10 and n % 5 == 0 for n in numbers), numbers
+    # At this size some cells are small: they are withheld and explained.
+    assert "data-withheld" in html and "confidential" in html
 
 
 def test_report_is_self_contained(tmp_path: Path) -> None:

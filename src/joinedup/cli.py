@@ -164,7 +164,7 @@ def report(
 
     with Workspace(workspace, create=False) as ws:
         res = report_mod.build(ws, out or workspace / "report.html")
-    _print_headline(res.figures)
+    _print_headline(res.published)
     console.print(f"Report: [link=file://{res.path.resolve()}]{res.path}[/link]")
 
 
@@ -216,7 +216,7 @@ def demo(
             on_stage=stage,
             progress=lambda n: bar.update(task, completed=n),
         )
-    _print_headline(result.report.figures)
+    _print_headline(result.report.published)
     console.print(f"Finished in {time.perf_counter() - start:.1f} s.")
     console.print(f"Report: {result.report.path}")
 

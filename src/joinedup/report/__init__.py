@@ -12,17 +12,28 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from joinedup._version import __version__
+from joinedup.governance import MARKER
 from joinedup.report._figures import Figures, Filters, compute
+from joinedup.report._publish import Published, publish
 from joinedup.report._sections import SECTIONS
 from joinedup.web import asset
 from joinedup.workspace import Workspace
 
-__all__ = ["Figures", "Filters", "ReportResult", "build", "compute", "headline"]
+__all__ = [
+    "Figures",
+    "Filters",
+    "Published",
+    "ReportResult",
+    "build",
+    "compute",
+    "headline",
+    "publish",
+]
 
 
 @dataclass
@@ -31,6 +42,7 @@ class ReportResult:
 
     path: Path
     figures: Figures
+    published: Published
 
 
 def _env() -> Environment:
@@ -42,7 +54,16 @@ def _env() -> Environment:
     )
     env.filters["thousands"] = lambda n: f"{n:,}"
     env.filters["pct"] = lambda x: f"{100 * x:.1f}%"
+    env.filters["cell"] = _cell
     return env
+
+
+def _cell(value: int | float | None) -> Markup:
+    """A published value: the number, or the withheld marker with its meaning."""
+    if value is None:
+        withheld = '<abbr title="withheld by disclosure control" data-withheld>{}</abbr>'
+        return Markup(withheld).format(MARKER)
+    return Markup("{:,}").format(value)
 
 
 def build(workspace: Workspace, out: Path | str) -> ReportResult:
@@ -50,19 +71,20 @@ def build(workspace: Workspace, out: Path | str) -> ReportResult:
     out = Path(out)
     with workspace.run("report", settings={"out": str(out)}) as run:
         fig = compute(workspace)
-        sections = [s for s in (build_section(workspace, fig) for build_section in SECTIONS) if s]
+        pub = publish(fig)
+        sections = [s for s in (make(workspace, fig, pub) for make in SECTIONS) if s]
         html = (
             _env()
             .get_template("report.html.j2")
             .render(
                 fig=fig,
+                pub=pub,
                 sections=sections,
                 stages_run=False,
-                disclosure_controlled=False,
                 govuk_css=asset("govuk-frontend.min.css"),
                 version=__version__,
                 generated=datetime.now(UTC).strftime("%d %B %Y %H:%M UTC"),
-                figures_json=json.dumps(fig.as_dict(), sort_keys=True, default=str).replace(
+                figures_json=json.dumps(pub.as_dict(), sort_keys=True, default=str).replace(
                     "</", "<\\/"
                 ),
             )
@@ -71,19 +93,24 @@ def build(workspace: Workspace, out: Path | str) -> ReportResult:
         out.write_text(html, encoding="utf-8")
         run.outputs["report"] = str(out)
         run.outputs["sections"] = [s.id for s in sections]
-    return ReportResult(out, fig)
+    return ReportResult(out, fig, pub)
 
 
-def headline(fig: Figures) -> list[tuple[str, Any]]:
-    """The headline figures as (label, value) pairs, for the command line."""
-    rows: list[tuple[str, Any]] = [
-        ("Organisations", len(fig.orgs)),
-        ("Person records held", f"{fig.person_records:,}"),
-        ("Contacts from citizens", f"{fig.contacts:,}"),
-        ("Organisation actions", f"{fig.actions:,}"),
+def headline(pub: Published) -> list[tuple[str, str]]:
+    """The headline figures as (label, value) pairs for the command line, published
+    through the same disclosure control as the report."""
+
+    def show(v: int | None) -> str:
+        return MARKER if v is None else f"{v:,}"
+
+    rows: list[tuple[str, str]] = [
+        ("Organisations", str(len(pub.contacts_by_org))),
+        ("Person records held", show(pub.person_records)),
+        ("Contacts from citizens", show(pub.contacts)),
+        ("Organisation actions", show(pub.actions)),
     ]
-    for org in fig.orgs:
-        rows.append((f"  contacts at {org}", f"{fig.contacts_by_org.get(org, 0):,}"))
-    if fig.quarantined:
-        rows.append(("Rows quarantined", f"{fig.quarantined:,}"))
+    for org, n in sorted(pub.contacts_by_org.items()):
+        rows.append((f"  contacts at {org}", show(n)))
+    if pub.quarantined:
+        rows.append(("Rows quarantined", show(pub.quarantined)))
     return rows

@@ -11,6 +11,7 @@ from typing import Any
 from joinedup.report import _charts
 from joinedup.report._charts import Chart
 from joinedup.report._figures import Figures
+from joinedup.report._publish import Published, grid
 from joinedup.workspace import Workspace
 
 
@@ -28,20 +29,23 @@ class Section:
         return f"sections/{self.id}.html.j2"
 
 
-Builder = Callable[[Workspace, Figures], Section | None]
+Builder = Callable[[Workspace, Figures, Published], Section | None]
 
 
-def headline(ws: Workspace, fig: Figures) -> Section | None:
+def headline(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
     return Section("headline", "Headline")
 
 
-def contacts(ws: Workspace, fig: Figures) -> Section | None:
+def contacts(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
     if not fig.contacts:
         return None
+    # Charts are drawn from the published (disclosure-controlled) figures: a withheld
+    # value is left out of the picture and shown as a marker in the tables.
     rows = [
         {"organisation": org, "channel": ch.replace("_", " "), "contacts": n}
-        for org, chans in sorted(fig.contacts_by_org_channel.items())
+        for org, chans in sorted(pub.contacts_by_org_channel.items())
         for ch, n in sorted(chans.items())
+        if n is not None
     ]
     charts = [
         _charts.stacked_bars(
@@ -55,8 +59,9 @@ def contacts(ws: Workspace, fig: Figures) -> Section | None:
     ]
     monthly = [
         {"month": month, "organisation": org, "contacts": n}
-        for org, months in sorted(fig.contacts_by_month.items())
+        for org, months in sorted(pub.contacts_by_month.items())
         for month, n in sorted(months.items())
+        if n is not None
     ]
     if monthly:
         charts.append(
@@ -69,17 +74,35 @@ def contacts(ws: Workspace, fig: Figures) -> Section | None:
                 value_title="contacts",
             )
         )
-    channels = sorted({c for v in fig.contacts_by_org_channel.values() for c in v})
+    channels = sorted(pub.contacts_by_channel)
     return Section(
         "contacts", "Contacts by organisation and channel", {"channels": channels}, charts
     )
 
 
-def data(ws: Workspace, fig: Figures) -> Section | None:
-    return Section("data", "Data")
+def data(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
+    return Section("data", "Data", {"sources": _sources(fig, pub)})
 
 
-def provenance(ws: Workspace, fig: Figures) -> Section | None:
+def _sources(fig: Figures, pub: Published) -> list[dict[str, object]]:
+    """Rows loaded and quarantined per source, through disclosure control."""
+    counts: dict[str, dict[str, int]] = {}
+    orgs: dict[str, str] = {}
+    for s in fig.sources:
+        name = str(s.get("source"))
+        orgs[name] = str(s.get("org"))
+        ev, pe = s.get("events") or {}, s.get("people") or {}
+        counts[name] = {
+            "events": int(ev.get("loaded", 0)),
+            "people": int(pe.get("loaded", 0)),
+            "quarantined": int(ev.get("quarantined", 0)) + int(pe.get("quarantined", 0)),
+        }
+    safe, notes = grid(counts, pub.rules, pub.controlled)
+    pub.notes.extend(n for n in notes if n not in pub.notes)
+    return [{"source": k, "org": orgs[k], **safe.get(k, {})} for k in counts]
+
+
+def provenance(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
     return Section("provenance", "Method and provenance", {"runs": ws.runs()})
 
 
