@@ -147,3 +147,27 @@ def test_workspace_plan_checks_against_the_agreement(
     narrow = agreement_path.read_text().replace("address, nhs_number]", "address]")
     with pytest.raises(AgreementError, match=r"health does not share people\.nhs_number"):
         check_run(load_agreement(_write(tmp_path, narrow)), plan)
+
+
+def test_governed_run_records_the_agreement_and_audits(
+    tmp_path: Path, agreement_path: Path
+) -> None:
+    from joinedup.governance import AuditLog, governed_run
+
+    a = load_agreement(agreement_path)
+    with Workspace(tmp_path / "ws") as ws:
+        with governed_run(
+            ws, a, "link", parties=["benefits", "tax"], fields=["people.nino"], who="ana"
+        ) as run:
+            run.outputs["links"] = 3
+        refused = pytest.raises(AgreementError, match=r"council does not share people\.nino")
+        with (
+            refused,
+            governed_run(ws, a, "link", parties=["council"], fields=["people.nino"], who="ana"),
+        ):
+            raise AssertionError("must not start")
+        [rec] = ws.runs()
+        assert rec["settings"]["agreement"]["fingerprint"] == a.fingerprint
+    log = AuditLog(tmp_path / "ws")
+    assert [e.what for e in log.entries()] == ["run.start", "run.end", "run.refused"]
+    assert log.verify().ok

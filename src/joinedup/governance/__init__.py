@@ -50,6 +50,7 @@ from joinedup.governance._policy import (
 )
 from joinedup.governance._ratelimit import LoginRateLimiter
 from joinedup.governance._retention import PurgeResult, purge
+from joinedup.governance._run import governed_run
 
 __all__ = [
     "ACTIONS",
@@ -83,6 +84,7 @@ __all__ = [
     "can_read",
     "check_run",
     "disclose",
+    "governed_run",
     "load_agreement",
     "purge",
     "require_read",
