@@ -6,12 +6,12 @@ STAMP := $(VENV)/.installed
 # GOV.UK Frontend, built into the package's static files (no CDN); see frontend/build.py.
 STATIC := src/joinedup/web/static/govuk-frontend.min.css
 
-.PHONY: demo test test-fast test-slow lint typecheck bench clean install
+.PHONY: demo test test-fast test-slow java lint typecheck bench clean install
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,spark]'
 	touch $(STAMP)
 
 $(STATIC): frontend/package.json frontend/package-lock.json frontend/build.py
@@ -34,8 +34,20 @@ test-fast: $(STAMP) $(STATIC)
 	$(BIN)/python -m pytest -m "not slow" -q
 
 # Slow suites (Spark, browser) run as a separate marked step; exit code 5 means the
-# step collected no test, which is not a failure while no slow suite exists yet.
-test-slow: $(STAMP) $(STATIC)
+# step collected no test, which is not a failure. Spark needs a Java runtime: on a clean
+# Debian machine without one, the headless JRE is installed from the Debian packages.
+java:
+	@if ! command -v java >/dev/null 2>&1; then \
+		echo "No Java runtime found: installing default-jre-headless for Spark"; \
+		if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends \
+			default-jre-headless; \
+	fi
+	@java -version 2>&1 | head -1 | grep -Eq '"(1[7-9]|[2-9][0-9])[."]' || \
+		{ echo "Spark 4 needs Java 17 or newer; found: $$(java -version 2>&1 | head -1)"; exit 1; }
+
+test-slow: $(STAMP) $(STATIC) java
 	$(BIN)/python -m pytest -m slow -q; rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
 
 test: lint typecheck test-fast test-slow

@@ -1,0 +1,55 @@
+"""What only the Spark engine has to get right: numbering rows that Spark reads in
+parallel splits, and using a SparkSession it is given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from joinedup.engine import connect
+
+pytestmark = pytest.mark.slow
+
+
+def test_rows_are_numbered_in_file_order_across_splits(tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    path.write_text(
+        "".join(f'{{"id": "{i:05d}", "pad": "{"x" * 40}"}}\n' for i in range(3000)),
+        encoding="utf-8",
+    )
+    with connect("spark", tmp_path / "ws") as engine:
+        from joinedup.engine._spark import SparkEngine
+
+        assert isinstance(engine, SparkEngine)
+        # Small splits: the 170 kB file is read in parallel pieces, several per partition.
+        engine.session.conf.set("spark.sql.files.maxPartitionBytes", "16384")
+        engine.session.conf.set("spark.sql.files.openCostInBytes", "0")
+        t = engine.to_arrow(engine.read_files("raw", [path], "jsonl"))
+    assert t.num_rows == 3000
+    pairs = sorted(zip(t.column("_row").to_pylist(), t.column("id").to_pylist(), strict=True))
+    assert pairs == [(i + 1, f"{i:05d}") for i in range(3000)]
+
+
+def test_an_engine_uses_a_session_it_is_given(tmp_path: Path) -> None:
+    from joinedup.engine._spark import shared_session
+
+    session = shared_session()
+    with connect("spark", tmp_path, spark_session=session) as engine:
+        assert engine.name == "spark"
+        assert "transactions" not in engine.capabilities
+        engine.register("t", pa.table({"x": [1]}))
+        # The engine's views are its own, not the session's it was given.
+        assert "t" not in [t.name for t in session.catalog.listTables()]
+
+
+def test_a_private_engine_leaves_nothing_behind() -> None:
+    with connect("spark") as engine:
+        from joinedup.engine._spark import SparkEngine
+
+        assert isinstance(engine, SparkEngine)
+        root = engine.root
+        engine.write("t", pa.table({"x": [1, 2]}))
+        assert engine.count("t") == 2
+    assert not root.exists()
