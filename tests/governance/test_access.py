@@ -279,3 +279,15 @@ def test_row_filter_keeps_only_own_rows(store: AccessStore, loaded_workspace_dir
     with pytest.raises(AccessDenied):
         row_filter(ana, "episodes")
     assert row_filter(ana, "unit_costs") == "TRUE"
+
+
+def test_request_user_from_header_or_cookie(store: AccessStore) -> None:
+    token = store.create_token("sam", "script")
+    cookie = store.login("ana", PW)
+    assert store.request_user(authorization=f"Bearer {token}").username == "sam"
+    assert store.request_user(cookie=cookie).username == "ana"
+    assert store.request_user(cookie=cookie, authorization=f"bearer {token}").username == "sam"
+    with pytest.raises(AuthenticationError, match="not logged in"):
+        store.request_user()
+    with pytest.raises(AuthenticationError, match="Bearer"):
+        store.request_user(authorization=f"Basic {token}")

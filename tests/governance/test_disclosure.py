@@ -256,3 +256,41 @@ def test_larger_table_is_protected_quickly() -> None:
     values = rng.integers(0, 80, size=(12, 11)).tolist()
     out, _ = disclose(grid(values), by=["org", "cat"], counts=["n"], rules=EXACT, totals=True)
     assert recovered(out, ["org", "cat"], "n") == []
+
+
+def _published(values: np.ndarray, hidden: np.ndarray) -> pa.Table:
+    """The 2-D cube (totals included) as the intruder sees it."""
+    rows = []
+    r, c = values.shape
+    for i in range(r):
+        for j in range(c):
+            rows.append(
+                {
+                    "org": "Total" if i == r - 1 else f"o{i}",
+                    "cat": "Total" if j == c - 1 else f"c{j}",
+                    "n": None if hidden[i, j] else int(values[i, j]),
+                }
+            )
+    return pa.Table.from_pylist(rows)
+
+
+def test_a_bridge_between_two_rectangles_is_caught_by_the_attack_step() -> None:
+    """Every line holds 0 or 2+ hidden cells, yet the cell joining two hidden rectangles
+    is fixed by the totals: the line rule alone is not enough."""
+    from joinedup.governance._suppress import Cube, add_margins, complete_lines, protect
+
+    interior = np.arange(16, dtype=float).reshape(4, 4) + 20
+    pattern = np.zeros((5, 5), dtype=bool)
+    for i, j in [(0, 0), (0, 1), (1, 0), (1, 1), (2, 2), (2, 3), (3, 2), (3, 3), (1, 2)]:
+        pattern[i, j] = True
+    cube = Cube((5, 5), {"n": add_margins(interior).ravel()}, frozenset({"n"}))
+    from joinedup.governance._suppress import cube_lines
+
+    cube.lines = cube_lines((5, 5))
+    values = cube.values["n"].reshape(5, 5)
+    only_lines = pattern.ravel().copy()
+    assert not complete_lines(cube, only_lines, cube.values["n"])  # nothing to add
+    assert solved_by_algebra(_published(values, pattern), ["org", "cat"], "n") == [("o1", "c2")]
+    safe = protect(cube, pattern.ravel(), cube.values["n"]).reshape(5, 5)
+    assert safe.sum() > pattern.sum()
+    assert recovered(_published(values, safe), ["org", "cat"], "n") == []

@@ -124,8 +124,7 @@ class AccessStore:
             key = db.execute("SELECT value FROM settings WHERE key = 'signing_key'").fetchone()[0]
         self._sessions = URLSafeTimedSerializer(key, salt="joinedup.session")
         self._csrf = URLSafeTimedSerializer(key, salt="joinedup.csrf")
-        # verified against when a username is unknown, so both take the same time
-        self._dummy = self._hasher.hash(secrets.token_hex(16))
+        self._dummy_hash: str | None = None
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -136,6 +135,13 @@ class AccessStore:
                 yield db
         finally:
             db.close()
+
+    def _dummy(self) -> str:
+        """A hash to verify against when the username is unknown, so that both cases
+        take the same time and a caller cannot tell which names exist."""
+        if self._dummy_hash is None:
+            self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
+        return self._dummy_hash
 
     def _log(self, who: str | None, what: str, details: dict[str, Any]) -> None:
         if self.audit is not None:
@@ -235,7 +241,7 @@ class AccessStore:
             row = db.execute(
                 "SELECT password_hash, deleted_at FROM users WHERE username = ?", (username,)
             ).fetchone()
-        stored = row[0] if row and row[1] is None else self._dummy
+        stored = row[0] if row and row[1] is None else self._dummy()
         try:
             self._hasher.verify(stored, password)
             ok = row is not None and row[1] is None
@@ -334,6 +340,18 @@ class AccessStore:
             ) from None
         if not hmac.compare_digest(str(bound), self._session_id(cookie)):
             raise AuthenticationError("the form's CSRF token belongs to another session")
+
+    def request_user(self, *, cookie: str | None = None, authorization: str | None = None) -> User:
+        """The user behind a web request: an ``Authorization: Bearer jdu_…`` header (for
+        scripts) or else the session cookie (for browsers). Neither is refused."""
+        if authorization:
+            scheme, _, credential = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not credential.strip():
+                raise AuthenticationError("expected 'Authorization: Bearer <API token>'")
+            return self.token_user(credential.strip())
+        if cookie:
+            return self.session_user(cookie)
+        raise AuthenticationError("not logged in: log in, or send an API token")
 
     # API tokens -------------------------------------------------------------------------
 

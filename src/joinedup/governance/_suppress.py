@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import linprog  # type: ignore[import-untyped, unused-ignore]
-from scipy.sparse import coo_matrix  # type: ignore[import-untyped, unused-ignore]
+from scipy.sparse import coo_matrix, csr_matrix  # type: ignore[import-untyped, unused-ignore]
 
 #: Largest cube (cells including margins) the attack step is run on.
 MAX_CELLS = 20_000
@@ -48,6 +48,8 @@ class Cube:
     integral: frozenset[str]
     #: one row per line: flat indices of the line's cells, its total last
     lines: list[np.ndarray] = field(default_factory=list)
+    #: the lines as a sparse matrix, built on first use
+    matrix: csr_matrix | None = None
 
     @property
     def size(self) -> int:
@@ -109,36 +111,37 @@ def complete_lines(cube: Cube, suppressed: np.ndarray, order: np.ndarray) -> boo
     return changed
 
 
+def _matrix(cube: Cube) -> csr_matrix:
+    """The adding-up equations of the cube: one row per line, +1 for each inner cell of
+    the line and -1 for its total, so that ``A @ values == 0``."""
+    if cube.matrix is None:
+        rows: list[int] = []
+        cols: list[int] = []
+        coef: list[float] = []
+        for r, line in enumerate(cube.lines):
+            rows.extend([r] * len(line))
+            cols.extend(int(c) for c in line)
+            coef.extend([1.0] * (len(line) - 1) + [-1.0])
+        cube.matrix = coo_matrix((coef, (rows, cols)), shape=(len(cube.lines), cube.size)).tocsr()
+    return cube.matrix
+
+
 def _range(
     cube: Cube, suppressed: np.ndarray, column: str, cell: int
 ) -> tuple[float, float] | None:
     """The smallest and largest value ``cell`` can take in ``column`` given what is
     published (every unsuppressed cell) and that values are never negative."""
+    a = _matrix(cube)
     unknown = np.flatnonzero(suppressed)
-    pos = {int(c): j for j, c in enumerate(unknown)}
+    a_u = a[:, unknown]
+    used = np.flatnonzero(a_u.getnnz(axis=1))  # lines that involve a hidden cell
+    a_u = a_u[used]
     vals = cube.values[column]
-    rows, cols, coef, rhs = [], [], [], []
-    r = 0
-    for line in cube.lines:
-        if not suppressed[line].any():
-            continue
-        signs = np.ones(len(line))
-        signs[-1] = -1.0  # interior cells add up to the total
-        known = 0.0
-        for c, s in zip(line, signs, strict=True):
-            if suppressed[c]:
-                rows.append(r)
-                cols.append(pos[int(c)])
-                coef.append(s)
-            else:
-                known += s * vals[c]
-        rhs.append(-known)
-        r += 1
-    a_eq = coo_matrix((coef, (rows, cols)), shape=(r, len(unknown))).tocsr()
+    rhs = -(a[used][:, ~suppressed] @ vals[~suppressed])
     objective = np.zeros(len(unknown))
-    objective[pos[cell]] = 1.0
-    low = linprog(objective, A_eq=a_eq, b_eq=rhs, bounds=(0, None), method="highs")
-    high = linprog(-objective, A_eq=a_eq, b_eq=rhs, bounds=(0, None), method="highs")
+    objective[int(np.searchsorted(unknown, cell))] = 1.0
+    low = linprog(objective, A_eq=a_u, b_eq=rhs, bounds=(0, None), method="highs")
+    high = linprog(-objective, A_eq=a_u, b_eq=rhs, bounds=(0, None), method="highs")
     if low.status == 3 or high.status == 3:  # unbounded: cannot be pinned from above
         return (float(low.fun) if low.status == 0 else 0.0, float("inf"))
     if not (low.success and high.success):
