@@ -13,9 +13,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from joinedup.engine import Engine
-from joinedup.journeys._sql import seconds_between
 
-_STEPS = "_jn_steps"
+_STEPS, _CODES = "_jn_steps", "_jn_codes"
 VARIANT_SEPARATOR = " > "
 
 
@@ -39,16 +38,26 @@ class ProcessMap:
 
 def discover(engine: Engine, log: str, *, variants: bool = True, keep: bool = False) -> ProcessMap:
     """The process map of the log staged as table ``log``."""
+    # Activities become small integer codes first: windows, groupings and variant lists
+    # over integers are several times cheaper than over strings. Durations are whole
+    # microseconds (exact integers) until the final division.
+    engine.stage(
+        _CODES,
+        f"""
+        SELECT activity, CAST(row_number() OVER (ORDER BY activity) AS INTEGER) AS code
+        FROM (SELECT DISTINCT activity FROM {log})
+        """,
+    )
     engine.stage(
         _STEPS,
         f"""
-        SELECT case_id, activity, ts,
-               LEAD(activity) OVER w AS next_activity,
-               LEAD(ts) OVER w AS next_ts,
-               LEAD(ord) OVER w IS NOT NULL AS has_next,
-               LAG(ord) OVER w IS NULL AS is_first
-        FROM {log}
-        WINDOW w AS (PARTITION BY case_id ORDER BY ts, ord)
+        SELECT case_id, code, us,
+               LEAD(code) OVER w AS next_code,
+               LEAD(us) OVER w - us AS gap_us,
+               row_number() OVER w AS pos
+        FROM (SELECT l.case_id, c.code, epoch_us(l.ts) AS us, l.ord
+              FROM {log} l JOIN {_CODES} c ON l.activity = c.activity)
+        WINDOW w AS (PARTITION BY case_id ORDER BY us, ord)
         """,
     )
     try:
@@ -56,45 +65,46 @@ def discover(engine: Engine, log: str, *, variants: bool = True, keep: bool = Fa
     finally:
         if not keep:
             engine.drop_temp(_STEPS)
+            engine.drop_temp(_CODES)
 
 
 def _from_steps(engine: Engine, log: str, with_variants: bool) -> ProcessMap:
-    secs = seconds_between("ts", "next_ts")
     dfg = engine.to_arrow(
         engine.sql(
             f"""
-            SELECT activity AS source, next_activity AS target,
-                   count(*) AS frequency,
-                   -- the mean of whole microseconds, summed exactly, then in seconds
-                   avg(date_diff('microsecond', ts, next_ts)) / 1e6 AS mean_seconds,
-                   quantile_cont({secs}, 0.5) AS median_seconds,
-                   quantile_cont({secs}, 0.95) AS p95_seconds
-            FROM {_STEPS} WHERE has_next
-            GROUP BY activity, next_activity
+            SELECT s.activity AS source, t.activity AS target, d.frequency,
+                   d.mean_us / 1e6 AS mean_seconds,
+                   d.q[1] / 1e6 AS median_seconds, d.q[2] / 1e6 AS p95_seconds
+            FROM (
+                SELECT code, next_code, count(*) AS frequency,
+                       -- the mean of whole microseconds, summed exactly
+                       avg(gap_us) AS mean_us,
+                       quantile_cont(gap_us, [0.5, 0.95]) AS q
+                FROM {_STEPS} WHERE next_code IS NOT NULL
+                GROUP BY code, next_code
+            ) d
+            JOIN {_CODES} s ON s.code = d.code
+            JOIN {_CODES} t ON t.code = d.next_code
             ORDER BY frequency DESC, source, target
             """
         )
     )
-    starts = engine.to_arrow(
-        engine.sql(
-            f"""
-            SELECT activity, count(*) AS cases FROM {_STEPS} WHERE is_first
-            GROUP BY activity ORDER BY cases DESC, activity
-            """
+    starts, ends = (
+        engine.to_arrow(
+            engine.sql(
+                f"""
+                SELECT c.activity, count(*) AS cases
+                FROM {_STEPS} s JOIN {_CODES} c ON c.code = s.code WHERE {cond}
+                GROUP BY c.activity ORDER BY cases DESC, c.activity
+                """
+            )
         )
-    )
-    ends = engine.to_arrow(
-        engine.sql(
-            f"""
-            SELECT activity, count(*) AS cases FROM {_STEPS} WHERE NOT has_next
-            GROUP BY activity ORDER BY cases DESC, activity
-            """
-        )
+        for cond in ("s.pos = 1", "s.next_code IS NULL")
     )
     cases = sum(starts.column("cases").to_pylist())
     events = engine.count(log)
     variants = (
-        _variants(engine, log, cases)
+        _variants(engine, cases)
         if with_variants
         else pa.table(
             {"variant": [], "cases": [], "share": [], "activities": []},
@@ -116,20 +126,28 @@ VARIANTS_SCHEMA = pa.schema(
 )
 
 
-def _variants(engine: Engine, log: str, cases: int) -> pa.Table:
-    # Grouped on the list itself, so activity names holding the separator cannot collide.
+def _variants(engine: Engine, cases: int) -> pa.Table:
+    """Variants from the staged steps (needs the codes and steps tables)."""
+    # Grouped on the list of codes, so activity names holding the separator cannot collide;
+    # names are put back only once per variant. Each step is packed as pos * m + code, so
+    # sorting a case's small list restores its order: several times cheaper than an
+    # ordered aggregate. (pos and m both stay below 2^31, so the product fits a BIGINT.)
+    m = engine.count(_CODES) + 1
     out = engine.to_arrow(
         engine.sql(
             f"""
-            SELECT array_to_string(activities, '{VARIANT_SEPARATOR}') AS variant,
-                   count(*) AS cases,
-                   count(*) / {max(cases, 1)}.0 AS share,
-                   activities
-            FROM (
-                SELECT case_id, list(activity ORDER BY ts, ord) AS activities
-                FROM {log} GROUP BY case_id
-            )
-            GROUP BY activities
+            WITH v AS (
+                SELECT codes, count(*) AS cases FROM (
+                    SELECT list_transform(
+                               list_sort(list(CAST(pos AS BIGINT) * {m} + code)),
+                               x -> CAST(x % {m} AS INTEGER)) AS codes
+                    FROM {_STEPS} GROUP BY case_id
+                ) GROUP BY codes
+            ),
+            names AS (SELECT list(activity ORDER BY code) AS names FROM {_CODES})
+            SELECT array_to_string(acts, '{VARIANT_SEPARATOR}') AS variant, cases,
+                   cases / {max(cases, 1)}.0 AS share, acts AS activities
+            FROM (SELECT list_transform(codes, x -> names[x]) AS acts, cases FROM v, names)
             ORDER BY cases DESC, variant
             """
         )

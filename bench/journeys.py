@@ -1,0 +1,247 @@
+"""Benchmark: directly-follows graph with durations and variants, joinedup vs pm4py.
+
+    python bench/journeys.py                      # 1M and 10M events, both tools
+    python bench/journeys.py 1000000              # chosen sizes
+    python bench/journeys.py --only-joinedup 100000000   # out of core, joinedup alone
+
+For each size one seeded log is generated (a Parquet file: case, activity, ts; rows in
+time order, so cases are interleaved; many equal timestamps, revisits and one-event
+cases), then each measured step runs in its own process, which reports its own peak
+memory (ru_maxrss of the process itself). pm4py (AGPL, benchmark-only) gets the log in
+memory as a pandas frame, already sorted by case, time and file order as its variants
+need; that sort and the file read are not counted against it. joinedup is timed from the
+Parquet file (read and staged) as well as on the discovery alone. Identical results are
+asserted: counts, start/end activities and variants equal, durations equal to 1e-9.
+Results go to bench/results/journeys.json.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _common import Measure, run_child, save
+
+ACTIVITIES = [
+    "Application",
+    "Acknowledgement sent",
+    "Evidence received",
+    "Enquiry",
+    "Progress enquiry",
+    "Decision issued",
+    "Payment made",
+    "Case closed",
+    "Complaint",
+    "Account query",
+    "Dispute",
+    "Change reported",
+    "Transfer",
+    "Support request",
+    "Decision revised",
+    "Letter sent",
+    "Callback",
+    "Appointment",
+    "Referral",
+    "Review",
+]
+
+
+def generate(path: Path, events: int, seed: int = 1, chunk_cases: int = 500_000) -> int:
+    """A log of about ``events`` events; returns the number of events written."""
+    rng = np.random.default_rng(seed)
+    k = len(ACTIVITIES)
+    # A sparse Markov chain over activities: each has a few likely successors.
+    trans = rng.dirichlet(np.full(k, 0.15), size=k)
+    cum = np.cumsum(trans, axis=1)
+    writer = None
+    written, case_no = 0, 0
+    t0 = np.datetime64("2025-01-01T00:00:00", "us").astype(np.int64)
+    while written < events:
+        # about ten events a case: enough cases for what is left to write
+        n_cases = min(chunk_cases, (events - written) // 9 + 1)
+        lengths = np.minimum(rng.geometric(0.1, n_cases), 60)  # mean about 10, some 1
+        total = int(lengths.sum())
+        case = np.repeat(np.arange(case_no, case_no + n_cases), lengths)
+        first = np.r_[0, np.cumsum(lengths)[:-1]]
+        is_first = np.zeros(total, bool)
+        is_first[first] = True
+        act = np.empty(total, np.int64)
+        start = rng.integers(0, k, n_cases)
+        act[first] = start
+        u = rng.random(total)
+        for i in range(1, int(lengths.max())):
+            idx = first[lengths > i] + i
+            prev = act[idx - 1]
+            act[idx] = (cum[prev] < u[idx, None]).sum(axis=1).clip(max=k - 1)
+        # whole minutes between events, zero a fifth of the time (ties)
+        gaps = rng.exponential(2 * 24 * 60, total).astype(np.int64)
+        gaps[rng.random(total) < 0.2] = 0
+        gaps[is_first] = rng.integers(0, 365 * 24 * 60, n_cases)
+        minutes = np.cumsum(gaps)
+        minutes -= np.repeat(minutes[first] - gaps[first], lengths)
+        ts = t0 + minutes * 60_000_000
+        order = np.argsort(ts, kind="stable")  # time order: cases interleave
+        table = pa.table(
+            {
+                "case": pc.binary_join_element_wise(
+                    "c", pc.cast(pa.array(case[order]), pa.string()), ""
+                ),
+                "activity": pa.DictionaryArray.from_arrays(
+                    pa.array(act[order].astype(np.int32)), pa.array(ACTIVITIES)
+                ).cast(pa.string()),
+                "ts": pa.array(ts[order], pa.timestamp("us", tz="UTC")),
+            }
+        )
+        if writer is None:
+            writer = pq.ParquetWriter(path, table.schema)
+        take = min(table.num_rows, events - written)
+        writer.write_table(table.slice(0, take), row_group_size=1_000_000)
+        written += take
+        case_no += n_cases
+    if writer is not None:
+        writer.close()
+    return written
+
+
+PM4PY = """
+import contextlib, io, json, resource, time, warnings
+warnings.simplefilter("ignore")
+import pandas as pd, pyarrow as pa, pyarrow.parquet as pq
+with contextlib.redirect_stdout(io.StringIO()):
+    import pm4py
+t = pq.read_table({log!r})
+df = t.append_column("ord", pa.array(range(t.num_rows))).to_pandas()
+df = df.sort_values(["case", "ts", "ord"], kind="stable").reset_index(drop=True)
+df = df.rename(columns={{"case": "case:concept:name", "activity": "concept:name",
+                        "ts": "time:timestamp"}})[["case:concept:name", "concept:name",
+                                                  "time:timestamp"]]
+s, c = time.perf_counter(), time.process_time()
+dfg, starts, ends = pm4py.discover_dfg(df)
+perf, _, _ = pm4py.discover_performance_dfg(df)
+dfg_s, dfg_c = time.perf_counter() - s, time.process_time() - c
+s, c = time.perf_counter(), time.process_time()
+variants = pm4py.get_variants(df)
+var_s, var_c = time.perf_counter() - s, time.process_time() - c
+rows = [{{"source": a, "target": b, "frequency": int(n),
+          "mean_seconds": float(perf[(a, b)]["mean"]),
+          "median_seconds": float(perf[(a, b)]["median"])}} for (a, b), n in dfg.items()]
+pq.write_table(pa.Table.from_pylist(rows), {out!r} + "/pm4py_dfg.parquet")
+pq.write_table(pa.table({{"variant": [" > ".join(v) for v in variants],
+                          "cases": [int(c) for c in variants.values()]}}),
+               {out!r} + "/pm4py_variants.parquet")
+json.dump({{"starts": {{k: int(v) for k, v in starts.items()}},
+           "ends": {{k: int(v) for k, v in ends.items()}}}},
+          open({out!r} + "/pm4py_ends.json", "w"))
+print(json.dumps({{"dfg_seconds": round(dfg_s, 3), "variants_seconds": round(var_s, 3),
+                  "dfg_cpu": round(dfg_c, 3), "variants_cpu": round(var_c, 3),
+                  "events": len(df),
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+JOINEDUP = """
+import json, resource, tempfile, time
+import pyarrow.parquet as pq
+from pathlib import Path
+from joinedup.engine import connect
+from joinedup.journeys._dfg import _variants, discover
+from joinedup.journeys._log import stage_log
+spill = {spill!r}
+tmp = tempfile.TemporaryDirectory(dir=spill) if spill else None
+db = Path(tmp.name) / "bench.duckdb" if tmp else None
+with connect("duckdb", db) as engine:
+    s = time.perf_counter()
+    staged = stage_log(engine, {log!r}, case_col="case", activity_col="activity", time_col="ts")
+    stage_s = time.perf_counter() - s
+    s, c = time.perf_counter(), time.process_time()
+    result = discover(engine, staged.table, variants=False, keep=True)
+    dfg_s, dfg_c = time.perf_counter() - s, time.process_time() - c
+    # variants reuse the ordered steps the graph was built from
+    s, c = time.perf_counter(), time.process_time()
+    variants = _variants(engine, result.cases)
+    var_s, var_c = time.perf_counter() - s, time.process_time() - c
+pq.write_table(result.dfg, {out!r} + "/joinedup_dfg.parquet")
+pq.write_table(variants.select(["variant", "cases"]), {out!r} + "/joinedup_variants.parquet")
+json.dump({{"starts": {{r["activity"]: r["cases"] for r in result.starts.to_pylist()}},
+           "ends": {{r["activity"]: r["cases"] for r in result.ends.to_pylist()}}}},
+          open({out!r} + "/joinedup_ends.json", "w"))
+print(json.dumps({{"stage_seconds": round(stage_s, 3), "dfg_seconds": round(dfg_s, 3),
+                  "variants_seconds": round(var_s, 3), "dfg_cpu": round(dfg_c, 3),
+                  "variants_cpu": round(var_c, 3), "events": staged.rows,
+                  "cases": result.cases, "edges": result.dfg.num_rows,
+                  "variants": variants.num_rows,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def _same(out: Path) -> None:
+    """Assert joinedup's results equal pm4py's."""
+    ours = {
+        (r["source"], r["target"]): r
+        for r in pq.read_table(out / "joinedup_dfg.parquet").to_pylist()
+    }
+    theirs = {
+        (r["source"], r["target"]): r for r in pq.read_table(out / "pm4py_dfg.parquet").to_pylist()
+    }
+    assert ours.keys() == theirs.keys(), "different directly-follows pairs"
+    for key, r in ours.items():
+        p = theirs[key]
+        assert r["frequency"] == p["frequency"], key
+        for col in ("mean_seconds", "median_seconds"):
+            assert abs(r[col] - p[col]) <= 1e-9 * max(1.0, abs(p[col])), (key, col)
+    ov = pq.read_table(out / "joinedup_variants.parquet").to_pylist()
+    pv = pq.read_table(out / "pm4py_variants.parquet").to_pylist()
+    assert {r["variant"]: r["cases"] for r in ov} == {r["variant"]: r["cases"] for r in pv}
+    oe = json.loads((out / "joinedup_ends.json").read_text())
+    pe = json.loads((out / "pm4py_ends.json").read_text())
+    assert oe == pe, "different start or end activities"
+
+
+def main(args: list[str]) -> None:
+    only = "--only-joinedup" in args
+    sizes = [int(a) for a in args if not a.startswith("--")] or [1_000_000, 10_000_000]
+    measures: list[Measure] = []
+    for size in sorted(sizes):
+        with tempfile.TemporaryDirectory(prefix="joinedup-bench-", dir="/tmp") as tmp:
+            out = Path(tmp)
+            log = out / "log.parquet"
+            n = generate(log, size)
+            spill = str(out) if size > 20_000_000 else None
+            j = run_child("joinedup", n, JOINEDUP.format(log=str(log), out=tmp, spill=spill))
+            measures.append(j)
+            r = j.reported
+            line = (
+                f"{n:>12,} events  joinedup: stage {r['stage_seconds']:.1f} s, DFG+durations "
+                f"{r['dfg_seconds']:.2f} s, variants {r['variants_seconds']:.2f} s, peak "
+                f"{r['peak_mb']:,.0f} MB ({r['cases']:,} cases, {r['variants']:,} variants)"
+            )
+            print(line, flush=True)
+            if only:
+                continue
+            p = run_child("pm4py", n, PM4PY.format(log=str(log), out=tmp))
+            measures.append(p)
+            _same(out)
+            q = p.reported
+            print(
+                f"{'':>12}         pm4py: DFG+durations {q['dfg_seconds']:.2f} s, variants "
+                f"{q['variants_seconds']:.2f} s, peak {q['peak_mb']:,.0f} MB; identical results; "
+                f"speed-up DFG {q['dfg_seconds'] / r['dfg_seconds']:.1f}x "
+                f"({q['dfg_seconds'] / (r['dfg_seconds'] + r['stage_seconds']):.1f}x with read), "
+                f"variants {q['variants_seconds'] / r['variants_seconds']:.1f}x; CPU seconds "
+                f"DFG {q['dfg_cpu']:.2f} vs {r['dfg_cpu']:.2f}, variants "
+                f"{q['variants_cpu']:.2f} vs {r['variants_cpu']:.2f}",
+                flush=True,
+            )
+    print(f"results: {save('journeys', measures)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
