@@ -228,3 +228,25 @@ def _print_headline(fig: Any) -> None:
     for label, value in headline(fig):
         table.add_row(label, str(value))
     console.print(table)
+
+
+@app.command()
+@_friendly
+def serve(
+    workspace: WorkspaceOpt = Path("workspace"),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+) -> None:
+    """Serve the dashboard, the JSON API and label review for a workspace.
+
+    Everyone signs in: add users first with `joinedup access add-user`. Figures of every
+    organisation are disclosure-controlled; row-level data only for the user's own.
+    The API is described at /docs (OpenAPI).
+    """
+    import uvicorn
+
+    from joinedup.web import create_app
+
+    application = create_app(workspace)
+    console.print(f"Serving {workspace} at http://{host}:{port}/ (Ctrl+C to stop)")
+    uvicorn.run(application, host=host, port=port, log_level="warning")

@@ -19,6 +19,7 @@ __all__ = [
     "EPISODES",
     "EPISODE_EVENTS",
     "EVENTS",
+    "LABEL_CORRECTIONS",
     "LINKS",
     "PEOPLE",
     "QUALITY",
@@ -274,6 +275,19 @@ RUNS = pa.schema(
 )
 
 #: The standard tables a workspace holds, by name.
+#: Demand labels corrected by analysts (in the web service's review page), to retrain the
+#: text model with the organisation's own labels.
+LABEL_CORRECTIONS = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("org", pa.string(), nullable=False),
+        pa.field("category", pa.string(), nullable=False),
+        pa.field("demand_type", pa.string(), nullable=False),
+        pa.field("corrected_by", pa.string(), nullable=False),
+        pa.field("corrected_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+
 STANDARD_TABLES: dict[str, pa.Schema] = {
     "events": EVENTS,
     "people": PEOPLE,
@@ -286,6 +300,7 @@ STANDARD_TABLES: dict[str, pa.Schema] = {
     "runs": RUNS,
     "sources": SOURCES,
     "quality": QUALITY,
+    "label_corrections": LABEL_CORRECTIONS,
 }
 
 

@@ -21,7 +21,7 @@ from joinedup.governance import MARKER
 from joinedup.report._figures import Figures, Filters, compute
 from joinedup.report._publish import Published, publish
 from joinedup.report._sections import SECTIONS
-from joinedup.web import asset
+from joinedup.web._assets import asset
 from joinedup.workspace import Workspace
 
 __all__ = [

@@ -6,6 +6,22 @@ package by ``frontend/build.py`` (``make install`` runs it).
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from joinedup.web._assets import asset
 
-__all__ = ["asset"]
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from joinedup.governance._access import AccessStore
+
+__all__ = ["asset", "create_app"]
+
+
+def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> FastAPI:
+    """The web service for one workspace (see :mod:`joinedup.web._app`)."""
+    # Imported here: the report uses this package's assets, and the app uses the report.
+    from joinedup.web._app import create_app as make
+
+    return make(workspace, access=access)

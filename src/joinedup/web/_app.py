@@ -1,0 +1,391 @@
+"""The web service: the report's views made interactive, a JSON API, and label review.
+
+Everyone signs in (a session cookie for pages, a bearer token for the API). Aggregates
+of every organisation are shown only after disclosure control; row-level data (events,
+demand labels) only for the user's own organisation, as the governance policy decides.
+Forms carry a CSRF token; sign-in is rate limited; every sign-in, data access and label
+correction is written to the workspace's audit log.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import pyarrow as pa
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
+
+from joinedup._version import __version__
+from joinedup.governance import AccessDenied, AuditLog, AuthenticationError, RateLimited
+from joinedup.governance._access import AccessStore
+from joinedup.governance._policy import User, can, require_read
+from joinedup.report import Filters, compute, publish
+from joinedup.report import _cell as cell_filter
+from joinedup.report._sections import SECTIONS
+from joinedup.web._assets import asset
+from joinedup.workspace import Workspace
+
+COOKIE = "joinedup_session"
+MAX_ROWS = 500
+
+
+@dataclass
+class _State:
+    """What every request shares: the workspace (one connection, used under a lock —
+    DuckDB connections are not for concurrent use), the access store and the audit log."""
+
+    ws: Workspace
+    access: AccessStore
+    audit: AuditLog
+    lock: threading.Lock
+    cache: dict[tuple[Any, ...], Any]
+
+
+def current_user(request: Request) -> User:
+    """The signed-in user: a bearer API token, or the session cookie of a page."""
+    state: _State = request.app.state.joinedup
+    header = request.headers.get("authorization", "")
+    try:
+        if header.lower().startswith("bearer "):
+            return state.access.token_user(header[7:].strip())
+        cookie = request.cookies.get(COOKIE)
+        if cookie:
+            return state.access.session_user(cookie)
+    except AuthenticationError as exc:
+        raise HTTPException(401, str(exc)) from exc
+    raise HTTPException(401, "sign in first (or send an API token as a bearer token)")
+
+
+UserDep = Annotated[User, Depends(current_user)]
+
+
+def _env() -> Environment:
+    env = Environment(
+        loader=ChoiceLoader(
+            [
+                PackageLoader("joinedup.web", "templates"),
+                PackageLoader("joinedup.report", "templates"),
+            ]
+        ),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["thousands"] = lambda n: f"{n:,}"
+    env.filters["cell"] = cell_filter
+    return env
+
+
+def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> FastAPI:
+    """The web service for one workspace (which must exist)."""
+    ws = Workspace(workspace, create=False)
+    audit = AuditLog(ws.path)
+    state = _State(ws, access or AccessStore(ws.path, audit=audit), audit, threading.Lock(), {})
+    env = _env()
+    app = FastAPI(
+        title="joinedup",
+        version=__version__,
+        description="Failure demand, journeys and value across organisations, "
+        "disclosure-controlled.",
+    )
+    app.state.joinedup = state
+
+    def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        cookie = request.cookies.get(COOKIE)
+        csrf = None
+        if cookie:
+            try:
+                csrf = state.access.csrf_token(cookie)
+            except AuthenticationError:
+                csrf = None
+        html = env.get_template(template).render(
+            version=__version__, csrf=csrf, request=request, **context
+        )
+        return HTMLResponse(html, status_code=status)
+
+    @app.exception_handler(HTTPException)
+    async def _errors(request: Request, exc: HTTPException) -> Any:
+        wants_html = "text/html" in request.headers.get("accept", "")
+        if exc.status_code == 401 and wants_html and not request.url.path.startswith("/api"):
+            return RedirectResponse("/login", status_code=303)
+        if wants_html and not request.url.path.startswith("/api"):
+            return page(request, "error.html.j2", exc.status_code, message=exc.detail)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    # -- pages --------------------------------------------------------------------------
+
+    @app.get("/health", response_class=PlainTextResponse, include_in_schema=False)
+    def health() -> str:
+        return "ok"
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> PlainTextResponse:
+        kinds = {".css": "text/css", ".js": "text/javascript"}
+        kind = next((v for k, v in kinds.items() if name.endswith(k)), None)
+        if kind is None or "/" in name:
+            raise HTTPException(404, "no such file")
+        try:
+            return PlainTextResponse(asset(name), media_type=kind)
+        except Exception as exc:  # a file that is not shipped
+            raise HTTPException(404, "no such file") from exc
+
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_page(request: Request) -> HTMLResponse:
+        return page(request, "login.html.j2")
+
+    @app.post("/login", include_in_schema=False)
+    def login(
+        request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()]
+    ) -> Any:
+        address = request.client.host if request.client else "-"
+        try:
+            cookie = state.access.login(username, password, address=address)
+        except RateLimited as exc:
+            return page(request, "login.html.j2", 429, error=str(exc))
+        except AuthenticationError:
+            return page(request, "login.html.j2", 401, error="Wrong username or password.")
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(
+            COOKIE, cookie, httponly=True, samesite="strict", secure=request.url.scheme == "https"
+        )
+        return response
+
+    @app.post("/logout", include_in_schema=False)
+    def logout(request: Request, user: UserDep, csrf: Annotated[str, Form()]) -> Any:
+        cookie = request.cookies.get(COOKIE, "")
+        _check_csrf(cookie, csrf)
+        state.access.logout(cookie)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE)
+        return response
+
+    def _check_csrf(cookie: str, token: str) -> None:
+        try:
+            state.access.check_csrf(cookie, token)
+        except AuthenticationError as exc:
+            raise HTTPException(403, str(exc)) from exc
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def dashboard(
+        request: Request,
+        user: UserDep,
+        org: str = "",
+        service: str = "",
+        channel: str = "",
+        start: str = "",
+        end: str = "",
+    ) -> HTMLResponse:
+        filters = _filters(org, service, channel, start, end)
+        fig, pub, sections = _views(filters)
+        choices = _choices()
+        state.audit.append(user.username, "web.view", {"page": "dashboard", **_asdict(filters)})
+        return page(
+            request,
+            "dashboard.html.j2",
+            user=user,
+            fig=fig,
+            pub=pub,
+            sections=sections,
+            filters=filters,
+            choices=choices,
+            stages_run=False,
+        )
+
+    def _filters(org: str, service: str, channel: str, start: str, end: str) -> Filters:
+        try:
+            first = date.fromisoformat(start) if start else None
+            last = date.fromisoformat(end) if end else None
+        except ValueError as exc:
+            raise HTTPException(422, f"dates must be written yyyy-mm-dd: {exc}") from exc
+        if first and last and first > last:
+            raise HTTPException(422, "the period starts after it ends")
+        return Filters(
+            orgs=(org,) if org else (),
+            services=(service,) if service else (),
+            channels=(channel,) if channel else (),
+            start=first,
+            end=last,
+        )
+
+    def _views(filters: Filters) -> tuple[Any, Any, list[Any]]:
+        key = ("views", filters, state.ws.count("runs"))
+        with state.lock:
+            if key not in state.cache:
+                fig = compute(state.ws, filters)
+                pub = publish(fig)
+                sections = [s for s in (make(state.ws, fig, pub) for make in SECTIONS) if s]
+                sections = [s for s in sections if s.id != "provenance"]
+                state.cache[key] = (fig, pub, sections)
+            return state.cache[key]
+
+    def _choices() -> dict[str, list[str]]:
+        key = ("choices", state.ws.count("runs"))
+        with state.lock:
+            if key not in state.cache:
+                ev = state.ws.engine.table("events")
+                out = {}
+                for col in ("org", "service", "channel"):
+                    vals = state.ws.engine.to_arrow(ev.select(col).distinct()).column(col)
+                    out[col] = sorted(v for v in vals.to_pylist() if v)
+                state.cache[key] = out
+            return state.cache[key]
+
+    # -- JSON API -------------------------------------------------------------------------
+
+    @app.get("/api/figures", tags=["figures"])
+    def api_figures(
+        user: UserDep,
+        org: str = "",
+        service: str = "",
+        channel: str = "",
+        start: str = "",
+        end: str = "",
+    ) -> dict[str, Any]:
+        """Disclosure-controlled figures for every organisation, with the same filters as
+        the dashboard. Withheld values are null, with the footnotes in ``notes``."""
+        filters = _filters(org, service, channel, start, end)
+        _, pub, _ = _views(filters)
+        state.audit.append(user.username, "api.figures", _asdict(filters))
+        result: dict[str, Any] = pub.as_dict()
+        return result
+
+    @app.get("/api/events", tags=["rows"])
+    def api_events(
+        user: UserDep,
+        org: str,
+        limit: Annotated[int, Query(ge=1, le=MAX_ROWS)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        """Row-level events of one organisation: only the user's own."""
+        _require(user, "events", org)
+        with state.lock:
+            ev = state.ws.engine.table("events")
+            rows = ev.filter(ev.org == org).order_by(["occurred_at", "event_id"])
+            data = state.ws.engine.to_arrow(rows.limit(limit, offset=offset))
+        state.audit.append(user.username, "api.events", {"org": org, "rows": data.num_rows})
+        return {"org": org, "offset": offset, "rows": _json_rows(data)}
+
+    @app.get("/api/me", tags=["account"])
+    def api_me(user: UserDep) -> dict[str, str]:
+        """Who the request is signed in as."""
+        return {"username": user.username, "org": user.org, "role": str(user.role)}
+
+    def _require(user: User, table: str, org: str) -> None:
+        try:
+            require_read(user, table, org, "row")
+        except AccessDenied as exc:
+            state.audit.append(user.username, "access.denied", {"table": table, "org": org})
+            raise HTTPException(403, str(exc)) from exc
+
+    # -- demand label review ---------------------------------------------------------------
+
+    @app.get("/labels", response_class=HTMLResponse, include_in_schema=False)
+    def labels_page(request: Request, user: UserDep, offset: int = 0) -> HTMLResponse:
+        from joinedup.model import TAXONOMY
+
+        rows = _label_rows(user, offset)
+        categories = [c.code for c in TAXONOMY]
+        return page(
+            request, "labels.html.j2", user=user, rows=rows, offset=offset, categories=categories
+        )
+
+    @app.post("/labels", include_in_schema=False)
+    def correct_label(
+        request: Request,
+        user: UserDep,
+        csrf: Annotated[str, Form()],
+        event_id: Annotated[str, Form()],
+        category: Annotated[str, Form()],
+    ) -> Any:
+        _check_csrf(request.cookies.get(COOKIE, ""), csrf)
+        if not can(user, "correct_demand"):
+            raise HTTPException(403, f"a {user.role} may not correct demand labels")
+        _save_correction(user, event_id, category)
+        return RedirectResponse("/labels", status_code=303)
+
+    @app.get("/api/labels", tags=["rows"])
+    def api_labels(user: UserDep) -> dict[str, Any]:
+        """The corrections made by the user's organisation, to train the text model with
+        (``joinedup demand train``)."""
+        _require(user, "demand", user.org)
+        with state.lock:
+            t = state.ws.engine.table("label_corrections")
+            data = state.ws.engine.to_arrow(t.filter(t.org == user.org))
+        return {"org": user.org, "rows": _json_rows(data)}
+
+    def _label_rows(user: User, offset: int) -> list[dict[str, Any]]:
+        _require(user, "demand", user.org)
+        with state.lock:
+            eng = state.ws.engine
+            ev, dm = eng.table("events"), eng.table("demand")
+            joined = (
+                ev.filter(ev.org == user.org)
+                .join(dm, ev.event_id == dm.event_id)
+                .select(
+                    ev.event_id,
+                    ev.occurred_at,
+                    ev.channel,
+                    ev.note,
+                    dm.demand_type,
+                    dm.category,
+                    dm.confidence,
+                    dm.decided_by,
+                )
+                .order_by(["confidence", "event_id"])
+                .limit(50, offset=max(0, offset))
+            )
+            return eng.to_arrow(joined).to_pylist()
+
+    def _save_correction(user: User, event_id: str, category: str) -> None:
+        from joinedup.model import LABEL_CORRECTIONS, TAXONOMY
+
+        known = {c.code: c for c in TAXONOMY}
+        if category not in known:
+            raise HTTPException(
+                422, f"unknown category {category!r}; expected one of {sorted(known)}"
+            )
+        with state.lock:
+            ev = state.ws.engine.table("events")
+            owner = state.ws.engine.to_arrow(ev.filter(ev.event_id == event_id).select("org"))
+            if owner.num_rows == 0:
+                raise HTTPException(404, f"no contact {event_id}")
+            _require(user, "events", owner.column("org")[0].as_py())
+            row = {
+                "event_id": [event_id],
+                "org": [user.org],
+                "category": [category],
+                "demand_type": [str(known[category].demand_type)],
+                "corrected_by": [user.username],
+                "corrected_at": [datetime.now(UTC)],
+            }
+            state.ws.engine.write("label_corrections", pa.table(row, schema=LABEL_CORRECTIONS))
+            state.cache.clear()
+        state.audit.append(
+            user.username, "demand.correct", {"event_id": event_id, "category": category}
+        )
+
+    return app
+
+
+def _asdict(filters: Filters) -> dict[str, Any]:
+    return {
+        "orgs": list(filters.orgs),
+        "services": list(filters.services),
+        "channels": list(filters.channels),
+        "start": filters.start.isoformat() if filters.start else None,
+        "end": filters.end.isoformat() if filters.end else None,
+    }
+
+
+def _json_rows(table: pa.Table) -> list[dict[str, Any]]:
+    rows = table.to_pylist()
+    for r in rows:
+        for k, v in r.items():
+            if isinstance(v, datetime | date):
+                r[k] = v.isoformat()
+    return rows
