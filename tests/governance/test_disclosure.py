@@ -294,3 +294,14 @@ def test_a_bridge_between_two_rectangles_is_caught_by_the_attack_step() -> None:
     safe = protect(cube, pattern.ravel(), cube.values["n"]).reshape(5, 5)
     assert safe.sum() > pattern.sum()
     assert recovered(_published(values, safe), ["org", "cat"], "n") == []
+
+
+def test_empty_table_and_empty_labels() -> None:
+    empty = pa.table({"org": pa.array([], pa.string()), "n": pa.array([], pa.int64())})
+    out, _ = disclose(empty, by=["org"], counts=["n"])
+    assert out.num_rows == 0 and out.schema.field("n").type == pa.int64()
+    out, _ = disclose(empty, by=["org"], counts=["n"], totals=True)
+    assert out.to_pylist() == [{"org": "Total", "n": None, "n_marker": MARKER}]
+    labelled = pa.table({"org": ["a", None, "b"], "n": [30, 40, 50]})
+    out, _ = disclose(labelled, by=["org"], counts=["n"])
+    assert out.column("n").to_pylist() == [30, 50, 40]  # the empty label sorts last

@@ -105,6 +105,8 @@ def complete_lines(cube: Cube, suppressed: np.ndarray, order: np.ndarray) -> boo
             hidden = suppressed[line]
             if hidden.sum() != 1:
                 continue
+            if hidden.all():  # a line of one cell: nothing can partner it
+                continue
             best = min((int(c) for c in line[~hidden]), key=lambda c: cost(c, n))
             suppressed[best] = True
             again = changed = True
