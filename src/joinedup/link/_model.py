@@ -1,0 +1,180 @@
+"""The Fellegi–Sunter model as Splink settings: comparisons and blocking on encodings.
+
+Each field kind gets a short ladder of comparison levels. In keyed mode similarity is
+the Dice coefficient of two Bloom filters, written as plain SQL over 64-bit words,
+``2 * Σ popcount(a_k & b_k) / (pop_a + pop_b)``; in plain mode the same ladder uses
+string equality and Jaro–Winkler. Exact levels compare keyed tokens, which are equal
+exactly when the normalised values are. Blocking rules compare keyed tokens only, so
+blocking sees nothing plain either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from joinedup.privacy._encode import Kind
+
+
+@dataclass(frozen=True)
+class Field:
+    """A field both sides of some pair hold, as the model sees it."""
+
+    name: str
+    kind: Kind
+
+
+def _dice(name: str, words: int) -> str:
+    # bit_count returns a one-byte integer in DuckDB: summing them overflows, so cast.
+    terms = " + ".join(
+        f"CAST(bit_count({name}__bf{w}_l & {name}__bf{w}_r) AS INTEGER)" for w in range(words)
+    )
+    return f"(2.0 * ({terms}) / ({name}__pop_l + {name}__pop_r))"
+
+
+def _level(sql: str, label: str, *, null: bool = False, exact: bool = False) -> dict[str, Any]:
+    level: dict[str, Any] = {"sql_condition": sql, "label_for_charts": label}
+    if null:
+        level["is_null_level"] = True
+    return level
+
+
+class _Similarity:
+    """Writes 'how alike' conditions for one mode; thresholds map Dice onto Jaro–Winkler."""
+
+    def __init__(self, keyed: bool, words: int) -> None:
+        self.keyed, self.words = keyed, words
+
+    def fuzzy_col(self, name: str) -> str:
+        return f"{name}__pop" if self.keyed else f"{name}__txt"
+
+    def null(self, col: str) -> dict[str, Any]:
+        return _level(f"{col}_l IS NULL OR {col}_r IS NULL", "missing", null=True)
+
+    def exact(self, name: str) -> dict[str, Any]:
+        if self.keyed:
+            # Equal filters are equal q-gram sets; two different values colliding on all
+            # 512 bits is vanishingly unlikely.
+            return _level(f"{_dice(name, self.words)} >= 0.999", "exact")
+        return _level(f"{name}__txt_l = {name}__txt_r", "exact")
+
+    def alike(self, name: str, dice: float, jw: float) -> dict[str, Any]:
+        if self.keyed:
+            return _level(f"{_dice(name, self.words)} >= {dice}", f"Dice >= {dice}")
+        return _level(
+            f"jaro_winkler_similarity({name}__txt_l, {name}__txt_r) >= {jw}",
+            f"Jaro-Winkler >= {jw}",
+        )
+
+
+def _else() -> dict[str, Any]:
+    return {"sql_condition": "ELSE", "label_for_charts": "all other"}
+
+
+#: The share of one person's records that disagree on a value meant to be fixed for
+#: life (an identifier, sex, date of birth) through keying slips: a prior, not an estimate.
+FIXED_FIELD_DISAGREEMENT = 0.01
+
+
+def _else_fixed() -> dict[str, Any]:
+    """The disagreement level of a field that clean data never shows disagreeing for the
+    same person. EM drives such an m value to exactly zero there, which Splink 5 rejects
+    (and which would make one disagreement veto any match), so it is held at a prior."""
+    return {**_else(), "m_probability": FIXED_FIELD_DISAGREEMENT, "fix_m_probability": True}
+
+
+def _overlap(col: str, label: str) -> dict[str, Any]:
+    return _level(f"list_has_any({col}_l, {col}_r)", label)
+
+
+def comparison(f: Field, keyed: bool, words: int) -> dict[str, Any]:
+    """The comparison (a ladder of levels) for one field."""
+    s, n, k = _Similarity(keyed, words), f.name, f.kind
+    levels: list[dict[str, Any]]
+    if k in (Kind.FORENAME, Kind.SURNAME):
+        middle = (
+            _overlap(f"{n}__alias", "nickname or formal name")
+            if k == Kind.FORENAME
+            else _overlap(f"{n}__parts", "one part of a double-barrelled name")
+        )
+        levels = [
+            s.null(s.fuzzy_col(n)),
+            s.exact(n),
+            s.alike(n, 0.8, 0.92),
+            middle,
+            s.alike(n, 0.6, 0.8),
+            _else(),
+        ]
+    elif k in (Kind.FULLNAME, Kind.ADDRESS, Kind.TEXT):
+        levels = [
+            s.null(s.fuzzy_col(n)),
+            s.exact(n),
+            s.alike(n, 0.8, 0.92),
+            s.alike(n, 0.6, 0.8),
+            _else(),
+        ]
+    elif k == Kind.DOB:
+        levels = [
+            s.null(f"{n}__tok"),
+            _level(f"{n}__tok_l = {n}__tok_r", "exact"),
+            _level(f"{n}__tok_l = {n}__swap_r", "day and month swapped"),
+        ]
+        if keyed:
+            levels.append(_level(f"{_dice(n, words)} >= 0.7", "three of day, month, year, decade"))
+        else:
+            levels.append(_level(f"levenshtein({n}__txt_l, {n}__txt_r) <= 2", "one part differs"))
+        levels.append(_else_fixed())
+    elif k == Kind.POSTCODE:
+        levels = [
+            s.null(f"{n}__tok"),
+            _level(f"{n}__tok_l = {n}__tok_r", "exact"),
+            _level(f"{n}__out_l = {n}__out_r", "same outward code"),
+            _else(),
+        ]
+    else:  # sex, exact identifiers
+        levels = [s.null(f"{n}__tok"), _level(f"{n}__tok_l = {n}__tok_r", "exact"), _else_fixed()]
+    return {"output_column_name": n, "comparison_levels": levels, "comparison_description": k.value}
+
+
+def blocking_rules(fields: list[Field], columns: set[str]) -> list[str]:
+    """Blocking rules on keyed tokens; a pair is scored if any rule lets it through."""
+    rules = []
+    by_kind = {f.kind: f.name for f in fields if f.name == f.kind.value}
+    if "dob" in by_kind.values():
+        rules += ["l.dob__tok = r.dob__tok", "l.dob__tok = r.dob__swap"]
+    rules += [f"l.{c} = r.{c}" for c in ("bk__sn_yob", "bk__fn_sn", "bk__addr") if c in columns]
+    if "postcode" in by_kind.values():
+        rules.append("l.postcode__tok = r.postcode__tok")
+    rules += [f"l.{f.name}__tok = r.{f.name}__tok" for f in fields if f.kind == Kind.EXACT_ID]
+    return rules
+
+
+def mentions(f: Field, keyed: bool) -> str:
+    """A condition that is always true yet names the field's columns.
+
+    Splink holds a comparison's parameters fixed during an EM session only if the
+    session's blocking rule uses that comparison's columns. A blocking key derived from
+    a field (first letters of the names) is a different column, so without this Splink
+    would estimate the field's m values from pairs that all agree on it.
+    """
+    col = (
+        f"{f.name}__pop"
+        if keyed and f.kind not in (Kind.SEX, Kind.EXACT_ID)
+        else (f"{f.name}__txt" if f.kind not in (Kind.SEX, Kind.EXACT_ID) else f"{f.name}__tok")
+    )
+    return f"(l.{col} IS NULL OR l.{col} IS NOT NULL)"
+
+
+def settings(fields: list[Field], columns: set[str], keyed: bool, words: int) -> dict[str, Any]:
+    """A Splink settings dictionary (engine-neutral until bound to a database API)."""
+    return {
+        "link_type": "link_only",
+        "unique_id_column_name": "local_person_ref",
+        "source_dataset_column_name": "org",
+        "comparisons": [comparison(f, keyed, words) for f in fields],
+        "blocking_rules_to_generate_predictions": [
+            {"blocking_rule": r} for r in blocking_rules(fields, columns)
+        ],
+        "retain_intermediate_calculation_columns": False,
+        "retain_matching_columns": False,
+    }

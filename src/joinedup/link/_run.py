@@ -1,0 +1,297 @@
+"""Linking organisations' encodings: train without labels, score, cluster, write links."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from splink import DuckDBAPI, Linker
+from splink.internals.blocking_rule_creator import BlockingRuleCreator
+
+from joinedup.engine import DuckDBEngine, connect
+from joinedup.link import _inputs
+from joinedup.link._errors import LinkageError
+from joinedup.link._model import Field, mentions, settings
+from joinedup.model import LINKS
+from joinedup.privacy import Schema
+from joinedup.privacy._encode import Kind
+from joinedup.workspace import Workspace
+
+CHART_FILE = "match_weights.svg"
+MODEL_FILE = "linkage_model.json"
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """How the model is trained and its output decided.
+
+    ``threshold`` is the match probability at which a pair links; None chooses the one
+    that maximises the F1 the model expects from its own probabilities.
+    ``one_record_per_person``: each organisation holds each person once, so a person
+    has at most one record per organisation (Splink's single-best-links clustering);
+    otherwise clusters are the connected components of links above the threshold.
+    """
+
+    threshold: float | None = None
+    one_record_per_person: bool = True
+    u_pairs: float = 2e6
+    seed: int = 42
+    threads: int | None = None
+    floor: float = 0.01  # pairs below this are not kept after scoring
+
+
+@dataclass
+class LinkResult:
+    """What a linkage run produced."""
+
+    links: pa.Table
+    threshold: float
+    estimated_precision: float
+    estimated_recall: float
+    pairs_scored: int
+    fields: list[str]
+    seconds: float
+    chart: Path | None = None
+    model: Path | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def link(
+    inputs: Sequence[_inputs.Input],
+    *,
+    out: Path | str | None = None,
+    workspace: Workspace | Path | str | None = None,
+    plaintext: bool = False,
+    schema: Schema | None = None,
+    config: LinkSettings | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> LinkResult:
+    """Link two or more organisations' encodings into one ``person_id`` per person.
+
+    ``inputs`` are encoded files (from ``pseudonymise``) or their results; with
+    ``plaintext=True``, plain people files linked on the same code path (normalised the
+    same way, compared as text). Writes ``links`` to ``out`` (Parquet) and/or the
+    workspace, with the match-weight chart and the trained model beside it.
+    """
+    cfg = config or LinkSettings()
+    step = on_step or (lambda _: None)
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        timings[name] = time.perf_counter() - started - sum(timings.values())
+
+    step("reading inputs")
+    parties = _inputs.load(inputs, plaintext=plaintext, schema=schema)
+    fields = [Field(n, k) for n, k in _inputs.shared_fields(parties).items()]
+    tables = _inputs.harmonise(parties)
+    keyed = not plaintext
+    columns = set(tables[0].column_names)
+    model = settings(fields, columns, keyed, _inputs.words(parties[0].header))
+    lap("read")
+
+    engine = connect("duckdb", threads=cfg.threads)  # in memory: Splink's tables stay out
+    try:
+        assert isinstance(engine, DuckDBEngine)
+        # Splink drives its own DuckDB API; this is the one place linkage touches the
+        # raw connection (a Spark engine would hand Splink a SparkAPI here instead).
+        db_api = DuckDBAPI(engine.raw)
+        dfs = [
+            db_api.register(t, dataset_display_name=p.org)
+            for p, t in zip(parties, tables, strict=True)
+        ]
+        linker = Linker(dfs, model, log_level=logging.ERROR)
+        step("training")
+        _train(linker, fields, columns, keyed, cfg)
+        lap("train")
+        step("scoring pairs")
+        pred = linker.inference.predict(threshold_match_probability=cfg.floor)
+        probs = (
+            engine.to_arrow(engine.sql(f"SELECT match_probability FROM {pred.physical_name}"))
+            .column(0)
+            .to_numpy(zero_copy_only=False)
+        )
+        threshold, precision, recall = _choose_threshold(probs, cfg.threshold)
+        lap("score")
+        step("clustering")
+        if cfg.one_record_per_person:
+            clusters = linker.clustering.cluster_using_single_best_links(
+                pred,
+                duplicate_free_datasets=[p.org for p in parties],
+                threshold_match_probability=threshold,
+            )
+        else:
+            clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
+                pred, threshold_match_probability=threshold
+            )
+        links = engine.to_arrow(
+            engine.sql(_links_sql(clusters.physical_name, pred.physical_name, threshold))
+        )
+        links = links.cast(LINKS)
+        lap("cluster")
+        chart_spec = linker.visualisations.match_weights_chart().chart_dict
+        model_json = linker.misc.save_model_to_json()
+    finally:
+        engine.close()
+
+    result = LinkResult(
+        links=links,
+        threshold=threshold,
+        estimated_precision=precision,
+        estimated_recall=recall,
+        pairs_scored=len(probs),
+        fields=[f.name for f in fields],
+        seconds=0.0,
+        timings=timings,
+    )
+    step("writing links")
+    if out is not None:
+        out_path = Path(out)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(links, out_path)
+        result.chart = _write_chart(
+            chart_spec, out_path.with_name(out_path.stem + "." + CHART_FILE)
+        )
+    if workspace is not None:
+        _to_workspace(workspace, parties, result, chart_spec, model_json, plaintext)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _train(
+    linker: Linker, fields: list[Field], columns: set[str], keyed: bool, cfg: LinkSettings
+) -> None:
+    names = {f.name: f for f in fields}
+    exact_ids = [f for f in fields if f.kind == Kind.EXACT_ID]
+    deterministic: list[str | BlockingRuleCreator] = [
+        f"l.{f.name}__tok = r.{f.name}__tok" for f in exact_ids
+    ]
+    if "dob" in names and "bk__fn_sn" in columns:
+        deterministic.append("l.dob__tok = r.dob__tok AND l.bk__fn_sn = r.bk__fn_sn")
+    if deterministic:
+        # Exact agreement on an identifier, or on date of birth and names, finds most
+        # true pairs and almost no false ones; 0.7 is a cautious guess at its recall.
+        linker.training.estimate_probability_two_random_records_match(deterministic, recall=0.7)
+    # One pass over the sample: early stopping probes in many small chunks, which costs
+    # more than it saves when rare levels never reach their minimum count.
+    linker.training.estimate_u_using_random_sampling(
+        max_pairs=cfg.u_pairs, seed=cfg.seed, num_chunks=1
+    )
+    sessions = []
+    if "dob" in names:
+        sessions.append("l.dob__tok = r.dob__tok")
+    if "bk__fn_sn" in columns:
+        sessions.append(
+            "l.bk__fn_sn = r.bk__fn_sn AND "
+            + mentions(names["forename"], keyed)
+            + " AND "
+            + mentions(names["surname"], keyed)
+        )
+    if len(sessions) < 2 and "postcode" in names:
+        sessions.append("l.postcode__tok = r.postcode__tok")
+    if not sessions:
+        raise LinkageError(
+            "cannot train the model: the files share neither date of birth, names nor "
+            "postcode to block training pairs on"
+        )
+    for rule in sessions:
+        linker.training.estimate_parameters_using_expectation_maximisation(rule)
+
+
+def _choose_threshold(p: np.ndarray, fixed: float | None) -> tuple[float, float, float]:
+    """The threshold, and the precision and recall the model expects at it.
+
+    Each scored pair is a match with its predicted probability, so the expected true
+    positives above a threshold are the sum of those probabilities, the expected false
+    positives the sum of their complements, and the expected misses the probabilities
+    left below it. Pairs that blocking never scored are not counted.
+    """
+    if len(p) == 0:
+        return (fixed if fixed is not None else 0.5), 0.0, 0.0
+    order = np.sort(p)[::-1]
+    tp = np.cumsum(order)
+    fp = np.cumsum(1.0 - order)
+    fn = tp[-1] - tp
+    if fixed is None:
+        f1 = 2 * tp / (2 * tp + fp + fn)
+        i = int(np.argmax(f1))
+        threshold = float(order[i])
+    else:
+        threshold = fixed
+        i = int(np.searchsorted(-order, -threshold, side="right")) - 1
+        if i < 0:
+            return threshold, 1.0, 0.0
+    precision = float(tp[i] / (tp[i] + fp[i]))
+    recall = float(tp[i] / tp[-1])
+    return threshold, precision, recall
+
+
+def _links_sql(clusters: str, pred: str, threshold: float) -> str:
+    # A record's probability is that of its strongest link inside its cluster; a
+    # record linked to nobody has none. person_id is a digest of Splink's cluster id,
+    # which is built from local references and means nothing outside this run.
+    return f"""
+    WITH c AS (SELECT cluster_id, org, local_person_ref FROM {clusters}),
+    edges AS (
+        SELECT p.org_l, p.local_person_ref_l, p.org_r, p.local_person_ref_r,
+               p.match_probability
+        FROM {pred} p
+        JOIN c cl ON cl.org = p.org_l AND cl.local_person_ref = p.local_person_ref_l
+        JOIN c cr ON cr.org = p.org_r AND cr.local_person_ref = p.local_person_ref_r
+        WHERE cl.cluster_id = cr.cluster_id AND p.match_probability >= {threshold!r}
+    ),
+    ends AS (
+        SELECT org_l AS org, local_person_ref_l AS ref, match_probability FROM edges
+        UNION ALL
+        SELECT org_r, local_person_ref_r, match_probability FROM edges
+    )
+    SELECT c.org, c.local_person_ref,
+           'P' || substr(md5(CAST(c.cluster_id AS VARCHAR)), 1, 16) AS person_id,
+           max(e.match_probability) AS match_probability
+    FROM c LEFT JOIN ends e ON e.org = c.org AND e.ref = c.local_person_ref
+    GROUP BY c.org, c.local_person_ref, c.cluster_id
+    ORDER BY c.org, c.local_person_ref
+    """
+
+
+def _write_chart(spec: dict[str, Any], path: Path) -> Path:
+    import vl_convert
+
+    path.write_text(vl_convert.vegalite_to_svg(spec), encoding="utf-8")
+    return path
+
+
+def _to_workspace(
+    workspace: Workspace | Path | str,
+    parties: list[_inputs.Party],
+    result: LinkResult,
+    chart_spec: dict[str, Any],
+    model_json: dict[str, Any],
+    plaintext: bool,
+) -> None:
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    try:
+        inputs = {"files": [p.name for p in parties], "orgs": [p.org for p in parties]}
+        with ws.run("link", inputs=inputs, settings={"plaintext": plaintext}) as run:
+            ws.engine.write("links", result.links, mode="replace")
+            result.chart = _write_chart(chart_spec, ws.path / CHART_FILE)
+            result.model = ws.path / MODEL_FILE
+            result.model.write_text(json.dumps(model_json, indent=1), encoding="utf-8")
+            run.outputs.update(
+                links=result.links.num_rows,
+                threshold=result.threshold,
+                estimated_precision=result.estimated_precision,
+                estimated_recall=result.estimated_recall,
+                pairs_scored=result.pairs_scored,
+            )
+    finally:
+        if ws is not workspace:
+            ws.close()

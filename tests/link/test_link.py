@@ -1,0 +1,215 @@
+"""Linkage at the hub: accuracy against the truth, consistency, privacy, clear errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from joinedup import link, privacy
+from joinedup.link import LinkResult, LinkSettings
+from joinedup.synth import SynthResult
+from joinedup.workspace import Workspace
+from tests.privacy.conftest import SECRET, assert_no_plain_values, cells, plain_values
+
+ORGS = ["benefits", "tax", "council", "health"]
+FAST = LinkSettings(u_pairs=2e5)
+#: The rate at which a person_id may join two true people (the configured error rate).
+MIXED_CLUSTER_RATE = 0.01
+
+
+@pytest.fixture(scope="module")
+def people(loaded_workspace_dir: Path) -> pa.Table:
+    with Workspace(loaded_workspace_dir, create=False) as ws:
+        return ws.read("people")
+
+
+@pytest.fixture(scope="module")
+def encoded(loaded_workspace_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    out = tmp_path_factory.mktemp("enc")
+    with Workspace(loaded_workspace_dir, create=False) as ws:
+        for org in ORGS:
+            privacy.pseudonymise(ws, org=org, secret=SECRET, out=out / f"{org}.parquet")
+    return [out / f"{org}.parquet" for org in ORGS]
+
+
+@pytest.fixture(scope="module")
+def plain_files(people: pa.Table, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    out = tmp_path_factory.mktemp("plain")
+    for org in ORGS:
+        pq.write_table(people.filter(pc.equal(people.column("org"), org)), out / f"{org}.parquet")
+    return [out / f"{org}.parquet" for org in ORGS]
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("hub")
+
+
+@pytest.fixture(scope="module")
+def private(encoded: list[Path], hub: Path) -> LinkResult:
+    return link.link(encoded, out=hub / "links.parquet", workspace=hub / "ws", config=FAST)
+
+
+@pytest.fixture(scope="module")
+def plain(plain_files: list[Path]) -> LinkResult:
+    return link.link(plain_files, plaintext=True, config=FAST)
+
+
+def truth(small_synth: SynthResult) -> Path:
+    return small_synth.root / "truth" / "records.parquet"
+
+
+def test_privacy_mode_f1_is_high_and_close_to_plaintext(
+    private: LinkResult, plain: LinkResult, small_synth: SynthResult
+) -> None:
+    e_priv = link.evaluate(truth(small_synth), private.links)
+    e_plain = link.evaluate(truth(small_synth), plain.links)
+    assert e_priv.true_pairs > 1000
+    assert e_priv.f1 >= 0.97, e_priv
+    assert abs(e_priv.f1 - e_plain.f1) <= 0.01, (e_priv, e_plain)
+
+
+def test_every_record_gets_one_person_id(private: LinkResult, people: pa.Table) -> None:
+    links = private.links
+    assert links.schema.equals(link._run.LINKS)
+    orgs, refs = links.column("org").to_pylist(), links.column("local_person_ref").to_pylist()
+    keys = set(zip(orgs, refs, strict=True))
+    assert len(keys) == links.num_rows == people.num_rows
+
+
+def test_three_or_more_organisations_cluster_consistently(
+    private: LinkResult, small_synth: SynthResult
+) -> None:
+    e = link.evaluate(truth(small_synth), private.links)
+    assert e.mixed_clusters <= MIXED_CLUSTER_RATE * e.clusters, e
+    # No person holds two records at one organisation, and people span 3+ organisations.
+    per_person = private.links.group_by("person_id").aggregate(
+        [("org", "count"), ("org", "count_distinct")]
+    )
+    assert (
+        per_person.column("org_count").to_pylist()
+        == per_person.column("org_count_distinct").to_pylist()
+    )
+    assert max(per_person.column("org_count_distinct").to_pylist()) == 4
+
+
+def test_estimates_are_reported_and_plausible(private: LinkResult) -> None:
+    assert 0.5 <= private.threshold < 1.0
+    assert private.estimated_precision > 0.9 and private.estimated_recall > 0.9
+    assert private.chart is not None and private.chart.read_text().startswith("<svg")
+
+
+def test_links_are_written_to_the_file_and_workspace(private: LinkResult, hub: Path) -> None:
+    assert pq.read_table(hub / "links.parquet").equals(private.links)
+    with Workspace(hub / "ws", create=False) as ws:
+        assert (
+            ws.read("links")
+            .sort_by("local_person_ref")
+            .equals(private.links.sort_by("local_person_ref"))
+        )
+        (run,) = ws.runs()
+        assert run["command"] == "link" and run["status"] == "ok"
+    assert (hub / "ws" / "match_weights.svg").exists()
+    assert (hub / "ws" / "linkage_model.json").exists()
+
+
+def test_nothing_at_the_hub_holds_a_plain_value(
+    private: LinkResult, hub: Path, people: pa.Table
+) -> None:
+    values = plain_values(people)
+    files = [p for p in hub.rglob("*") if p.is_file()]
+    assert len(files) >= 4
+    assert_no_plain_values(files, values)
+    with Workspace(hub / "ws", create=False) as ws:
+        for table in ("links", "runs", "people", "events"):
+            assert not values & cells(ws.read(table)), table
+
+
+def test_evaluate_counts_pairs() -> None:
+    truth_t = pa.table(
+        {
+            "org": ["a", "b", "c", "a", "b"],
+            "local_person_ref": ["1", "1", "1", "2", "2"],
+            "person_id": ["x", "x", "x", "y", "y"],
+        }
+    )
+    # x's three records are split 2 + 1; y's two are joined to x's third by mistake.
+    links = truth_t.set_column(2, "person_id", pa.array(["p", "p", "q", "r", "q"]))
+    e = link.evaluate(truth_t, links)
+    assert (e.true_pairs, e.predicted_pairs, e.correct_pairs) == (4, 2, 1)
+    assert e.precision == 0.5 and e.recall == 0.25
+    assert e.mixed_clusters == 1 and e.clusters == 3
+    with pytest.raises(link.LinkageError, match="not in the truth"):
+        link.evaluate(truth_t.slice(0, 3), links)
+
+
+def test_different_secrets_are_detected(encoded: list[Path], loaded_workspace_dir: Path) -> None:
+    with Workspace(loaded_workspace_dir, create=False) as ws:
+        other = privacy.pseudonymise(ws, org="tax", secret=b"another-secret-entirely-0123456789")
+    with pytest.raises(link.DifferentSecretsError, match="different secrets"):
+        link.link([encoded[0], other], config=FAST)
+
+
+def test_mismatched_schemas_are_reported(encoded: list[Path], tmp_path: Path) -> None:
+    table = pq.read_table(encoded[1])
+    header = privacy.header_of(table)
+    assert header is not None
+    header["fields"] = [
+        {**f, "kind": "text"} if f["name"] == "surname" else f for f in header["fields"]
+    ]
+    bad = tmp_path / "tax.parquet"
+    pq.write_table(privacy._pseudonymise.with_header(table, header), bad)
+    with pytest.raises(link.SchemaMismatchError, match=r"'surname' is a surname in .* but a text"):
+        link.link([encoded[0], bad], config=FAST)
+    header["bloom"] = {"bits": 1024, "hashes": 10}
+    pq.write_table(privacy._pseudonymise.with_header(table, header), bad)
+    with pytest.raises(link.SchemaMismatchError, match="Bloom filter settings"):
+        link.link([encoded[0], bad], config=FAST)
+
+
+def test_a_missing_field_column_is_reported(encoded: list[Path], tmp_path: Path) -> None:
+    table = pq.read_table(encoded[1])
+    bad = tmp_path / "tax.parquet"
+    pq.write_table(table.drop_columns(["dob__swap"]), bad)
+    with pytest.raises(privacy.MissingFieldError, match=r"'dob'.*dob__swap"):
+        link.link([encoded[0], bad], config=FAST)
+
+
+def test_an_empty_file_is_reported(encoded: list[Path], tmp_path: Path) -> None:
+    table = pq.read_table(encoded[1])
+    empty = tmp_path / "tax.parquet"
+    pq.write_table(table.slice(0, 0), empty)
+    with pytest.raises(privacy.EmptyInputError, match="no records"):
+        link.link([encoded[0], empty], config=FAST)
+
+
+def test_other_bad_inputs(encoded: list[Path], plain_files: list[Path], tmp_path: Path) -> None:
+    with pytest.raises(link.LinkageError, match="two or more"):
+        link.link(encoded[:1])
+    with pytest.raises(link.LinkageError, match="both organisation 'benefits'"):
+        link.link([encoded[0], encoded[0]])
+    with pytest.raises(link.LinkageError, match=r"no joinedup encoding header.*--plaintext"):
+        link.link([encoded[0], plain_files[1]])
+    with pytest.raises(link.LinkageError, match="without --plaintext"):
+        link.link(encoded[:2], plaintext=True)
+    with pytest.raises(link.LinkageError, match="no such file"):
+        link.link([encoded[0], tmp_path / "nope.parquet"])
+
+
+def test_workspace_copy_is_linked_in_place(
+    loaded_workspace_dir: Path, tmp_path: Path, small_synth: SynthResult
+) -> None:
+    """The demo's path: pseudonymise each organisation of a workspace, link, write links."""
+    ws_dir = tmp_path / "ws"
+    shutil.copytree(loaded_workspace_dir, ws_dir)
+    with Workspace(ws_dir) as ws:
+        encs = [privacy.pseudonymise(ws, org=o, secret=SECRET) for o in ORGS[:3]]
+        res = link.link(encs, workspace=ws, config=FAST)
+        assert ws.count("links") == res.links.num_rows
+        assert set(ws.read("links").column("org").to_pylist()) == set(ORGS[:3])
+    assert link.evaluate(truth(small_synth), res.links).precision >= 0.97
