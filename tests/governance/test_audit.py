@@ -135,3 +135,29 @@ def test_details_are_kept_as_json(tmp_path: Path) -> None:
     [e] = list(log.entries())
     assert e.details == {"path": "/x/y.csv", "when": "2026-01-01 00:00:00"}
     assert log.verify().ok
+
+
+def test_a_copied_line_is_found(tmp_path: Path) -> None:
+    log = filled(tmp_path)
+    text = lines(log)
+    text.insert(3, text[1])
+    log.path.write_text("".join(text), encoding="utf-8")
+    [problem] = log.verify().problems
+    assert problem.line == 4 and "copy of line 2" in str(problem)
+
+
+def test_deleting_the_first_line_is_found(tmp_path: Path) -> None:
+    log = filled(tmp_path)
+    log.path.write_text("".join(lines(log)[1:]), encoding="utf-8")
+    [problem] = log.verify().problems
+    assert problem.line == 1 and "entry 1 is missing" in str(problem)
+
+
+def test_moved_lines_are_described_as_moved(tmp_path: Path) -> None:
+    log = filled(tmp_path)
+    text = lines(log)
+    text[1], text[2] = text[2], text[1]
+    log.path.write_text("".join(text), encoding="utf-8")
+    problems = log.verify().problems
+    assert "entry 2 is on line 3 instead" in str(problems[0])
+    assert all("moved" in str(p) for p in problems)

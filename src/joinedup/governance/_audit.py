@@ -178,6 +178,10 @@ class AuditLog:
         lines = self.path.read_bytes().split(b"\n") if self.path.exists() else []
         if lines and lines[-1] == b"":
             lines.pop()
+        where: dict[int, list[int]] = {}  # entry number -> lines holding it
+        for n, raw in enumerate(lines, 1):
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                where.setdefault(int(json.loads(raw)["seq"]), []).append(n)
         for n, raw in enumerate(lines, 1):
             try:
                 data = json.loads(raw)
@@ -187,6 +191,12 @@ class AuditLog:
                 prev, expected = "?", expected + 1
                 continue
             count += 1
+            first = where.get(seq, [n])[0]
+            if first != n and _digest(data) == stored:
+                problems.append(
+                    AuditProblem(n, f"entry {seq} appears again: a copy of line {first}")
+                )
+                continue  # judge the next line against the entry before the copy
             if _digest(data) != stored:
                 problems.append(
                     AuditProblem(
@@ -194,14 +204,9 @@ class AuditLog:
                     )
                 )
             if linked != prev and prev != "?":
-                if seq > expected:
-                    gap = f"{expected}" if seq == expected + 1 else f"{expected} to {seq - 1}"
-                    why = f"entry {gap} {'is' if seq == expected + 1 else 'are'} missing (deleted)"
-                elif seq < expected:
-                    why = f"entry {seq} is out of order (lines were moved)"
-                else:
-                    why = "its link to the line before is broken (lines were moved or replaced)"
-                problems.append(AuditProblem(n, f"does not follow line {n - 1}: {why}"))
+                why = _why_unlinked(seq, expected, n, where)
+                after = f"follow line {n - 1}" if n > 1 else "start the log"
+                problems.append(AuditProblem(n, f"does not {after}: {why}"))
             elif seq != expected and prev != "?":
                 problems.append(
                     AuditProblem(n, f"holds entry {seq} where entry {expected} was expected")
@@ -242,6 +247,23 @@ class AuditLog:
             return int(data["seq"]), str(data["hash"])
         except (ValueError, KeyError, TypeError):
             return (-1, "")
+
+
+def _why_unlinked(seq: int, expected: int, line: int, where: dict[int, list[int]]) -> str:
+    """Why entry ``seq`` on ``line`` does not link to the line before it."""
+    if seq > expected:
+        parts = []
+        for s in range(expected, seq):
+            elsewhere = [x for x in where.get(s, []) if x != line]
+            parts.append(
+                f"entry {s} is on line {elsewhere[0]} instead (lines were moved)"
+                if elsewhere
+                else f"entry {s} is missing (deleted)"
+            )
+        return "; ".join(parts[:3]) + ("; …" if len(parts) > 3 else "")
+    if seq < expected:
+        return f"entry {seq} is out of order (lines were moved)"
+    return "its link to the line before is broken (an entry was replaced)"
 
 
 def _os_user() -> str:
