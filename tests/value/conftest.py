@@ -109,9 +109,13 @@ def episodes_from_truth(truth: pa.Table, ws: Workspace) -> tuple[pa.Table, pa.Ta
 
 
 def fill(
-    path: Path, synth: SynthResult, *, with_cause: bool = False, episodes: bool = True
+    path: Path,
+    truth: pa.Table,
+    *,
+    with_cause: bool = False,
+    episodes: tuple[pa.Table, pa.Table] | None = None,
 ) -> None:
-    truth = truth_events(synth)
+    """Fill a workspace's demand (and, if given, episode) tables from the truth."""
     with Workspace(path) as ws:
         demand = demand_from_truth(truth, with_cause=with_cause)
         if with_cause:
@@ -119,25 +123,29 @@ def fill(
             ws.engine.write("demand", demand)
         else:
             ws.engine.write("demand", demand, mode="replace")
-        if episodes:
-            eps, ee = episodes_from_truth(truth, ws)
-            ws.engine.write("episodes", eps, mode="replace")
-            ws.engine.write("episode_events", ee, mode="replace")
+        if episodes is not None:
+            ws.engine.write("episodes", episodes[0], mode="replace")
+            ws.engine.write("episode_events", episodes[1], mode="replace")
 
 
 @pytest.fixture(scope="session")
 def _filled_dirs(
     tmp_path_factory: pytest.TempPathFactory, loaded_workspace_dir: Path, small_synth: SynthResult
 ) -> dict[str, Path]:
+    truth = truth_events(small_synth)
+    eps: tuple[pa.Table, pa.Table] | None = None
     out = {}
-    for name, kw in {
-        "plain": {"with_cause": False},
-        "cause": {"with_cause": True},
-        "no_episodes": {"with_cause": False, "episodes": False},
-    }.items():
+    for name, with_cause, with_eps in [
+        ("plain", False, True),
+        ("cause", True, True),
+        ("no_episodes", False, False),
+    ]:
         dest = tmp_path_factory.mktemp(f"value-{name}") / "ws"
         shutil.copytree(loaded_workspace_dir, dest)
-        fill(dest, small_synth, **kw)  # type: ignore[arg-type]
+        if eps is None:  # read the events from a copy: the loaded workspace is read-only
+            with Workspace(dest, create=False) as ws:
+                eps = episodes_from_truth(truth, ws)
+        fill(dest, truth, with_cause=with_cause, episodes=eps if with_eps else None)
         out[name] = dest
     return out
 

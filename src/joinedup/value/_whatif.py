@@ -20,7 +20,7 @@ contact with probability equal to its classification confidence.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -111,7 +111,6 @@ class WhatIf:
     period_end: datetime | None
     total_low_gbp: float = 0.0
     total_high_gbp: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
     @property
     def total_saving_gbp(self) -> float:
