@@ -1,0 +1,47 @@
+"""Demand: is each contact value or failure demand, of which kind, and whose failure.
+
+Journey rules come first (a repeat, a chase, a contact after an error, a transfer, a
+duplicate request for evidence); a fast text model shipped in the package labels the
+rest, and says ``needs_review`` rather than guess. Analysts' labels retrain the model;
+an audit checks rates and errors by group.
+
+    from joinedup import demand
+    demand.classify(ws)                                  # the workspace's demand table
+    demand.classify_file("notes.csv", "out.csv")         # any file of notes
+"""
+
+from __future__ import annotations
+
+from joinedup.demand._audit import Audit, audit
+from joinedup.demand._build import build_model, read_labels, train
+from joinedup.demand._classify import ClassifySummary, classify
+from joinedup.demand._errors import DemandError
+from joinedup.demand._evaluate import Evaluation, evaluate_labels, evaluate_truth
+from joinedup.demand._files import classify_file
+from joinedup.demand._review import review_sample
+from joinedup.demand._settings import DemandSettings, load_settings
+from joinedup.demand._taxonomy import NEEDS_REVIEW, Taxonomy, load_taxonomy
+from joinedup.demand._text import TextModel, load_model
+
+__all__ = [
+    "NEEDS_REVIEW",
+    "Audit",
+    "ClassifySummary",
+    "DemandError",
+    "DemandSettings",
+    "Evaluation",
+    "Taxonomy",
+    "TextModel",
+    "audit",
+    "build_model",
+    "classify",
+    "classify_file",
+    "evaluate_labels",
+    "evaluate_truth",
+    "load_model",
+    "load_settings",
+    "load_taxonomy",
+    "read_labels",
+    "review_sample",
+    "train",
+]

@@ -1,0 +1,212 @@
+"""Label every contact in a workspace: journey rules first, the text model for the rest.
+
+A rule that fires decides that the contact is failure demand and outranks the text.
+The text may still name the kind of failure when it is confident of a different failure
+category (``text_refines_rule``): the journey shows *that* something failed, the words
+show *what*. Every disagreement between a rule and the text is counted and reported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from joinedup.demand._journey import stage_causes, stage_contacts, stage_rules
+from joinedup.demand._settings import DemandSettings
+from joinedup.demand._text import TextModel, load_model
+from joinedup.model import DEMAND
+from joinedup.workspace import Workspace
+
+_BATCH = 50_000
+
+
+@dataclass
+class ClassifySummary:
+    """What a classification run did, for the command line and the run record."""
+
+    contacts: int = 0
+    by_category: dict[str, int] = field(default_factory=dict)
+    by_decider: dict[str, int] = field(default_factory=dict)
+    rule_fired: dict[str, int] = field(default_factory=dict)
+    #: A rule said failure, the text said value (with its own confidence).
+    type_disagreements: int = 0
+    #: A rule and the text named different failure categories.
+    category_disagreements: int = 0
+    #: Of the category disagreements, how many the text's category won.
+    refined_by_text: int = 0
+    caused_elsewhere: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def _alias_patterns(settings: DemandSettings) -> list[tuple[str, re.Pattern[str]]]:
+    return [
+        (org, re.compile(r"\b(?:" + "|".join(re.escape(a) for a in names) + r")\b"))
+        for org, names in settings.org_aliases.items()
+        if names
+    ]
+
+
+def named_orgs(notes: list[Any], settings: DemandSettings) -> list[list[str]]:
+    """The organisations each note names (by the aliases in the settings)."""
+    pats = _alias_patterns(settings)
+    out: list[list[str]] = []
+    for n in notes:
+        t = str(n).lower()[:3000] if n else ""
+        out.append([org for org, p in pats if t and p.search(t)])
+    return out
+
+
+def classify(
+    ws: Workspace,
+    *,
+    model: TextModel | None = None,
+    settings: DemandSettings | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ClassifySummary:
+    """Classify every inbound contact in ``ws`` and replace its ``demand`` table."""
+    s = settings or DemandSettings()
+    m = model or load_model()
+    eng = ws.engine
+    stage_contacts(eng, s)
+    rules = stage_rules(eng, s)
+
+    contacts = eng.sql(
+        "SELECT e.event_id, e.org, e.note FROM events e WHERE e.direction = 'in' "
+        "ORDER BY e.event_id"
+    )
+    total = eng.count(contacts)
+    ids: list[str] = []
+    orgs: list[str] = []
+    text_cat: list[str] = []
+    text_type: list[str] = []
+    text_best: list[str] = []
+    conf_parts: list[np.ndarray] = []
+    best_p_parts: list[np.ndarray] = []
+    named_ids: list[str] = []
+    named_org: list[str] = []
+    done = 0
+    for batch in eng.to_batches(contacts, batch_size=_BATCH):
+        b_ids = batch.column("event_id").to_pylist()
+        notes = batch.column("note").to_pylist()
+        pred = m.predict(
+            notes, threshold=s.threshold, type_threshold=s.type_threshold, min_known=s.min_known
+        )
+        ids.extend(b_ids)
+        orgs.extend(batch.column("org").to_pylist())
+        text_cat.extend(pred.category)
+        text_type.extend(pred.demand_type)
+        text_best.extend(pred.best)
+        conf_parts.append(pred.confidence)
+        best_p_parts.append(pred.proba.max(axis=1) if len(notes) else np.zeros(0))
+        for eid, found in zip(b_ids, named_orgs(notes, s), strict=True):
+            for org in found:
+                named_ids.append(eid)
+                named_org.append(org)
+        done += len(b_ids)
+        if progress:
+            progress(done, total)
+
+    eng.register(
+        "_demand_named",
+        pa.table(
+            {"event_id": pa.array(named_ids, pa.string()), "org": pa.array(named_org, pa.string())}
+        ),
+    )
+    stage_causes(eng, s, s.rules.chase.request_activities)
+    fired: dict[str, str] = {}
+    summary = ClassifySummary(contacts=len(ids))
+    for name in rules:  # in priority order: the first rule to fire decides
+        got = eng.to_arrow(eng.table(f"_demand_rule_{name}")).column("event_id").to_pylist()
+        summary.rule_fired[name] = len(set(got))
+        for eid in got:
+            fired.setdefault(eid, name)
+    causes_t = eng.to_arrow(eng.table("_demand_cause"))
+    causes = dict(
+        zip(
+            causes_t.column("event_id").to_pylist(),
+            causes_t.column("cause").to_pylist(),
+            strict=True,
+        )
+    )
+    basis = dict(
+        zip(
+            causes_t.column("event_id").to_pylist(),
+            causes_t.column("cause_basis").to_pylist(),
+            strict=True,
+        )
+    )
+
+    conf = np.concatenate(conf_parts) if conf_parts else np.zeros(0)
+    best_p = np.concatenate(best_p_parts) if best_p_parts else np.zeros(0)
+    rule_cfg = {name: getattr(s.rules, name) for name in rules}
+    failure_codes = set(m.taxonomy.failure_codes())
+    out_type: list[str] = []
+    out_cat: list[str] = []
+    out_conf: list[float] = []
+    out_by: list[str] = []
+    out_cause: list[str | None] = []
+    out_recv: list[str] = []
+    by_cat: Counter[str] = Counter()
+    by_dec: Counter[str] = Counter()
+    for i, eid in enumerate(ids):
+        rule = fired.get(eid)
+        if rule is not None:
+            cat = rule_cfg[rule].category
+            decided = f"rule:{rule}"
+            # A rule's own confidence is 0.9; the text's, when it agrees and is surer.
+            c = max(float(conf[i]) if text_type[i] == "failure" else 0.0, 0.9)
+            if text_type[i] == "value":
+                summary.type_disagreements += 1
+            tb = text_best[i]
+            if tb in failure_codes and tb != cat:
+                summary.category_disagreements += 1
+                if best_p[i] >= s.text_refines_rule:
+                    cat = tb
+                    decided = f"rule:{rule}+model"
+                    summary.refined_by_text += 1
+            dtype = "failure"
+        else:
+            cat, dtype, c, decided = text_cat[i], text_type[i], float(conf[i]), "model"
+        out_type.append(dtype)
+        out_cat.append(cat)
+        out_conf.append(round(c, 4))
+        out_by.append(decided)
+        out_recv.append(orgs[i])
+        if dtype == "failure":
+            cause = causes.get(eid, orgs[i])
+            out_cause.append(cause)
+            if basis.get(eid) == "elsewhere":
+                summary.caused_elsewhere += 1
+        else:
+            out_cause.append(None)
+        by_cat[cat] += 1
+        by_dec[decided.split("+")[0] if decided.startswith("rule:") else decided] += 1
+    summary.by_category = dict(by_cat.most_common())
+    summary.by_decider = dict(by_dec.most_common())
+
+    table = pa.table(
+        {
+            "event_id": pa.array(ids, pa.string()),
+            "demand_type": pa.array(out_type, pa.string()),
+            "category": pa.array(out_cat, pa.string()),
+            "confidence": pa.array(out_conf, pa.float64()),
+            "decided_by": pa.array(out_by, pa.string()),
+            "caused_by_org": pa.array(out_cause, pa.string()),
+            "received_by_org": pa.array(out_recv, pa.string()),
+        },
+        schema=DEMAND,
+    )
+    eng.write("demand", table, mode="replace")
+    for name in ("_demand_named", "_demand_cause", "_demand_cases", "_demand_events"):
+        eng.drop_temp(name)
+    for name in rules:
+        eng.drop_temp(f"_demand_rule_{name}")
+    return summary

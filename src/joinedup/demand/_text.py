@@ -1,0 +1,296 @@
+"""The fast text model: hashed character and word n-grams, a linear model, calibrated.
+
+Why this shape: hashing needs no vocabulary, so the model file holds only the weights
+(no fitted vocabulary to ship or to drift); character n-grams survive typos and
+contact-centre shorthand ("pymt", "CoC"); a multinomial logistic model is fast to apply
+(one sparse matrix product) and its scores, rescaled by one temperature fitted on notes
+the model did not learn from, give confidences that mean what they say.
+
+The model file is a compressed NumPy archive read with ``allow_pickle=False``: it holds
+numbers and strings only, so loading a model file cannot run code.
+
+A note the model cannot read is labelled ``needs_review``, never guessed: an empty note,
+or one where too few words are English words the model knows (Welsh, another language,
+emoji only, an encoded blob).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp  # type: ignore[import-untyped]
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # type: ignore[import-untyped]
+
+from joinedup.demand._errors import DemandError
+from joinedup.demand._hashing import hashed_ngrams
+from joinedup.demand._taxonomy import DEFAULT_TAXONOMY, NEEDS_REVIEW, Taxonomy
+
+FORMAT_VERSION = 1
+
+_TAG = re.compile(r"<[^>]{0,2000}>")
+_SCRIPT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_SPACE = re.compile(r"\s+")
+_DIGIT = re.compile(r"\d")
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """How text becomes features; stored in the model file with the weights."""
+
+    char_bits: int = 17
+    word_bits: int = 17
+    char_ngrams: tuple[int, int] = (2, 4)
+    word_ngrams: tuple[int, int] = (1, 2)
+    #: Only the start of a long note is read: the reason for contact comes first, and a
+    #: 100 KB paste must not cost 100 KB of n-grams.
+    max_chars: int = 3000
+
+
+def clean(text: object) -> str:
+    """Plain, lower-cased text with HTML removed, digits folded to 0 and spaces collapsed."""
+    if text is None or (isinstance(text, float) and text != text):
+        return ""
+    s = str(text)
+    if "<" in s:
+        s = _TAG.sub(" ", _SCRIPT.sub(" ", s[:50_000]))
+    if "&" in s:
+        s = html.unescape(s)
+    s = _SPACE.sub(" ", s[:12_000]).strip().lower()
+    return _DIGIT.sub("0", s)
+
+
+class Featuriser:
+    """Turns cleaned notes into one sparse matrix of hashed n-gram features."""
+
+    def __init__(self, settings: FeatureSettings) -> None:
+        self.settings = settings
+
+    @property
+    def n_features(self) -> int:
+        return int(2**self.settings.char_bits + 2**self.settings.word_bits)
+
+    def transform(self, cleaned: list[str]) -> sp.csr_matrix:
+        s = self.settings
+        return hashed_ngrams(
+            [t[: s.max_chars] for t in cleaned],
+            char_bits=s.char_bits,
+            word_bits=s.word_bits,
+            char_ngrams=s.char_ngrams,
+            word_ngrams=s.word_ngrams,
+        )
+
+
+@dataclass
+class Prediction:
+    """The model's reading of a batch of notes, before any rule is applied."""
+
+    category: list[str]  # best category, or needs_review
+    demand_type: list[str]  # value, failure, or needs_review
+    confidence: np.ndarray  # probability of the label given (type's when category unsure)
+    best: list[str]  # best category even when unsure: what the reviewer is shown
+    proba: np.ndarray  # (n, classes) calibrated probabilities
+    readable: np.ndarray  # bool: whether the note could be read at all
+
+
+@dataclass
+class TextModel:
+    """A linear model over hashed n-grams, with its temperature and known words."""
+
+    classes: tuple[str, ...]
+    coef: np.ndarray  # (n_classes, n_features), float32
+    intercept: np.ndarray  # (n_classes,)
+    temperature: float
+    vocab: frozenset[str]
+    settings: FeatureSettings = field(default_factory=FeatureSettings)
+    meta: dict[str, Any] = field(default_factory=dict)
+    taxonomy: Taxonomy = DEFAULT_TAXONOMY
+
+    def __post_init__(self) -> None:
+        self._feats = Featuriser(self.settings)
+        self._coef_t = sp.csr_matrix(self.coef.T.astype(np.float32))
+        self._is_failure = np.array(
+            [self.taxonomy.type_of(c) == "failure" for c in self.classes], dtype=bool
+        )
+
+    # -- reading --------------------------------------------------------------------------
+
+    def readable(self, cleaned: list[str], min_known: float = 0.4) -> np.ndarray:
+        """Whether each note has words and enough of them are words the model knows."""
+        out = np.zeros(len(cleaned), dtype=bool)
+        vocab = self.vocab
+        for i, t in enumerate(cleaned):
+            words = [w for w in _WORD.findall(t[: self.settings.max_chars]) if len(w) > 1]
+            if not words:
+                continue
+            known = sum(1 for w in words if w in vocab)
+            out[i] = known >= 1 and known / len(words) >= min_known
+        return out
+
+    def proba(self, cleaned: list[str]) -> np.ndarray:
+        """Calibrated class probabilities for cleaned notes."""
+        if not cleaned:
+            return np.zeros((0, len(self.classes)))
+        x = self._feats.transform(cleaned)
+        scores = np.asarray((x @ self._coef_t).todense()) + self.intercept
+        return softmax(scores / self.temperature)
+
+    def predict(
+        self,
+        texts: list[Any],
+        *,
+        threshold: float = 0.5,
+        type_threshold: float = 0.7,
+        min_known: float = 0.4,
+    ) -> Prediction:
+        """Label notes; below ``threshold`` the category is ``needs_review`` (and the type
+        too, unless the failure-or-value probability reaches ``type_threshold``)."""
+        cleaned = [clean(t) for t in texts]
+        p = self.proba(cleaned)
+        ok = self.readable(cleaned, min_known)
+        n = len(cleaned)
+        cats: list[str] = []
+        types: list[str] = []
+        conf = np.zeros(n)
+        best: list[str] = []
+        if n:
+            top = p.argmax(axis=1)
+            p_top = p[np.arange(n), top]
+            p_fail = p[:, self._is_failure].sum(axis=1)
+        for i in range(n):
+            if not ok[i]:
+                cats.append(NEEDS_REVIEW)
+                types.append(NEEDS_REVIEW)
+                best.append(NEEDS_REVIEW)
+                continue
+            b = self.classes[int(top[i])]
+            best.append(b)
+            pf = float(p_fail[i])
+            p_type = max(pf, 1 - pf)
+            if p_top[i] >= threshold:
+                cats.append(b)
+                types.append(self.taxonomy.type_of(b))
+                conf[i] = p_top[i]
+            elif p_type >= type_threshold:
+                cats.append(NEEDS_REVIEW)
+                types.append("failure" if pf >= 0.5 else "value")
+                conf[i] = p_type
+            else:
+                cats.append(NEEDS_REVIEW)
+                types.append(NEEDS_REVIEW)
+                conf[i] = p_top[i]
+        return Prediction(cats, types, conf, best, p, ok)
+
+    # -- storage --------------------------------------------------------------------------
+
+    def save(self, path: Path | str) -> Path:
+        """Write the model as a compressed archive of arrays (no pickle)."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        coef = self.coef.astype(np.float16)
+        cols = np.flatnonzero(np.any(coef != 0, axis=0)).astype(np.int32)
+        meta = dict(self.meta)
+        meta.update(
+            format_version=FORMAT_VERSION,
+            temperature=self.temperature,
+            settings={
+                "char_bits": self.settings.char_bits,
+                "word_bits": self.settings.word_bits,
+                "char_ngrams": list(self.settings.char_ngrams),
+                "word_ngrams": list(self.settings.word_ngrams),
+                "max_chars": self.settings.max_chars,
+            },
+            taxonomy=[[c.code, c.demand_type.value, c.meaning] for c in self.taxonomy.categories],
+        )
+        arrays = {
+            "classes": np.array(self.classes),
+            "cols": cols,
+            "weights": coef[:, cols],
+            "intercept": self.intercept.astype(np.float32),
+            "vocab": np.array(sorted(self.vocab)),
+            "meta": np.array(json.dumps(meta, sort_keys=True)),
+        }
+        # np.savez stamps each member with the current time; a fixed stamp makes the
+        # same model the same bytes, so a rebuilt model can be compared with the shipped one.
+        with zipfile.ZipFile(p, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name, arr in arrays.items():
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, arr, allow_pickle=False)
+                zf.writestr(info, buf.getvalue())
+        return p
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+def stop_words() -> frozenset[str]:
+    """Common English words, so that ordinary English always reads as English."""
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
+def default_model_path() -> Path:
+    """Where the shipped model lives inside the package."""
+    return Path(str(resources.files("joinedup.demand") / "models" / "default.npz"))
+
+
+def load_model(path: Path | str | None = None) -> TextModel:
+    """Load a model file (the shipped default when ``path`` is None)."""
+    from joinedup.model import Category, DemandType
+
+    p = Path(path) if path is not None else default_model_path()
+    if not p.is_file():
+        hint = "run `joinedup demand build-model`" if path is None else "check the path"
+        raise DemandError(f"no demand model at {p}: {hint}")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            classes = tuple(str(c) for c in z["classes"])
+            cols, weights = z["cols"], z["weights"]
+            intercept = z["intercept"].astype(np.float32)
+            vocab = frozenset(str(w) for w in z["vocab"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise DemandError(f"{p} is not a joinedup demand model: {exc}") from None
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise DemandError(
+            f"{p} has model format {meta.get('format_version')}, this joinedup reads "
+            f"{FORMAT_VERSION}: rebuild it with `joinedup demand build-model`"
+        )
+    s = meta["settings"]
+    settings = FeatureSettings(
+        char_bits=int(s["char_bits"]),
+        word_bits=int(s["word_bits"]),
+        char_ngrams=(int(s["char_ngrams"][0]), int(s["char_ngrams"][1])),
+        word_ngrams=(int(s["word_ngrams"][0]), int(s["word_ngrams"][1])),
+        max_chars=int(s["max_chars"]),
+    )
+    n_features = 2**settings.char_bits + 2**settings.word_bits
+    coef = np.zeros((len(classes), n_features), dtype=np.float32)
+    coef[:, cols] = weights.astype(np.float32)
+    taxonomy = Taxonomy(
+        tuple(Category(code, DemandType(t), meaning) for code, t, meaning in meta["taxonomy"])
+    )
+    return TextModel(
+        classes=classes,
+        coef=coef,
+        intercept=intercept,
+        temperature=float(meta["temperature"]),
+        vocab=vocab,
+        settings=settings,
+        meta=meta,
+        taxonomy=taxonomy,
+    )
