@@ -305,3 +305,18 @@ def test_empty_table_and_empty_labels() -> None:
     labelled = pa.table({"org": ["a", None, "b"], "n": [30, 40, 50]})
     out, _ = disclose(labelled, by=["org"], counts=["n"])
     assert out.column("n").to_pylist() == [30, 50, 40]  # the empty label sorts last
+
+
+def test_only_an_administrator_may_turn_control_off(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from joinedup.governance import AccessDenied, Role, User
+
+    log = AuditLog(tmp_path)
+    ana = User("ana", "benefits", Role.ANALYST, datetime.now(UTC))
+    root = User("root", "benefits", Role.ADMINISTRATOR, datetime.now(UTC))
+    with pytest.raises(AccessDenied, match="may not turn disclosure control off"):
+        disclose(grid(TABLE), by=["org", "cat"], counts=["n"], enabled=False, audit=log, who=ana)
+    disclose(grid(TABLE), by=["org", "cat"], counts=["n"], enabled=False, audit=log, who=root)
+    disclose(grid(TABLE), by=["org", "cat"], counts=["n"], who=ana)  # on: anyone
+    assert [(e.who, e.what) for e in log.entries()] == [("root", "disclosure.off")]

@@ -24,7 +24,8 @@ import pyarrow.compute as pc
 
 from joinedup.governance._agreement import OutputRules
 from joinedup.governance._audit import AuditLog
-from joinedup.governance._errors import DisclosureError
+from joinedup.governance._errors import AccessDenied, DisclosureError
+from joinedup.governance._policy import User, can
 from joinedup.governance._suppress import MAX_CELLS, Cube, add_margins, cube_lines, protect
 
 __all__ = ["MARKER", "TOP_SUFFIX", "Disclosed", "disclose", "tabulate"]
@@ -56,7 +57,7 @@ def disclose(
     markers: Literal["column", "inline"] = "column",
     enabled: bool = True,
     audit: AuditLog | None = None,
-    who: str | None = None,
+    who: str | User | None = None,
     output: str | None = None,
 ) -> Disclosed:
     """Apply disclosure control to a table of counts and money by ``by``.
@@ -74,11 +75,19 @@ def disclose(
 
     ``enabled=False`` (the ``--no-disclosure-control`` flag, for work inside a secure
     setting only) returns the table untouched and is refused unless ``audit`` is given,
-    where it is recorded with ``who`` and ``output``.
+    where it is recorded with ``who`` and ``output``. When ``who`` is a :class:`User`,
+    their role must allow it (``can(user, "no_disclosure_control")``).
     """
     rules = rules or OutputRules()
     by, counts, money = list(by), list(counts), list(money)
     _check_columns(table, by, counts, money, units)
+    if isinstance(who, User):
+        if not enabled and not can(who, "no_disclosure_control"):
+            raise AccessDenied(
+                f"{who.username} ({who.role.value}) may not turn disclosure control off: "
+                "only an administrator, inside the secure setting"
+            )
+        who = who.username
     if not enabled:
         if audit is None:
             raise DisclosureError(
