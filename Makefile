@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # GOV.UK Frontend, built into the package's static files (no CDN); see frontend/build.py.
 STATIC := src/joinedup/web/static/govuk-frontend.min.css
 
-.PHONY: demo test test-fast test-slow java lint typecheck bench clean install
+.PHONY: demo test test-fast test-slow java chromium lint typecheck bench clean install
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,17 @@ java:
 	@java -version 2>&1 | head -1 | grep -Eq '"(1[7-9]|[2-9][0-9])[."]' || \
 		{ echo "Spark 4 needs Java 17 or newer; found: $$(java -version 2>&1 | head -1)"; exit 1; }
 
-test-slow: $(STAMP) $(STATIC) java
+# The browser tests drive Debian's Chromium with Playwright (never a downloaded browser).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "No Chromium found: installing Debian's chromium for the browser tests"; \
+		if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends \
+			chromium; \
+	fi
+
+test-slow: $(STAMP) $(STATIC) java chromium
 	$(BIN)/python -m pytest -m slow -q; rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
 
 test: lint typecheck test-fast test-slow

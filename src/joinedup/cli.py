@@ -241,7 +241,7 @@ def serve(
 
     Everyone signs in: add users first with `joinedup access add-user`. Figures of every
     organisation are disclosure-controlled; row-level data only for the user's own.
-    The API is described at /docs (OpenAPI).
+    The API is described by its OpenAPI schema at /openapi.json.
     """
     import uvicorn
 

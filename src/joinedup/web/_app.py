@@ -88,6 +88,10 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
     state = _State(ws, access or AccessStore(ws.path, audit=audit), audit, threading.Lock(), {})
     env = _env()
     app = FastAPI(
+        # The interactive docs pages load their scripts from a CDN: off. The schema is at
+        # /openapi.json.
+        docs_url=None,
+        redoc_url=None,
         title="joinedup",
         version=__version__,
         description="Failure demand, journeys and value across organisations, "
