@@ -153,3 +153,12 @@ def test_access_commands(tmp_path: Path) -> None:
         "token.revoke",
         "user.delete",
     ]
+
+
+def test_audit_commands_need_a_workspace(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["audit", "verify", "-w", str(tmp_path / "none")])
+    assert res.exit_code == 1 and "no workspace" in res.output
+    res = runner.invoke(app, ["audit", "show", "-w", str(tmp_path / "none")])
+    assert res.exit_code == 1
+    res = runner.invoke(app, ["audit", "verify", "-w", str(tmp_path)])
+    assert res.exit_code == 0 and "No audit log" in res.output

@@ -208,12 +208,15 @@ def audit_verify(workspace: WorkspaceOpt = Path("workspace")) -> None:
     Prints the hash of the last entry: keep it somewhere else, to notice later if both
     the log and its head file were rewritten.
     """
-    from joinedup.governance import AuditLog
 
-    report = AuditLog(workspace).verify()
+    log = _audit_log(workspace)
+    if not log.path.exists():
+        console.print(f"No audit log at {log.path} yet: nothing has been recorded.")
+        return
+    report = log.verify()
     if not report.ok:
         for p in report.problems:
-            err.print(f"[bold red]{AuditLog(workspace).path}, {p}[/]", highlight=False)
+            err.print(f"[bold red]{log.path}, {p}[/]", highlight=False)
         raise typer.Exit(1)
     console.print(f"[green]intact[/]: {report.entries:,} entries; head {report.head}")
 
@@ -233,7 +236,6 @@ def audit_show(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """List audit entries: who did what, when, filtered by user, kind and time."""
-    from joinedup.governance import AuditLog
 
     start = None
     if since:
@@ -241,7 +243,7 @@ def audit_show(
             start = datetime.fromisoformat(since)
         except ValueError:
             raise _error(f"--since {since!r}: expected a time like 2026-03-31T09:00") from None
-    entries = list(AuditLog(workspace).entries(who=who, what=what, since=start))
+    entries = list(_audit_log(workspace).entries(who=who, what=what, since=start))
     if last is not None:
         entries = entries[-last:] if last > 0 else []
     if as_json:
@@ -265,6 +267,14 @@ def audit_show(
             json.dumps(e.details, sort_keys=True)[:120],
         )
     console.print(table)
+
+
+def _audit_log(workspace: Path) -> Any:
+    from joinedup.governance import AuditLog
+
+    if not workspace.is_dir():
+        raise _error(f"no workspace at {workspace}: pass --workspace")
+    return AuditLog(workspace)
 
 
 # access ------------------------------------------------------------------------------
