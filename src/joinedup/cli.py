@@ -239,7 +239,7 @@ def serve(
 ) -> None:
     """Serve the dashboard, the JSON API and label review for a workspace.
 
-    Everyone signs in: add users first with `joinedup access add-user`. Figures of every
+    Everyone signs in: add users first with `joinedup access user-add`. Figures of every
     organisation are disclosure-controlled; row-level data only for the user's own.
     The API is described by its OpenAPI schema at /openapi.json.
     """
@@ -250,3 +250,26 @@ def serve(
     application = create_app(workspace)
     console.print(f"Serving {workspace} at http://{host}:{port}/ (Ctrl+C to stop)")
     uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+def _mount_stages() -> None:
+    """The pipeline stages' own command groups, each defined beside its stage."""
+    from joinedup.demand._cli import app as demand_app
+    from joinedup.governance._cli import access_app, agreement_app, audit_app, retention_app
+    from joinedup.journeys._cli import app as journeys_app
+    from joinedup.link._cli import app as link_app
+    from joinedup.privacy._cli import pseudonymise
+    from joinedup.value._cli import app as value_app
+
+    app.command("pseudonymise")(pseudonymise)
+    app.add_typer(link_app, name="link")
+    app.add_typer(journeys_app, name="journeys")
+    app.add_typer(demand_app, name="demand")
+    app.add_typer(value_app, name="value")
+    app.add_typer(agreement_app, name="agreement")
+    app.add_typer(retention_app, name="retention")
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(access_app, name="access")
+
+
+_mount_stages()
