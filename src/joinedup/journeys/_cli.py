@@ -235,10 +235,10 @@ def shape(
         "service",
         "episodes",
         "variants",
-        "entropy (bits)",
+        "entropy ratio",
         "tail share",
         "orgs/need",
-        "needs/person",
+        "needs at once",
         "shape",
     ):
         view.add_column(col)
@@ -247,10 +247,10 @@ def shape(
             r["service"],
             f"{r['episodes']:,}",
             f"{r['variants']:,}",
-            f"{r['entropy_bits']:.2f}",
+            f"{r['entropy_ratio']:.2f}",
             f"{r['tail_share']:.0%}",
             f"{r['orgs_per_need']:.2f}",
-            f"{r['needs_per_person']:.2f}",
+            f"{r['concurrent_needs']:.2f}",
             r["shape"],
         )
     console.print(view)

@@ -54,7 +54,7 @@ class EpisodeSettings(BaseModel):
 
 class ShapeSettings(BaseModel):
     """Thresholds that class a service as transactional, high-variety or complex
-    (``docs/journeys.md``)."""
+    (``docs/journeys.md``). Variety is measured on the citizens' contacts of each episode."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -62,20 +62,29 @@ class ShapeSettings(BaseModel):
     complex_orgs_per_need: float = Field(
         1.5, gt=0, description="complex when needs touch at least this many organisations on mean"
     )
-    complex_needs_per_person: float = Field(
-        2.5,
+    complex_concurrent_needs: float = Field(
+        3.0,
         gt=0,
-        description="complex when the service's users have at least this many needs on mean",
-    )
-    variety_entropy_bits: float = Field(
-        3.0, ge=0, description="high-variety when variant entropy reaches this many bits"
+        description=(
+            "complex when, on mean, the person has at least this many needs open at once "
+            "(the episode itself included)"
+        ),
     )
     variety_tail_share: float = Field(
-        0.4,
+        0.3,
         ge=0,
         le=1,
-        description="high-variety when this share of cases follows none of the top variants",
+        description="high-variety when this share of episodes follows none of the top variants",
+    )
+    variety_entropy: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description=(
+            "high-variety when variant entropy, divided by its largest possible value "
+            "(log2 of the number of episodes), reaches this"
+        ),
     )
     min_cases: int = Field(
-        10, ge=1, description="services with fewer episodes are not classed ('too few')"
+        10, ge=2, description="services with fewer episodes are not classed ('too few')"
     )

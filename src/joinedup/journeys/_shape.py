@@ -20,8 +20,10 @@ SHAPE_SCHEMA = pa.schema(
         ("episodes", pa.int64()),
         ("variants", pa.int64()),
         ("entropy_bits", pa.float64()),
+        ("entropy_ratio", pa.float64()),
         ("tail_share", pa.float64()),
         ("orgs_per_need", pa.float64()),
+        ("concurrent_needs", pa.float64()),
         ("needs_per_person", pa.float64()),
         ("shape", pa.string()),
     ]
@@ -30,7 +32,7 @@ SHAPE_SCHEMA = pa.schema(
 
 def service_shapes(engine: Engine, settings: ShapeSettings) -> pa.Table:
     """One row per service (the episodes' need type) with its measures and shape."""
-    log = stage_workspace_log(engine, by="activity")
+    log = stage_workspace_log(engine, by="activity", contacts_only=True)
     s = settings
     try:
         table = engine.to_arrow(
@@ -41,8 +43,11 @@ def service_shapes(engine: Engine, settings: ShapeSettings) -> pa.Table:
                     FROM {log} GROUP BY case_id
                 ),
                 per_variant AS (
-                    SELECT ep.need_type AS service, t.trace, count(*) AS n
-                    FROM traces t JOIN episodes ep ON ep.episode_id = t.case_id
+                    -- an episode with no contact (only the organisation's own actions)
+                    -- counts as one empty variant
+                    SELECT ep.need_type AS service, coalesce(t.trace, []) AS trace,
+                           count(*) AS n
+                    FROM episodes ep LEFT JOIN traces t ON ep.episode_id = t.case_id
                     GROUP BY ALL
                 ),
                 ranked AS (
@@ -53,10 +58,18 @@ def service_shapes(engine: Engine, settings: ShapeSettings) -> pa.Table:
                 ),
                 variety AS (
                     SELECT service, count(*) AS variants,
-                           -sum(p * log2(p)) AS entropy_bits,
-                           1 - coalesce(sum(p) FILTER (WHERE r <= {s.top_variants}), 0)
+                           -sum(p * log2(p)) + 0.0 AS entropy_bits,
+                           1 - coalesce(sum(p) FILTER (WHERE r <= {s.top_variants}), 0) + 0.0
                                AS tail_share
                     FROM ranked GROUP BY service
+                ),
+                concurrent AS (
+                    SELECT a.episode_id, count(*) AS open_needs
+                    FROM episodes a JOIN episodes b
+                      ON a.person_id = b.person_id
+                     AND b.started_at <= coalesce(a.ended_at, a.started_at)
+                     AND coalesce(b.ended_at, b.started_at) >= a.started_at
+                    GROUP BY a.episode_id
                 ),
                 per_person AS (
                     SELECT person_id, count(*) AS needs FROM episodes GROUP BY person_id
@@ -70,22 +83,28 @@ def service_shapes(engine: Engine, settings: ShapeSettings) -> pa.Table:
                 reach AS (
                     SELECT ep.need_type AS service, count(*) AS episodes,
                            avg(len(ep.orgs)) AS orgs_per_need,
-                           any_value(us.needs_per_person) AS needs_per_person
-                    FROM episodes ep JOIN users us ON us.service = ep.need_type
+                           avg(c.open_needs) AS concurrent_needs
+                    FROM episodes ep JOIN concurrent c ON c.episode_id = ep.episode_id
                     GROUP BY ep.need_type
                 )
-                SELECT r.service, r.episodes, v.variants,
-                       v.entropy_bits + 0.0 AS entropy_bits, v.tail_share + 0.0 AS tail_share,
-                       r.orgs_per_need, r.needs_per_person,
+                SELECT r.service, r.episodes, v.variants, v.entropy_bits,
+                       CASE WHEN r.episodes > 1 THEN v.entropy_bits / log2(r.episodes)
+                            ELSE 0.0 END AS entropy_ratio,
+                       v.tail_share, r.orgs_per_need, r.concurrent_needs,
+                       u.needs_per_person,
                        CASE
                          WHEN r.episodes < {s.min_cases} THEN 'too few'
                          WHEN r.orgs_per_need >= {s.complex_orgs_per_need}
-                           OR r.needs_per_person >= {s.complex_needs_per_person} THEN 'complex'
-                         WHEN v.entropy_bits >= {s.variety_entropy_bits}
-                           OR v.tail_share >= {s.variety_tail_share} THEN 'high-variety'
+                           OR r.concurrent_needs >= {s.complex_concurrent_needs}
+                           THEN 'complex'
+                         WHEN v.tail_share >= {s.variety_tail_share}
+                           OR v.entropy_bits / log2(r.episodes) >= {s.variety_entropy}
+                           THEN 'high-variety'
                          ELSE 'transactional'
                        END AS shape
-                FROM reach r JOIN variety v ON v.service = r.service
+                FROM reach r
+                JOIN variety v ON v.service = r.service
+                JOIN users u ON u.service = r.service
                 ORDER BY r.episodes DESC, r.service
                 """
             )
