@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from joinedup.ingest._contract import Contract, ContractError, load_contract
 from joinedup.ingest._export import export_quarantine
+from joinedup.ingest._infer import infer_contract
 from joinedup.ingest._load import IngestError, IngestResult, TableResult, load
 from joinedup.ingest._quality import report as _report
 from joinedup.workspace import Workspace
@@ -25,6 +26,7 @@ __all__ = [
     "IngestResult",
     "TableResult",
     "export_quarantine",
+    "infer_contract",
     "load",
     "load_contract",
     "quality",

@@ -13,6 +13,7 @@ into the count.
 from __future__ import annotations
 
 import codecs
+import csv
 import json
 import tempfile
 from dataclasses import dataclass, field
@@ -122,7 +123,7 @@ def sniff(path: Path, encoding: str = "utf-8") -> None:
     # A stray NUL byte is a bad row; a file full of them (or of other control bytes) is
     # not text at all.
     controls = sum(1 for b in head if b < 9 or 13 < b < 32)
-    if controls > max(8, len(head) // 100):
+    if len(head) >= 512 and controls > len(head) // 20:
         raise ContractError(
             f"{path}: this does not look like a text file ({controls} control bytes in the "
             f"first {len(head):,}); check the file and the contract's format"
@@ -141,6 +142,33 @@ def _utf8_copy(path: Path, encoding: str, folder: Path) -> Path:
             dst.write(decoder.decode(chunk))
         dst.write(decoder.decode(b"", final=True))
     return out
+
+
+def header(path: Path, delimiter: str) -> list[str]:
+    """The column names in a CSV file's first record (a byte-order mark is dropped);
+    empty names become ``column<n>`` and repeated ones get ``_2``, ``_3`` …"""
+    try:
+        # Undecodable bytes later in the file are the rows' problem, not the header's.
+        with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
+            first = next(csv.reader(fh, delimiter=delimiter), None)
+    except csv.Error as exc:
+        raise ContractError(f"{path}: cannot read the header row: {exc}") from exc
+    if not first:
+        raise ContractError(f"{path}: the first line is empty; expected a header row")
+    if any("\ufffd" in c for c in first):
+        raise ContractError(
+            f"{path}: the header row is not UTF-8; set the contract's encoding "
+            "(for example windows-1252)"
+        )
+    names: list[str] = []
+    for i, raw in enumerate(first, start=1):
+        base = raw.strip() or f"column{i}"
+        name, n = base, 1
+        while name in names:
+            n += 1
+            name = f"{base}_{n}"
+        names.append(name)
+    return names
 
 
 def _is_utf8(encoding: str) -> bool:
@@ -166,17 +194,35 @@ def _read_csv(engine: Engine, contract: Contract, name: str, files: list[Path]) 
                 else _utf8_copy(path, contract.encoding, Path(tmp))
             )
             t, rej, scan = f"{name}_{i}", f"{name}_{i}_rejects", f"{name}_{i}_scans"
+            cols = header(readable, contract.delimiter)
+            # The columns come from the header, so DuckDB's sniffer, which gives up on a
+            # file with an unterminated quote, is not needed.
+            spec = ", ".join(f"{lit(c)}: 'VARCHAR'" for c in cols)
             options = (
-                f"all_varchar=true, header=true, delim={lit(contract.delimiter)}, quote='\"', "
-                f"escape='\"', strict_mode=true, store_rejects=true, "
-                f"rejects_table={lit(rej)}, rejects_scan={lit(scan)}"
+                f"columns={{{spec}}}, auto_detect=false, header=true, "
+                f"delim={lit(contract.delimiter)}, quote='\"', escape='\"', strict_mode=true, "
+                f"store_rejects=true, rejects_table={lit(rej)}, rejects_scan={lit(scan)}"
             )
             try:
                 engine.stage(t, f"SELECT * FROM read_csv({lit(str(readable))}, {options})")
             except Exception as exc:
-                raise ContractError(f"{path}: cannot be read as CSV: {_first_line(exc)}") from exc
+                # DuckDB's parser gives up on some damage (a line holding only a NUL byte,
+                # for one); Python's reader is slower but takes anything, row by row.
+                arrow, bad = _python_csv(path, readable, cols, contract.delimiter)
+                engine.register(t, arrow)
+                temps.append(t)
+                notes.append(
+                    f"{path}: read row by row because DuckDB's CSV reader stopped "
+                    f"({_first_line(exc)})"
+                )
+                rejects.extend(bad)
+                rows += arrow.num_rows
+                for c in cols:
+                    if c not in columns:
+                        columns.append(c)
+                selects.append(f"SELECT * FROM {q(t)}")
+                continue
             temps += [t, rej, scan]
-            cols = list(engine.table(t).columns)
             span = engine.to_arrow(
                 engine.sql(f"SELECT count(*) AS n, min(rowid) AS lo, max(rowid) AS hi FROM {q(t)}")
             ).to_pylist()[0]
@@ -227,11 +273,56 @@ def _read_csv(engine: Engine, contract: Contract, name: str, files: list[Path]) 
     )
 
 
+def _python_csv(
+    path: Path, readable: Path, cols: list[str], delimiter: str
+) -> tuple[pa.Table, list[dict[str, Any]]]:
+    """Read a CSV file with Python's reader: rows as text, and the rows that do not fit."""
+    data: dict[str, list[Any]] = {"_file": [], "_row": [], **{c: [] for c in cols}}
+    bad: list[dict[str, Any]] = []
+    with readable.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        next(reader, None)  # the header
+        for n, fields in enumerate(reader, start=1):
+            shown = [
+                f.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                for f in fields
+            ]
+            why = None
+            if shown != fields:
+                why = "INVALID ENCODING: the row is not UTF-8" + _HINT
+            elif len(fields) != len(cols):
+                kind = "MISSING COLUMNS" if len(fields) < len(cols) else "TOO MANY COLUMNS"
+                why = f"{kind}: expected {len(cols)} fields, found {len(fields)}"
+            if why:
+                bad.append(
+                    {
+                        "row_number": n,
+                        "column_name": None,
+                        "reason": f"{path}: row could not be read: {why}",
+                        "raw": json.dumps({"fields": shown}, ensure_ascii=False),
+                    }
+                )
+                continue
+            data["_file"].append(str(path))
+            data["_row"].append(n)
+            for c, v in zip(cols, fields, strict=True):
+                data[c].append(v)
+    types = {"_row": pa.int64()}
+    table = pa.table({k: pa.array(v, types.get(k, pa.string())) for k, v in data.items()})
+    return table, bad
+
+
+_HINT = (
+    " — if the export is Windows-1252 (common from older Windows systems), say "
+    "encoding: windows-1252 in the contract"
+)
+
+
 def _rejects(engine: Engine, table: str, path: Path, readable: Path) -> list[dict[str, Any]]:
     """Rows the CSV reader could not parse, with the raw bytes of each from the file."""
     rows = engine.to_arrow(
         engine.sql(
-            f"SELECT line, min(line_byte_position) AS pos, "
+            f"SELECT line, min(line_byte_position) AS pos, first(csv_line) AS csv_line, "
             f"string_agg(DISTINCT error_type || ': ' || error_message, '; ') AS why "
             f"FROM {q(table)} GROUP BY line ORDER BY line"
         )
@@ -239,15 +330,15 @@ def _rejects(engine: Engine, table: str, path: Path, readable: Path) -> list[dic
     out = []
     with readable.open("rb") as fh:
         for r in rows:
-            fh.seek(int(r["pos"]))
-            line = fh.readline(1 << 16).rstrip(b"\r\n")
-            text = line.decode("utf-8", errors="backslashreplace")
             why = str(r["why"])
+            text = str(r["csv_line"] or "").rstrip("\r\n")
+            if "INVALID ENCODING" in why or not text:
+                # DuckDB shows bytes it cannot decode as "?": take them from the file.
+                fh.seek(int(r["pos"]))
+                line = fh.readline(1 << 20).rstrip(b"\r\n")
+                text = line.decode("utf-8", errors="backslashreplace")
             if "INVALID ENCODING" in why:
-                why += (
-                    " — the row is not UTF-8; if the export is Windows-1252 (common from "
-                    "older Windows systems), say encoding: windows-1252 in the contract"
-                )
+                why += " — the row is not UTF-8" + _HINT
             out.append(
                 {
                     "row_number": int(r["line"]) - 1,  # line 1 is the header

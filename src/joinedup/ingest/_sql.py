@@ -32,9 +32,14 @@ def source_sql(fs: FieldSpec, alias: str = "r") -> str:
     return f"({fs.expression})"
 
 
+_BLANKS = "' ' || chr(9) || chr(10) || chr(13)"
+
+
 def text_sql(fs: FieldSpec, alias: str = "r") -> str:
-    """The field's value as trimmed text, NULL when empty, with lost zeros restored."""
-    text = f"NULLIF(TRIM(CAST({source_sql(fs, alias)} AS VARCHAR)), '')"
+    """The field's value as text without surrounding blanks, NULL when empty, with lost
+    zeros restored."""
+    # Trim spaces, tabs and line ends only (a stated set, so what is kept is predictable).
+    text = f"NULLIF(trim(CAST({source_sql(fs, alias)} AS VARCHAR), {_BLANKS}), '')"
     if fs.zero_pad:
         w = int(fs.zero_pad)
         text = (
