@@ -3,6 +3,7 @@
     python bench/journeys.py                      # 1M and 10M events, both tools
     python bench/journeys.py 1000000              # chosen sizes
     python bench/journeys.py --only-joinedup 100000000   # out of core, joinedup alone
+    python bench/journeys.py --episodes 600 3000   # episode placement vs synthetic truth
 
 For each size one seeded log is generated (a Parquet file: case, activity, ts; rows in
 time order, so cases are interleaved; many equal timestamps, revisits and one-event
@@ -205,7 +206,68 @@ def _same(out: Path) -> None:
     assert oe == pe, "different start or end activities"
 
 
+EPISODES = """
+import json, time
+from pathlib import Path
+import pyarrow as pa, pyarrow.parquet as pq
+from joinedup import ingest, journeys
+from joinedup.journeys._score import score_placement
+from joinedup.synth import SynthConfig, generate
+from joinedup.workspace import Workspace
+root = Path({out!r})
+synth = generate(root / "synth", SynthConfig(people={size}, seed={seed}))
+names = {{"benefits": ["DWP"], "tax": ["HMRC"], "council": ["council"], "health": ["GP surgery"]}}
+report = {{"people": {size}, "seed": {seed}}}
+with Workspace(root / "ws") as ws:
+    for contract in synth.contracts:
+        ingest.load(contract, ws)
+    rec = pq.read_table(root / "synth" / "truth" / "records.parquet").select(
+        ["org", "local_person_ref", "person_id"])
+    rec = rec.append_column("match_probability", pa.array([1.0] * rec.num_rows))
+    ws.engine.write("links", rec, mode="replace")
+    truth = pq.read_table(root / "synth" / "truth" / "events.parquet")
+    for label, settings in (("with_note_names", journeys.EpisodeSettings(org_names=names)),
+                            ("without_note_names", journeys.EpisodeSettings())):
+        s = time.perf_counter()
+        built = journeys.episodes(ws, settings)
+        took = time.perf_counter() - s
+        c = score_placement(ws.engine, truth)
+        e = score_placement(ws.engine, truth, contacts_only=False)
+        report[label] = {{"build_seconds": round(took, 2), "events": built.linked_events,
+                         "episodes": built.episodes, "true_needs": c.needs,
+                         "contacts": c.contacts, "contact_accuracy": round(c.accuracy, 4),
+                         "pair_precision": round(c.pair_precision, 4),
+                         "pair_recall": round(c.pair_recall, 4),
+                         "event_accuracy": round(e.accuracy, 4)}}
+print(json.dumps(report))
+"""
+
+
+def episodes_main(args: list[str]) -> None:
+    """Episode placement against the synthetic truth, for populations of the given sizes."""
+    sizes = [int(a) for a in args if not a.startswith("--")] or [600, 3000]
+    measures: list[Measure] = []
+    for size in sorted(sizes):
+        for seed in (7, 11):
+            with tempfile.TemporaryDirectory(prefix="joinedup-bench-", dir="/tmp") as tmp:
+                m = run_child("episodes", size, EPISODES.format(out=tmp, size=size, seed=seed))
+            measures.append(m)
+            for label in ("with_note_names", "without_note_names"):
+                r = m.reported[label]
+                print(
+                    f"{size:>7,} people seed {seed:>2} {label:<19} contacts "
+                    f"{r['contacts']:>7,}  right {r['contact_accuracy']:.1%}  pairs P "
+                    f"{r['pair_precision']:.3f} R {r['pair_recall']:.3f}  events right "
+                    f"{r['event_accuracy']:.1%}  build {r['build_seconds']:.1f} s",
+                    flush=True,
+                )
+    print(f"results: {save('journeys_episodes', measures)}")
+
+
 def main(args: list[str]) -> None:
+    if "--episodes" in args:
+        episodes_main(args)
+        return
     only = "--only-joinedup" in args
     sizes = [int(a) for a in args if not a.startswith("--")] or [1_000_000, 10_000_000]
     measures: list[Measure] = []
