@@ -20,6 +20,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from joinedup.errors import JoinedupError
+from joinedup.governance._audit import AuditLog
 
 app = typer.Typer(
     help="Data-sharing agreements, retention, the audit log and access control.",
@@ -269,9 +270,7 @@ def audit_show(
     console.print(table)
 
 
-def _audit_log(workspace: Path) -> Any:
-    from joinedup.governance import AuditLog
-
+def _audit_log(workspace: Path) -> AuditLog:
     if not workspace.is_dir():
         raise _error(f"no workspace at {workspace}: pass --workspace")
     return AuditLog(workspace)
