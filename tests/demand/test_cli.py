@@ -129,7 +129,9 @@ def test_train_refuses_unknown_categories(tmp_path: Path) -> None:
 def test_build_model_is_reproducible(tmp_path: Path) -> None:
     a, b = tmp_path / "a.npz", tmp_path / "b.npz"
     for p in (a, b):
-        res = runner.invoke(app, ["build-model", "--out", str(p), "--per-category", "10"])
+        res = runner.invoke(
+            app, ["build-model", "--out", str(p), "--per-category", "10", "--bits", "12"]
+        )
         assert res.exit_code == 0, res.output
     assert a.read_bytes() == b.read_bytes()
 

@@ -145,18 +145,25 @@ def build_model_cmd(
     ] = None,
     per_category: Annotated[int, typer.Option(help="Generated notes per category.", min=10)] = 1500,
     seed: Annotated[int, typer.Option(help="Random seed of the generated corpus.")] = 20261122,
+    bits: Annotated[
+        int, typer.Option(help="Hash bits per feature block (2^bits columns).", min=8, max=22)
+    ] = 17,
 ) -> None:
     """Rebuild the shipped text model from generated notes plus hand-written examples.
 
-    The same seed and size give the same model file.
+    The same seed, size and bits give the same model file.
     """
     from joinedup.demand._build import build_model
-    from joinedup.demand._text import default_model_path
+    from joinedup.demand._text import FeatureSettings, default_model_path
 
     target = out or default_model_path()
     start = time.perf_counter()
     m = build_model(
-        target, per_category=per_category, seed=seed, progress=lambda msg: err.print(msg)
+        target,
+        per_category=per_category,
+        seed=seed,
+        settings=FeatureSettings(char_bits=bits, word_bits=bits),
+        progress=lambda msg: err.print(msg),
     )
     console.print(
         f"Wrote {target} ({target.stat().st_size / 1e6:.2f} MB, {len(m.classes)} categories, "
@@ -229,7 +236,8 @@ def _print_eval(ev: Any) -> None:
             c, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", str(v["support"])
         )
     console.print(t)
-    cm = Table("true \\ predicted", *ev.labels)
+    # Five letters per code keep the matrix inside an 80-column terminal.
+    cm = Table("true ↓ / predicted →", *[c[:5] for c in ev.labels])
     for c, row in zip(ev.labels, ev.confusion, strict=True):
         cm.add_row(c, *[str(x) for x in row])
     console.print(cm)
