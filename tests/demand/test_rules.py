@@ -113,6 +113,7 @@ def test_repeat_needs_time_between_requests(tmp_path: Path, shipped_model: TextM
         [
             _event("a", "benefits", 0, "Application"),
             _event("b", "benefits", 0.2, "Application"),
+            _event("k", "benefits", 2, "Acknowledgement sent", direction="out"),
             _event("c", "benefits", 12, "Application"),
         ],
     )
@@ -120,6 +121,18 @@ def test_repeat_needs_time_between_requests(tmp_path: Path, shipped_model: TextM
     assert out["b"]["decided_by"] == "model"  # same day: one contact recorded twice
     assert out["c"]["decided_by"] == "rule:repeat"
     assert out["c"]["category"] == "repeat"
+
+
+def test_repeat_needs_a_response_in_between(tmp_path: Path, shipped_model: TextModel) -> None:
+    events = [
+        _event("a", "benefits", 0, "Application"),
+        _event("c", "benefits", 12, "Application"),
+    ]
+    assert _run(tmp_path / "1", shipped_model, events)["c"]["decided_by"] == "model"
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text("rules: {repeat: {after_response: false}}\n", encoding="utf-8")
+    out = _run(tmp_path / "2", shipped_model, events, settings=load_settings(cfg))
+    assert out["c"]["decided_by"] == "rule:repeat"
 
 
 def test_error_after_a_correction_and_on_a_dispute(
@@ -197,10 +210,13 @@ def test_episodes_are_the_same_need_when_present(tmp_path: Path, shipped_model: 
     # Different case references, one episode: the second request is a repeat.
     events = [
         _event("a", "benefits", 0, "Application", case="C1"),
+        _event("k", "benefits", 2, "Acknowledgement sent", case="C1", direction="out"),
         _event("b", "benefits", 14, "Application", case="C2"),
     ]
     without = _run(tmp_path / "1", shipped_model, events)
-    with_ep = _run(tmp_path / "2", shipped_model, events, episodes={"a": "E1", "b": "E1"})
+    with_ep = _run(
+        tmp_path / "2", shipped_model, events, episodes={"a": "E1", "k": "E1", "b": "E1"}
+    )
     assert without["b"]["decided_by"] == "model"
     assert with_ep["b"]["decided_by"] == "rule:repeat"
 
@@ -231,6 +247,7 @@ def test_same_person_and_service_is_the_proxy_without_cases(
 ) -> None:
     events = [
         _event("a", "benefits", 0, "Application", case=None),
+        _event("k", "benefits", 2, "Acknowledgement sent", case=None, direction="out"),
         _event("b", "benefits", 14, "Application", case=None),
         # Far apart: a new need by the proxy, so not a repeat.
         _event("c", "benefits", 200, "Application", case=None),

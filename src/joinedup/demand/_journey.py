@@ -124,12 +124,20 @@ def stage_rules(engine: Engine, s: DemandSettings) -> list[str]:
             SELECT 1 FROM own o WHERE o.need_key = a.need_key AND o.org = a.org)"""
     if r.repeat.enabled:
         p = r.repeat
+        responded = (
+            """WHERE EXISTS (SELECT 1 FROM _demand_events k WHERE k.need_key = a.need_key
+                 AND k.direction = 'out' AND k.occurred_at > b.occurred_at
+                 AND k.occurred_at < a.occurred_at)"""
+            if p.after_response
+            else ""
+        )
         queries["repeat"] = f"""
           WITH req AS (SELECT * FROM ({contacts}) WHERE activity IN {_lit(p.request_activities)})
           SELECT DISTINCT a.event_id FROM req a JOIN req b
             ON b.need_key = a.need_key AND b.occurred_at < a.occurred_at
            AND {_secs("b.occurred_at", "a.occurred_at")} >= {int(p.min_days * DAY)}
-           AND {_secs("b.occurred_at", "a.occurred_at")} <= {int(p.within_days * DAY)}"""
+           AND {_secs("b.occurred_at", "a.occurred_at")} <= {int(p.within_days * DAY)}
+          {responded}"""
     if r.chase.enabled:
         c = r.chase
         queries["chase"] = f"""

@@ -36,6 +36,10 @@ class RepeatRule(_Rule):
     #: Two requests less than this apart are one contact recorded twice, not a repeat.
     min_days: float = 1.0
     within_days: float = 60.0
+    #: Only after the organisation had responded to the first request (any outbound
+    #: event of the need in between): before that, a second request is more often the
+    #: first one arriving in two parts than the need presented again.
+    after_response: bool = True
 
 
 class ChaseRule(_Rule):
