@@ -302,7 +302,7 @@ def main(args: list[str]) -> None:
                 f"{q['variants_cpu']:.2f} vs {r['variants_cpu']:.2f}",
                 flush=True,
             )
-    print(f"results: {save('journeys', measures)}")
+    print(f"results: {save('journeys_outofcore' if only else 'journeys', measures)}")
 
 
 if __name__ == "__main__":

@@ -52,12 +52,11 @@ def discover(engine: Engine, log: str, *, variants: bool = True, keep: bool = Fa
         _STEPS,
         f"""
         SELECT case_id, code, us,
-               LEAD(code) OVER w AS next_code,
-               LEAD(us) OVER w - us AS gap_us,
-               row_number() OVER w AS pos
+               LEAD(code) OVER (PARTITION BY case_id ORDER BY us, ord) AS next_code,
+               (LEAD(us) OVER (PARTITION BY case_id ORDER BY us, ord)) - us AS gap_us,
+               row_number() OVER (PARTITION BY case_id ORDER BY us, ord) AS pos
         FROM (SELECT l.case_id, c.code, epoch_us(l.ts) AS us, l.ord
               FROM {log} l JOIN {_CODES} c ON l.activity = c.activity)
-        WINDOW w AS (PARTITION BY case_id ORDER BY us, ord)
         """,
     )
     try:
