@@ -245,3 +245,21 @@ def test_read_files_parquet_keeps_types_and_numbers_rows(engine: Engine, tmp_pat
 def test_capabilities_are_declared(engine: Engine) -> None:
     assert "files" in engine.capabilities
     assert "bit_count" in engine.capabilities
+
+
+def test_a_failed_transaction_changes_nothing(engine: Engine) -> None:
+    engine.create_table("links", LINKS)
+    engine.write("links", _links("1", "2"))
+    with pytest.raises(RuntimeError, match="halfway"), engine.transaction():
+        engine.write("links", _links("3"))
+        engine.delete("links", "local_person_ref = '1'")
+        t = engine.table("links")
+        engine.write("links", t.filter(t.local_person_ref == "3"), mode="replace")
+        engine.write("other", _links("9"))
+        raise RuntimeError("halfway")
+    assert sorted(engine.to_arrow("links").column("local_person_ref").to_pylist()) == ["1", "2"]
+    assert not engine.has_table("other")
+    with engine.transaction():
+        engine.write("links", _links("3"))
+        engine.delete("links", "local_person_ref = '1'")
+    assert sorted(engine.to_arrow("links").column("local_person_ref").to_pylist()) == ["2", "3"]

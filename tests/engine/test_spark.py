@@ -53,3 +53,16 @@ def test_a_private_engine_leaves_nothing_behind() -> None:
         engine.write("t", pa.table({"x": [1, 2]}))
         assert engine.count("t") == 2
     assert not root.exists()
+
+
+def test_a_transaction_a_dead_process_left_is_rolled_back(tmp_path: Path) -> None:
+    first = connect("spark", tmp_path)
+    first.write("t", pa.table({"x": [1, 2]}))
+    unfinished = first.transaction()
+    unfinished.__enter__()  # the process "dies" inside the block: no exit, no close
+    first.write("t", pa.table({"x": [3]}))
+    first.write("t", first.table("t").filter(first.table("t").x > 1), mode="replace")
+    first.write("new", pa.table({"y": [1]}))
+    with connect("spark", tmp_path) as second:
+        assert sorted(second.to_arrow("t").column("x").to_pylist()) == [1, 2]
+        assert not second.has_table("new")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import ibis
 import pyarrow as pa
+
+from joinedup.errors import EngineError
 
 
 class Engine(abc.ABC):
@@ -45,6 +48,13 @@ class Engine(abc.ABC):
         if isinstance(expr, str):
             expr = self.table(expr)
         return int(self.to_arrow(expr.aggregate(n=expr.count())).column("n")[0].as_py())
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """A block whose table changes all happen or, on an exception, none do.
+
+        Engines with the ``"transactions"`` capability override this.
+        """
+        raise EngineError(f"the {self.name} engine cannot run a transaction")
 
     @abc.abstractmethod
     def drop(self, name: str) -> None:

@@ -86,6 +86,16 @@ class DuckDBEngine(Engine):
                 self.raw.execute(f'DROP TABLE IF EXISTS "{held}"')
         return rows
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.raw.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.raw.execute("ROLLBACK")
+            raise
+        self.raw.execute("COMMIT")
+
     def drop(self, name: str) -> None:
         self._con.drop_table(name, force=True)
 
@@ -93,9 +103,8 @@ class DuckDBEngine(Engine):
         return self._con.sql(query, dialect=dialect)
 
     def delete(self, name: str, where: str) -> int:
-        before = self.count(name)
-        self.raw.execute(f'DELETE FROM "{name}" WHERE {where}')
-        return before - self.count(name)
+        done = self.raw.execute(f'DELETE FROM "{name}" WHERE {where}').fetchone()
+        return int(done[0]) if done else 0
 
     def to_arrow(self, expr: ibis.Table | str) -> pa.Table:
         if isinstance(expr, str):

@@ -14,6 +14,7 @@ the SparkContext — the JVM, the executors — is shared by every engine in the
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
@@ -29,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from joinedup.engine._base import Engine
+from joinedup.engine._journal import Journal
 from joinedup.engine._spark_sql import condition_to_spark, to_spark
 from joinedup.errors import EngineError
 
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
 
 #: The master a local run uses: every core of this machine.
 DEFAULT_MASTER = "local[*]"
+
+_PANDAS_NOTICE = "PySpark does not yet fully support pandas"
 
 _lock = threading.Lock()
 _shared: SparkSession | None = None
@@ -55,6 +59,7 @@ def shared_session(
     Settings in ``conf`` (e.g. ``spark.driver.memory``) apply only when the session starts.
     """
     global _shared
+    _quiet_query_errors()
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:  # the optional extra is not installed
@@ -87,20 +92,24 @@ def shared_session(
         except Exception as exc:  # no Java, a bad master URL, a port in use …
             raise EngineError(f"cannot start Spark on {master}: {exc}") from exc
         session.sparkContext.setLogLevel("ERROR")
-        _quiet_query_errors(session)
         _shared = session
         return session
 
 
-def _quiet_query_errors(session: SparkSession) -> None:
-    """Stop Spark logging every failed query as a page of JSON on stderr: the error
+def _quiet_query_errors() -> None:
+    """Stop PySpark logging every failed query as a page of JSON on stderr: the error
     reaches the caller as an exception (an :class:`EngineError` with the SQL) anyway."""
-    with contextlib.suppress(Exception):
-        jvm: Any = session.sparkContext._jvm
-        level = jvm.org.apache.logging.log4j.Level.OFF
-        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
-            "SQLQueryContextLogger", level
-        )
+    with contextlib.suppress(ImportError):
+        from pyspark.logger import PySparkLogger
+
+        for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+            PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
+    with warnings.catch_warnings():
+        # PySpark checks the pandas version when it first converts a Python value; it
+        # warns about pandas 3, which this engine does not use (data moves as Arrow).
+        warnings.filterwarnings("ignore", message=_PANDAS_NOTICE, category=FutureWarning)
+        with contextlib.suppress(ImportError):
+            import pyspark.testing.utils  # noqa: F401
 
 
 def _is_alive(session: SparkSession) -> bool:
@@ -134,9 +143,10 @@ class SparkEngine(Engine):
     """An engine over Parquet tables in a folder, queried by Spark through Ibis."""
 
     name = "spark"
-    # Spark SQL has bit_count, and TRY_STRPTIME is rewritten to try_to_timestamp; there are
-    # no multi-statement transactions over Parquet folders.
-    capabilities = frozenset({"files", "try_strptime", "bit_count"})
+    # Spark SQL has bit_count, and TRY_STRPTIME is rewritten to try_to_timestamp.
+    # Transactions are the engine's own (a journal over the Parquet folders, see
+    # _journal.py): all or nothing for one writer, with no isolation from other readers.
+    capabilities = frozenset({"files", "transactions", "try_strptime", "bit_count"})
 
     def __init__(
         self,
@@ -161,14 +171,13 @@ class SparkEngine(Engine):
             # Ibis's PySpark backend declares a pandas UDF on import, and PySpark warns that
             # pandas 3 is not yet fully supported; this engine moves data as Arrow, not
             # through pandas, so the notice does not apply.
-            warnings.filterwarnings(
-                "ignore",
-                message="PySpark does not yet fully support pandas",
-                category=FutureWarning,
-            )
+            warnings.filterwarnings("ignore", message=_PANDAS_NOTICE, category=FutureWarning)
             self._con = ibis.pyspark.connect(self._session)
         self._tables: dict[str, Path] = {}
         self._temps: dict[str, Path | None] = {}
+        self._journal: Journal | None = None
+        # A transaction a dead process left unfinished is rolled back before anything.
+        Journal.recover(self._tables_dir)
         for folder in sorted(self._tables_dir.iterdir()):
             if folder.is_dir() and not folder.name.startswith((".", "_")):
                 self._tables[folder.name] = folder
@@ -193,6 +202,27 @@ class SparkEngine(Engine):
             raise EngineError(f"no table named {name!r} in {self._tables_dir}")
         return self._con.table(name)
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All or nothing: on an exception every table changed in the block is put back
+        (from a journal on disk, so a process that dies halfway is rolled back too)."""
+        if self._journal is not None:
+            raise EngineError("a transaction is already open on this engine")
+        self._journal = Journal(self._tables_dir)
+        try:
+            yield
+        except BaseException:
+            journal, self._journal = self._journal, None
+            for name in journal.rollback():
+                if (self._tables_dir / name).is_dir():
+                    self._tables[name] = self._tables_dir / name
+                    self._refresh(name)
+                elif self._tables.pop(name, None) is not None:
+                    self._session.catalog.dropTempView(name)
+            raise
+        journal, self._journal = self._journal, None
+        journal.commit()
+
     def create_table(self, name: str, schema: pa.Schema, *, overwrite: bool = False) -> None:
         if name in self._tables and not overwrite:
             raise EngineError(f"table {name!r} already exists in {self._tables_dir}")
@@ -209,16 +239,21 @@ class SparkEngine(Engine):
         if mode == "replace":
             return self._publish(name, df)
         folder = self._tables[name]
+        if self._journal is not None:
+            self._journal.touch(name)
         before = set(_parquet_files(folder))
         df.write.mode("append").parquet(str(folder))
         self._refresh(name)
         return sum(_rows(f) for f in _parquet_files(folder) if f not in before)
 
     def drop(self, name: str) -> None:
-        folder = self._tables.pop(name, None)
-        if folder is not None:
-            self._session.catalog.dropTempView(name)
-            shutil.rmtree(folder, ignore_errors=True)
+        if name not in self._tables:
+            return
+        if self._journal is not None:
+            self._journal.touch(name)
+        folder = self._tables.pop(name)
+        self._session.catalog.dropTempView(name)
+        self._retire(name, folder)
 
     def delete(self, name: str, where: str) -> int:
         if name not in self._tables:
@@ -354,14 +389,22 @@ class SparkEngine(Engine):
         folder = self._tables_dir / name
         fresh = self._tables_dir / f".{name}.{uuid.uuid4().hex[:8]}"
         df.write.parquet(str(fresh))
-        old = folder.with_name(f".{name}.old.{uuid.uuid4().hex[:8]}")
+        if self._journal is not None:
+            self._journal.touch(name)
         if folder.exists():
-            folder.rename(old)
+            self._retire(name, folder)
         fresh.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
         self._tables[name] = folder
         self._refresh(name)
         return sum(_rows(f) for f in _parquet_files(folder))
+
+    def _retire(self, name: str, folder: Path) -> None:
+        """Take a table's folder out of use: deleted, or kept aside while a transaction
+        may still need to go back to it."""
+        old = folder.with_name(f".{name}.old.{uuid.uuid4().hex[:8]}")
+        folder.rename(old)
+        if self._journal is None or not self._journal.keep_aside(name, old):
+            shutil.rmtree(old, ignore_errors=True)
 
     def _refresh(self, name: str) -> None:
         """Point the view ``name`` at the table's current files."""
