@@ -91,12 +91,10 @@ def test_a_new_version_replaces_its_own_source_only(
         res = ingest.load(benefits, ws)
         assert_nothing_lost(res, ws)
         assert res.tables[0].rows_in == res.tables[0].loaded == 25
-        counts = dict(
-            ws.engine.to_arrow(ws.engine.sql("SELECT org, count(*) AS n FROM events GROUP BY org"))
-            .to_pylist()[i]
-            .values()
-            for i in range(2)
-        )
+        rows = ws.engine.to_arrow(
+            ws.engine.sql("SELECT org, count(*) AS n FROM events GROUP BY org")
+        ).to_pylist()
+        counts = {r["org"]: r["n"] for r in rows}
         assert counts == {"benefits": 25, "tax": small_synth.events["tax"]}
         tax_after = ws.engine.to_arrow(
             ws.engine.sql("SELECT * FROM events WHERE org = 'tax' ORDER BY event_id")

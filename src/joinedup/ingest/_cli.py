@@ -32,7 +32,7 @@ contract_app = typer.Typer(help="Data contracts: propose one from an export.", n
 app.add_typer(contract_app, name="contract")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

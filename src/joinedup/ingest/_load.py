@@ -22,7 +22,7 @@ from joinedup.ingest._contract import Contract, ContractError, TableSpec, load_c
 from joinedup.ingest._duck import delete, insert, transaction
 from joinedup.ingest._quality import measure
 from joinedup.ingest._read import RawSource, read_raw, rejects_table
-from joinedup.ingest._sql import lit, q, text_sql, typed_sql
+from joinedup.ingest._sql import lit, q, source_name, source_sql, text_name, text_sql, typed_sql
 from joinedup.model import EVENTS, PEOPLE, SOURCES
 from joinedup.workspace import Workspace
 
@@ -281,13 +281,17 @@ def _prepare(
             selects.append(f"CAST(NULL AS {_sql_type(schema.field(col).type)}) AS {q(col)}")
     required = (key, "occurred_at") if table == "events" else (key,)
     for name in reversed(required):
-        empty = f"CASE WHEN {text_sql(spec.fields[name])} IS NULL THEN {lit(name + ': empty')} END"
+        empty = f"CASE WHEN {text_name(name)} IS NULL THEN {lit(name + ': empty')} END"
         checks.insert(0, empty)
     staged, late = f"_staged_{table}", f"_late_{table}"
+    inner = ", ".join(
+        f"{text_sql(fs)} AS {text_name(std)}, {source_sql(fs)} AS {source_name(std)}"
+        for std, fs in spec.fields.items()
+    )
     engine.stage(
         staged,
-        f"SELECT r._file, r._row, concat_ws('; ', {', '.join(checks)}) AS _why, "
-        f"{', '.join(selects)} FROM ({raw.sql}) AS r",
+        f"SELECT _file, _row, concat_ws('; ', {', '.join(checks)}) AS _why, "
+        f"{', '.join(selects)} FROM (SELECT r._file, r._row, {inner} FROM ({raw.sql}) AS r)",
     )
     prep.temps.append(staged)
     # Rows whose key an earlier good row already holds; and, for events, keys another
