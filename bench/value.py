@@ -97,14 +97,20 @@ def make_workspace(path: Path, contacts: int) -> None:
 
 
 LEDGER_CHILD = """
-import json, time
+import json, os, time
+# Anything a library prints goes nowhere; only the result line reaches the parent.
+out = os.dup(1)
+quiet = os.open(os.devnull, os.O_WRONLY)
+os.dup2(quiet, 1)
+os.dup2(quiet, 2)
 from joinedup.workspace import Workspace
 from joinedup import value
 with Workspace({path!r}, create=False) as ws:
     start = time.perf_counter()
     res = value.ledger(ws)
     seconds = time.perf_counter() - start
-    print(json.dumps({{
+    os.write(out, (json.dumps({{
+        "load_average_1min": round(os.getloadavg()[0], 1),
         "ledger_seconds": round(seconds, 2),
         "ledger_rows": res.table.num_rows,
         "matrix_cells": res.matrix.num_rows,
@@ -112,7 +118,7 @@ with Workspace({path!r}, create=False) as ws:
         "cost_gbp": round(res.total_cost_gbp, 2),
         "failure_cost_gbp": round(res.failure_cost_gbp, 2),
         "unit_costs": res.unit_costs,
-    }}))
+    }}) + "\\n").encode())
 """
 
 SHAPLEY_CHILD = """

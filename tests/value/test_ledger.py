@@ -178,3 +178,11 @@ def test_no_episodes_leaves_needs_met_unknown(bare_ws: Workspace) -> None:
     rows = value.ledger(bare_ws, chart=False).table.to_pylist()
     assert rows and all(r["needs_met"] is None for r in rows)
     assert all(r["cost_per_need_met_gbp"] is None for r in rows)
+
+
+def test_a_contact_classified_twice_is_refused(value_ws: Workspace) -> None:
+    demand = value_ws.read("demand")
+    value_ws.engine.write("demand", demand.slice(0, 1))
+    first = demand.column("event_id")[0].as_py()
+    with pytest.raises(value.ValueInputError, match=f"2 rows for event '{first}'"):
+        value.ledger(value_ws, chart=False)

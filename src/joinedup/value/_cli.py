@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from joinedup.errors import JoinedupError
@@ -21,7 +22,7 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,11 +50,13 @@ def _friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except JoinedupError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except ValidationError as exc:
             err.print(
-                f"[bold red]error:[/] invalid settings: {exc}", highlight=False, soft_wrap=True
+                f"[bold red]error:[/] invalid settings: {escape(str(exc))}",
+                highlight=False,
+                soft_wrap=True,
             )
             raise typer.Exit(1) from None
 

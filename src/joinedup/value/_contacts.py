@@ -82,20 +82,18 @@ def _resolve_costs(engine: Engine, costs: UnitCosts) -> pa.Table:
     )
 
 
-def stage_contacts(engine: Engine, costs: UnitCosts) -> str:
-    """Stage the priced contacts as a temporary table and return its name.
+def contacts_sql(engine: Engine, costs: UnitCosts) -> str:
+    """SQL for the priced contacts; registers the resolved unit costs, which
+    :func:`release` drops when the query has run.
 
     Columns: event_id, org (the organisation that received the contact), service,
-    month (first day, UTC), channel, demand_type, category, cause (the optional demand
-    ``cause`` column where filled, else the category), confidence, caused_by_org and
-    cost_units (the unit cost in ten-thousandths of a pound).
+    month (first day, UTC), occurred_at, channel, demand_type, category, cause (the
+    optional demand ``cause`` column where filled, else the category), confidence,
+    caused_by_org and cost_units (the unit cost in ten-thousandths of a pound).
     """
-    _check_demand(engine)
     engine.register(_COSTS, _resolve_costs(engine, costs))
     cause = "coalesce(d.cause, d.category)" if has_cause_column(engine) else "d.category"
-    engine.stage(
-        CONTACTS,
-        f"""
+    return f"""
         SELECT e.event_id,
                e.org,
                coalesce(e.service, {_lit(NO_SERVICE)}) AS service,
@@ -112,7 +110,32 @@ def stage_contacts(engine: Engine, costs: UnitCosts) -> str:
         JOIN "{_COSTS}" c ON c.org = e.org AND c.channel_key = coalesce(e.channel, '')
         LEFT JOIN demand d ON d.event_id = e.event_id
         WHERE e.direction = 'in'
-        """,
-    )
+        """
+
+
+def release(engine: Engine) -> None:
+    """Drop what :func:`contacts_sql` registered."""
     engine.drop_temp(_COSTS)
+
+
+def check_one_row_per_contact(engine: Engine, priced: int) -> None:
+    """Raise if the priced contacts outnumber the contacts (a contact classified twice
+    would be counted, and paid for, twice)."""
+    contacts = engine.count(engine.sql("SELECT event_id FROM events WHERE direction = 'in'"))
+    if priced != contacts:
+        _check_demand(engine)
+        raise ValueInputError(
+            f"{priced} priced contacts from {contacts} contacts: the demand table does not "
+            "hold one row per contact"
+        )
+
+
+def stage_contacts(engine: Engine, costs: UnitCosts) -> str:
+    """Stage the priced contacts (:func:`contacts_sql`) as a temporary table and return
+    its name; for analyses that read contacts one by one, such as the what-if."""
+    _check_demand(engine)
+    try:
+        engine.stage(CONTACTS, contacts_sql(engine, costs))
+    finally:
+        release(engine)
     return CONTACTS

@@ -16,7 +16,13 @@ import pyarrow as pa
 from joinedup.engine import Engine
 from joinedup.model import COST_SHUNTING, VALUE_LEDGER
 from joinedup.value._chart import heat_map_svg
-from joinedup.value._contacts import _lit, stage_contacts
+from joinedup.value._contacts import (
+    NO_SERVICE,
+    _lit,
+    check_one_row_per_contact,
+    contacts_sql,
+    release,
+)
 from joinedup.value._costs import UNITS_PER_GBP, UnitCosts, load_unit_costs
 from joinedup.workspace import Workspace
 
@@ -24,6 +30,8 @@ from joinedup.workspace import Workspace
 MET_REASONS: tuple[str, ...] = ("met", "need met", "need_met")
 #: The causing organisation shown for failure demand whose cause is not known.
 UNKNOWN = "unknown"
+#: The staged aggregate of priced contacts (a temporary table).
+_AGG = "_value_agg"
 #: How many causes each matrix cell lists.
 TOP_CAUSES = 3
 
@@ -53,7 +61,18 @@ def resolve_costs(costs: UnitCosts | Path | str | None) -> UnitCosts:
     return costs if isinstance(costs, UnitCosts) else load_unit_costs(costs)
 
 
-def _ledger_sql(contacts: str, label: str, with_needs: bool, met: tuple[str, ...]) -> str:
+def _agg_sql(contacts: str) -> str:
+    # One pass over the contacts, down to a few thousand rows; the ledger and the matrix
+    # are both read from this.
+    return f"""
+    SELECT org, service, month, demand_type, caused_by_org, cause,
+           count(*) AS n, CAST(sum(cost_units) AS BIGINT) AS units
+    FROM ({contacts}) c
+    GROUP BY ALL
+    """
+
+
+def _ledger_sql(agg: str, label: str, with_needs: bool, met: tuple[str, ...]) -> str:
     gbp = f"{UNITS_PER_GBP}.0"
     needs = ""
     needs_cols = "CAST(NULL AS BIGINT) AS needs_met"
@@ -64,12 +83,14 @@ def _ledger_sql(contacts: str, label: str, with_needs: bool, met: tuple[str, ...
         # and service that handled any of its contacts.
         needs = f""",
         needs AS (
-            SELECT c.org, c.service, CAST(date_trunc('month', ep.ended_at AT TIME ZONE 'UTC')
-                   AS DATE) AS month, count(DISTINCT ep.episode_id) AS needs_met
-            FROM "{contacts}" c
-            JOIN episode_events ee ON ee.event_id = c.event_id
+            SELECT e.org, coalesce(e.service, {_lit(NO_SERVICE)}) AS service,
+                   CAST(date_trunc('month', ep.ended_at AT TIME ZONE 'UTC') AS DATE) AS month,
+                   count(DISTINCT ep.episode_id) AS needs_met
+            FROM events e
+            JOIN episode_events ee ON ee.event_id = e.event_id
             JOIN episodes ep ON ep.episode_id = ee.episode_id
-            WHERE lower(ep.end_reason) IN ({reasons}) AND ep.ended_at IS NOT NULL
+            WHERE e.direction = 'in' AND lower(ep.end_reason) IN ({reasons})
+                  AND ep.ended_at IS NOT NULL
             GROUP BY 1, 2, 3
         )"""
         needs_cols = "coalesce(n.needs_met, 0) AS needs_met"
@@ -77,24 +98,26 @@ def _ledger_sql(contacts: str, label: str, with_needs: bool, met: tuple[str, ...
             "FULL OUTER JOIN needs n "
             "ON n.org = a.org AND n.service = a.service AND n.month = a.month"
         )
+    key = "coalesce(a.{0}, n.{0})" if with_needs else "a.{0}"
     return f"""
-    WITH agg AS (
+    WITH a AS (
         SELECT org, service, month,
-               count(*) AS contacts,
-               count(*) FILTER (WHERE demand_type = 'failure') AS failure_contacts,
-               count(*) FILTER (WHERE demand_type IS NULL) AS unclassified_contacts,
-               CAST(sum(cost_units) AS BIGINT) AS cost_units,
-               CAST(coalesce(sum(cost_units) FILTER (WHERE demand_type = 'failure'), 0)
-                    AS BIGINT) AS failure_cost_units,
-               count(*) FILTER (WHERE demand_type = 'failure' AND caused_by_org IS NOT NULL
-                                AND caused_by_org <> org) AS failure_caused_elsewhere
-        FROM "{contacts}"
+               sum(n) AS contacts,
+               coalesce(sum(n) FILTER (WHERE demand_type = 'failure'), 0) AS failure_contacts,
+               coalesce(sum(n) FILTER (WHERE demand_type IS NULL), 0) AS unclassified_contacts,
+               sum(units) AS cost_units,
+               coalesce(sum(units) FILTER (WHERE demand_type = 'failure'), 0)
+                   AS failure_cost_units,
+               coalesce(sum(n) FILTER (WHERE demand_type = 'failure'
+                        AND caused_by_org IS NOT NULL AND caused_by_org <> org), 0)
+                   AS failure_caused_elsewhere
+        FROM "{agg}"
         GROUP BY org, service, month
     ){needs},
     joined AS (
-        SELECT {"coalesce(a.org, n.org)" if with_needs else "a.org"} AS org,
-               {"coalesce(a.service, n.service)" if with_needs else "a.service"} AS service,
-               {"coalesce(a.month, n.month)" if with_needs else "a.month"} AS month,
+        SELECT {key.format("org")} AS org,
+               {key.format("service")} AS service,
+               {key.format("month")} AS month,
                coalesce(a.contacts, 0) AS contacts,
                coalesce(a.failure_contacts, 0) AS failure_contacts,
                coalesce(a.unclassified_contacts, 0) AS unclassified_contacts,
@@ -102,7 +125,7 @@ def _ledger_sql(contacts: str, label: str, with_needs: bool, met: tuple[str, ...
                coalesce(a.failure_cost_units, 0) AS failure_cost_units,
                coalesce(a.failure_caused_elsewhere, 0) AS failure_caused_elsewhere,
                {needs_cols}
-        FROM agg a {join}
+        FROM a {join}
     )
     SELECT org, service, month,
            CAST(contacts AS BIGINT) AS contacts,
@@ -124,24 +147,23 @@ def _ledger_sql(contacts: str, label: str, with_needs: bool, met: tuple[str, ...
     """
 
 
-def _matrix_sql(contacts: str, label: str) -> str:
+def _matrix_sql(agg: str, label: str) -> str:
     return f"""
     WITH f AS (
         SELECT coalesce(caused_by_org, {_lit(UNKNOWN)}) AS caused_by_org,
                org AS absorbed_by_org,
                coalesce(cause, {_lit(UNKNOWN)}) AS cause,
-               cost_units
-        FROM "{contacts}" WHERE demand_type = 'failure'
+               n, units
+        FROM "{agg}" WHERE demand_type = 'failure'
     ),
     cells AS (
-        SELECT caused_by_org, absorbed_by_org, count(*) AS contacts,
-               CAST(sum(cost_units) AS BIGINT) AS cost_units
+        SELECT caused_by_org, absorbed_by_org, sum(n) AS contacts, sum(units) AS cost_units
         FROM f GROUP BY 1, 2
     ),
     causes AS (
-        SELECT caused_by_org, absorbed_by_org, cause, count(*) AS n,
+        SELECT caused_by_org, absorbed_by_org, cause, sum(n) AS n,
                row_number() OVER (PARTITION BY caused_by_org, absorbed_by_org
-                                  ORDER BY count(*) DESC, cause) AS rank
+                                  ORDER BY sum(n) DESC, cause) AS rank
         FROM f GROUP BY 1, 2, 3
     ),
     top AS (
@@ -167,15 +189,18 @@ def compute(
     engine: Engine, costs: UnitCosts, *, met_reasons: tuple[str, ...] = MET_REASONS
 ) -> tuple[pa.Table, pa.Table]:
     """The ledger and the matrix as Arrow tables, without writing anything."""
-    contacts = stage_contacts(engine, costs)
     try:
-        with_needs = engine.count("episode_events") > 0
-        led = engine.to_arrow(
-            engine.sql(_ledger_sql(contacts, costs.label, with_needs, met_reasons))
-        )
-        mat = engine.to_arrow(engine.sql(_matrix_sql(contacts, costs.label)))
+        engine.stage(_AGG, _agg_sql(contacts_sql(engine, costs)))
     finally:
-        engine.drop_temp(contacts)
+        release(engine)
+    try:
+        priced = engine.to_arrow(engine.sql(f'SELECT sum(n) AS n FROM "{_AGG}"'))
+        check_one_row_per_contact(engine, int(priced.column("n")[0].as_py() or 0))
+        with_needs = engine.count("episode_events") > 0
+        led = engine.to_arrow(engine.sql(_ledger_sql(_AGG, costs.label, with_needs, met_reasons)))
+        mat = engine.to_arrow(engine.sql(_matrix_sql(_AGG, costs.label)))
+    finally:
+        engine.drop_temp(_AGG)
     return led.cast(VALUE_LEDGER), mat.cast(COST_SHUNTING)
 
 
