@@ -35,6 +35,7 @@ from joinedup.demand._hashing import hashed_ngrams
 from joinedup.demand._taxonomy import DEFAULT_TAXONOMY, NEEDS_REVIEW, Taxonomy
 
 FORMAT_VERSION = 1
+_SLICE = 8192
 
 _TAG = re.compile(r"<[^>]{0,2000}>")
 _SCRIPT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
@@ -140,8 +141,13 @@ class TextModel:
         """Calibrated class probabilities for cleaned notes."""
         if not cleaned:
             return np.zeros((0, len(self.classes)))
-        x = self._feats.transform(cleaned)
-        scores = np.asarray((x @ self._coef_t).todense()) + self.intercept
+        # In slices: the n-gram arrays of a slice take about 1 KB per note, so a slice of
+        # 8,192 keeps memory flat however many notes are passed at once.
+        parts = []
+        for i in range(0, len(cleaned), _SLICE):
+            x = self._feats.transform(cleaned[i : i + _SLICE])
+            parts.append(np.asarray((x @ self._coef_t).todense()))
+        scores = np.vstack(parts) + self.intercept
         return softmax(scores / self.temperature)
 
     def predict(

@@ -103,6 +103,9 @@ def link(
         assert isinstance(engine, DuckDBEngine)
         # Splink drives its own DuckDB API; this is the one place linkage touches the
         # raw connection (a Spark engine would hand Splink a SparkAPI here instead).
+        # DuckDB draws its own progress bar on long queries, which would tear through
+        # the command's progress display; the steps are reported instead.
+        engine.raw.execute("SET enable_progress_bar = false")
         db_api = DuckDBAPI(engine.raw)
         dfs = [
             db_api.register(t, dataset_display_name=p.org)

@@ -21,7 +21,6 @@ blocking keys, which are tokens too.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -58,14 +57,12 @@ BLOCKING_KEYS: dict[str, tuple[Kind, ...]] = {
 def key_check(secret: bytes) -> str:
     """A keyed check value stored with every encoding, so the hub can tell whether two
     files were made with the same secret without learning anything about it."""
-    return hmac.new(_derive(secret, "check", ""), _CHECK_MESSAGE, hashlib.sha256).hexdigest()[:32]
+    return hmac.digest(_derive(secret, "check", ""), _CHECK_MESSAGE, "sha256").hex()[:32]
 
 
 def _derive(secret: bytes, purpose: str, name: str) -> bytes:
     """A key for one purpose and field, so no two fields share bit positions or tokens."""
-    return hmac.new(
-        secret, f"joinedup/v{VERSION}/{purpose}/{name}".encode(), hashlib.sha256
-    ).digest()
+    return hmac.digest(secret, f"joinedup/v{VERSION}/{purpose}/{name}".encode(), "sha256")
 
 
 def bigrams(words: Sequence[str]) -> set[str]:
@@ -102,8 +99,7 @@ class Encoder:
         """A keyed token of a value (in plain mode, the value itself)."""
         if not self.keyed:
             return value
-        digest = hmac.new(self._key("token", name), value.encode(), hashlib.sha256)
-        return digest.hexdigest()[:_TOKEN_HEX]
+        return hmac.digest(self._key("token", name), value.encode(), "sha256").hex()[:_TOKEN_HEX]
 
     def _mask(self, name: str, gram: str) -> int:
         """The filter bits one q-gram sets: ``hashes`` positions read from HMAC output
@@ -114,7 +110,7 @@ class Encoder:
         key, bits, mask = self._key("bloom", name), self.bloom.bits, 0
         need, counter = self.bloom.hashes, 0
         while need:
-            digest = hmac.new(key, f"{counter}:{gram}".encode(), hashlib.sha256).digest()
+            digest = hmac.digest(key, f"{counter}:{gram}".encode(), "sha256")
             for i in range(0, min(need, 16) * 2, 2):
                 mask |= 1 << (int.from_bytes(digest[i : i + 2], "little") & (bits - 1))
             need -= min(need, 16)
