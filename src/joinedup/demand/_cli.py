@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -45,10 +46,10 @@ def _friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except JoinedupError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from None
         except ValidationError as exc:
-            err.print(f"[bold red]error:[/] invalid settings: {exc}", highlight=False)
+            err.print(f"[bold red]error:[/] invalid settings: {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]

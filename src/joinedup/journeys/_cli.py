@@ -13,6 +13,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -42,12 +43,12 @@ def _friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except JoinedupError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from None
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            err.print(f"[bold red]error:[/] invalid setting {where}: {first['msg']}")
+            err.print(f"[bold red]error:[/] invalid setting {where}: {escape(str(first['msg']))}")
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
