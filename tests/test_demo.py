@@ -9,9 +9,17 @@ from collections import Counter
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from python_calamine import CalamineWorkbook
 
 from joinedup import SynthConfig, run_demo
+from joinedup.demo import DemoResult
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
+    """One demo run, shared: every stage on a small population (read-only)."""
+    return run_demo(tmp_path_factory.mktemp("demo") / "ws", SynthConfig(people=250, seed=21))
 
 
 def _count_exports(root: Path) -> tuple[Counter[str], Counter[str]]:
@@ -36,10 +44,10 @@ def _count_exports(root: Path) -> tuple[Counter[str], Counter[str]]:
     return contacts, records
 
 
-def test_demo_report_matches_a_direct_count_of_the_exports(tmp_path: Path) -> None:
-    result = run_demo(tmp_path / "ws", SynthConfig(people=300, seed=21))
+def test_demo_report_matches_a_direct_count_of_the_exports(demo: DemoResult) -> None:
+    result = demo
     html = result.report.path.read_text(encoding="utf-8")
-    contacts, records = _count_exports(tmp_path / "ws" / "synth" / "exports")
+    contacts, records = _count_exports(result.synth.root / "exports")
 
     fig = result.report.figures
     assert fig.contacts_by_org == dict(contacts)
@@ -67,8 +75,8 @@ def test_demo_report_matches_a_direct_count_of_the_exports(tmp_path: Path) -> No
     assert "records_by_org" in embedded.group(1) and "sources" not in json.loads(embedded.group(1))
 
 
-def test_report_shows_no_count_the_disclosure_control_would_withhold(tmp_path: Path) -> None:
-    result = run_demo(tmp_path / "ws", SynthConfig(people=60, seed=5))
+def test_report_shows_no_count_the_disclosure_control_would_withhold(demo: DemoResult) -> None:
+    result = demo
     html = result.report.path.read_text(encoding="utf-8")
     cells = re.findall(r'<td class="govuk-table__cell jd-num"[^>]*>([^<]*)<', html)
     numbers = [int(c.replace(",", "")) for c in cells if c.strip().replace(",", "").isdigit()]
@@ -78,8 +86,8 @@ def test_report_shows_no_count_the_disclosure_control_would_withhold(tmp_path: P
     assert "data-withheld" in html and "confidential" in html
 
 
-def test_report_is_self_contained(tmp_path: Path) -> None:
-    result = run_demo(tmp_path / "ws", SynthConfig(people=120, seed=3))
+def test_report_is_self_contained(demo: DemoResult) -> None:
+    result = demo
     html = result.report.path.read_text(encoding="utf-8")
     assert "<svg" in html and "govuk-table" in html
     # No requests at all: links only within the page, no scripts, styles, fonts or
@@ -87,14 +95,15 @@ def test_report_is_self_contained(tmp_path: Path) -> None:
     assert not re.search(r'(src|href)="(?!#)', html)
     assert not re.search(r"url\((?!#)", html)
     assert not re.search(r"@import|<link\b", html)
-    # Stages that have not run are absent, not faked.
-    assert "failure demand share" not in html.lower()
-    assert {"synth", "ingest", "report"} >= set(re.findall(r'data-run="(\w+)"', html))
-    assert {"synth", "ingest"} <= set(re.findall(r'data-run="(\w+)"', html))
+    # Every stage ran, so every stage's section is there.
+    for section in ("headline", "contacts", "demand", "journeys", "money", "data"):
+        assert f'<section id="{section}"' in html
+    runs = set(re.findall(r'data-run="([\w ]+)"', html))
+    assert {"synth", "ingest", "link", "journeys build", "demand classify", "value ledger"} <= runs
 
 
-def test_every_chart_has_a_table_alternative(tmp_path: Path) -> None:
-    result = run_demo(tmp_path / "ws", SynthConfig(people=120, seed=3))
+def test_every_chart_has_a_table_alternative(demo: DemoResult) -> None:
+    result = demo
     html = result.report.path.read_text(encoding="utf-8")
     charts = re.findall(r'<figure class="jd-figure" data-chart="([^"]+)">', html)
     assert len(charts) >= 2
@@ -102,3 +111,44 @@ def test_every_chart_has_a_table_alternative(tmp_path: Path) -> None:
         # The chart announces itself, and a table with the same caption follows it.
         assert f'role="img" aria-label="{title}"' in html
         assert re.search(rf"<caption[^>]*>{re.escape(title)}</caption>", html)
+
+
+def test_headline_figures_are_recomputed_from_the_tables(demo: DemoResult) -> None:
+    """Every headline number is traceable to the workspace's tables."""
+    from joinedup.workspace import Workspace
+
+    pub = demo.report.published
+    with Workspace(demo.report.path.parent, create=False) as ws:
+        dem = ws.read("demand").to_pylist()
+        eps = ws.read("episodes").to_pylist()
+        ledger = ws.read("value_ledger").to_pylist()
+    failure = sum(r["demand_type"] == "failure" for r in dem)
+    # Published counts are rounded to 5, so the share is within rounding of the truth.
+    assert pub.extra["failure_share"] == pytest.approx(failure / len(dem), abs=0.01)
+    met_first = sum(e["end_reason"] == "met" and e["contacts"] == 1 for e in eps)
+    assert pub.extra["first_contact_share"] == pytest.approx(met_first / len(eps), abs=0.01)
+    assert pub.extra["failure_cost"] == pytest.approx(sum(r["failure_cost_gbp"] for r in ledger))
+    days = sorted(e["elapsed_seconds"] / 86400 for e in eps)
+    mid = len(days) // 2
+    median = days[mid] if len(days) % 2 else (days[mid - 1] + days[mid]) / 2
+    assert pub.extra["median_days"] == pytest.approx(median)
+
+
+def test_report_without_later_stages_leaves_their_sections_out(
+    tmp_path: Path, loaded_workspace_dir: Path
+) -> None:
+    """A workspace with only ingested data reports only what ingest can support."""
+    import shutil
+
+    from joinedup import report
+    from joinedup.workspace import Workspace
+
+    shutil.copytree(loaded_workspace_dir, tmp_path / "ws")
+    with Workspace(tmp_path / "ws", create=False) as ws:
+        rep = report.build(ws, tmp_path / "r.html")
+    html = rep.path.read_text(encoding="utf-8")
+    for section in ("demand", "journeys", "money"):
+        assert f'<section id="{section}"' not in html
+    assert '<section id="contacts"' in html
+    assert "Only the stages that have run are reported" in html
+    assert rep.published.extra == {}

@@ -66,7 +66,10 @@ def run_demo(
         say("journeys")
         stages["journeys"] = journeys.episodes(ws)
         say("demand")
-        stages["demand"] = demand.classify(ws)
+        settings = demand.load_settings(None)
+        with ws.run("demand classify", settings=settings.model_dump()) as run:
+            stages["demand"] = demand.classify(ws, settings=settings)
+            run.outputs["demand"] = stages["demand"].as_dict()
         say("value")
         stages["value"] = value.ledger(ws)
 

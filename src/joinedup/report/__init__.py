@@ -21,6 +21,7 @@ from joinedup.governance import MARKER
 from joinedup.report._figures import Figures, Filters, compute
 from joinedup.report._publish import Published, publish
 from joinedup.report._sections import SECTIONS
+from joinedup.report._sections import headline as headline_section
 from joinedup.web._assets import asset
 from joinedup.workspace import Workspace
 
@@ -73,6 +74,7 @@ def build(workspace: Workspace, out: Path | str) -> ReportResult:
         fig = compute(workspace)
         pub = publish(fig)
         sections = [s for s in (make(workspace, fig, pub) for make in SECTIONS) if s]
+        sections.insert(0, headline_section(workspace, fig, pub))
         html = (
             _env()
             .get_template("report.html.j2")
@@ -80,7 +82,6 @@ def build(workspace: Workspace, out: Path | str) -> ReportResult:
                 fig=fig,
                 pub=pub,
                 sections=sections,
-                stages_run=False,
                 govuk_css=asset("govuk-frontend.min.css"),
                 version=__version__,
                 generated=datetime.now(UTC).strftime("%d %B %Y %H:%M UTC"),

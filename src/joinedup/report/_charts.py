@@ -28,6 +28,8 @@ class Chart:
     spec: dict[str, Any]
     columns: list[str]
     rows: list[list[Any]] = field(default_factory=list)
+    #: Columns that are measures (rates, money, days), not disclosure-controlled counts.
+    measures: frozenset[str] = frozenset()
 
 
 def _config(chart: alt.Chart | alt.LayerChart) -> alt.Chart | alt.LayerChart:
@@ -35,7 +37,11 @@ def _config(chart: alt.Chart | alt.LayerChart) -> alt.Chart | alt.LayerChart:
 
 
 def render(
-    chart: alt.Chart | alt.LayerChart, title: str, columns: list[str], rows: list[list[Any]]
+    chart: alt.Chart | alt.LayerChart,
+    title: str,
+    columns: list[str],
+    rows: list[list[Any]],
+    measures: tuple[str, ...] = (),
 ) -> Chart:
     """Render an Altair chart to SVG and keep its data as a table."""
     spec = json.loads(_config(chart).to_json())
@@ -43,7 +49,7 @@ def render(
     svg = svg[svg.index("<svg") :]
     # A role and a label make the picture announce itself; the table carries the detail.
     svg = svg.replace("<svg ", f'<svg role="img" aria-label="{_attr(title)}" ', 1)
-    return Chart(title, svg, spec, columns, rows)
+    return Chart(title, svg, spec, columns, rows, frozenset(measures))
 
 
 def _attr(text: str) -> str:

@@ -16,6 +16,10 @@ import ibis
 from joinedup.workspace import Workspace
 
 
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
 @dataclass(frozen=True)
 class Filters:
     """Which events the figures cover; an empty field means no restriction."""
@@ -40,6 +44,24 @@ class Filters:
             events = events.filter(events.occurred_at.date() < self.end + timedelta(days=1))
         return events
 
+    def where(self, alias: str = "e") -> str:
+        """The same restriction as SQL on an events table aliased ``alias`` ("TRUE" when
+        there is none), for figures read with SQL rather than Ibis."""
+        parts = []
+        for col, values in (("org", self.orgs), ("service", self.services)):
+            if values:
+                parts.append(f"{alias}.{col} IN ({', '.join(_lit(v) for v in values)})")
+        if self.channels:
+            parts.append(f"{alias}.channel IN ({', '.join(_lit(v) for v in self.channels)})")
+        if self.start is not None:
+            parts.append(
+                f"{alias}.occurred_at >= TIMESTAMPTZ '{self.start.isoformat()} 00:00:00+00'"
+            )
+        if self.end is not None:
+            after = (self.end + timedelta(days=1)).isoformat()
+            parts.append(f"{alias}.occurred_at < TIMESTAMPTZ '{after} 00:00:00+00'")
+        return " AND ".join(parts) or "TRUE"
+
     @property
     def active(self) -> bool:
         return bool(self.orgs or self.services or self.channels or self.start or self.end)
@@ -61,6 +83,7 @@ class Figures:
     quarantined: int
     quarantine_by_source: dict[str, dict[str, int]] = field(default_factory=dict)
     sources: list[dict[str, Any]] = field(default_factory=list)
+    filters: Filters = field(default_factory=Filters)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,4 +157,5 @@ def compute(ws: Workspace, filters: Filters | None = None) -> Figures:
         quarantined=sum(sum(v.values()) for v in q_by_source.values()),
         quarantine_by_source=q_by_source,
         sources=sources,
+        filters=filters,
     )

@@ -39,6 +39,9 @@ class Published:
     notes: list[str] = field(default_factory=list)
     rules: OutputRules = field(default_factory=OutputRules)
     marker: str = MARKER
+    #: Headline figures added by the later stages' sections (failure share, cost of
+    #: failure demand, median days per need, needs met at first contact).
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)

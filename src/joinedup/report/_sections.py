@@ -32,8 +32,8 @@ class Section:
 Builder = Callable[[Workspace, Figures, Published], Section | None]
 
 
-def headline(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
-    return Section("headline", "Headline")
+def headline(ws: Workspace, fig: Figures, pub: Published) -> Section:
+    return Section("headline", "Headline", {"stages_run": bool(pub.extra)})
 
 
 def contacts(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
@@ -106,5 +106,12 @@ def provenance(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
     return Section("provenance", "Method and provenance", {"runs": ws.runs()})
 
 
-#: The sections in reading order.
-SECTIONS: list[Builder] = [headline, contacts, data, provenance]
+def _stage_sections() -> list[Builder]:
+    from joinedup.report import _stages
+
+    return [_stages.demand, _stages.journeys, _stages.money]
+
+
+#: The sections in reading order. The headline is built last (its cards are read from
+#: the other sections) but shown first.
+SECTIONS: list[Builder] = [contacts, *_stage_sections(), data, provenance]

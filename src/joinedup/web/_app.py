@@ -197,7 +197,6 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
             sections=sections,
             filters=filters,
             choices=choices,
-            stages_run=False,
         )
 
     def _filters(org: str, service: str, channel: str, start: str, end: str) -> Filters:

@@ -1,0 +1,401 @@
+"""Report sections for the later pipeline stages: demand, journeys and money.
+
+Each builder reads the stage's tables through the engine and returns None when the
+stage has not run (its table is empty or missing). Every count and amount shown passes
+disclosure control through :func:`joinedup.report._publish.grid`; an amount of money is
+shown only where the count of contacts behind it is shown, since each amount is a count
+times a unit cost and would otherwise give the withheld count away.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import altair as alt
+
+from joinedup.report import _charts
+from joinedup.report._charts import Chart
+from joinedup.report._figures import Figures, Filters
+from joinedup.report._publish import Published, grid
+from joinedup.report._sections import Section
+from joinedup.workspace import Workspace
+
+
+def _rows(ws: Workspace, query: str) -> list[dict[str, Any]]:
+    return ws.engine.to_arrow(ws.engine.sql(query)).to_pylist()
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _ledger_where(flt: Filters) -> str:
+    """The dashboard's filters on the value ledger, which is kept by organisation,
+    service and month (not by channel)."""
+    parts = []
+    if flt.orgs:
+        parts.append(f"org IN ({', '.join(_lit(o) for o in flt.orgs)})")
+    if flt.services:
+        parts.append(f"service IN ({', '.join(_lit(v) for v in flt.services)})")
+    if flt.start is not None:
+        parts.append(f"month >= DATE '{flt.start.replace(day=1).isoformat()}'")
+    if flt.end is not None:
+        parts.append(f"month <= DATE '{flt.end.isoformat()}'")
+    return " AND ".join(parts) or "TRUE"
+
+
+def _present(ws: Workspace, table: str) -> bool:
+    return ws.engine.has_table(table) and ws.engine.count(table) > 0
+
+
+def _publish_grid(pub: Published, cells: dict[str, dict[str, int]]) -> dict[str, dict[str, Any]]:
+    safe, notes = grid(cells, pub.rules, pub.controlled)
+    pub.notes.extend(n for n in notes if n not in pub.notes)
+    return safe
+
+
+def demand(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
+    if not _present(ws, "demand"):
+        return None
+    # The organisation is the one the contact reached (the event's), so the dashboard's
+    # filters apply to demand as they do to contacts.
+    by_cat = _rows(
+        ws,
+        "SELECT e.org, coalesce(d.category, 'unclassified') AS category, "
+        "coalesce(d.demand_type, 'unclassified') AS demand_type, count(*) AS n "
+        f"FROM demand d JOIN events e USING (event_id) WHERE {fig.filters.where('e')} "
+        "GROUP BY ALL",
+    )
+    if not by_cat:
+        return None
+    types = {r["category"]: r["demand_type"] for r in by_cat}
+    cells: dict[str, dict[str, int]] = {}
+    for r in by_cat:
+        cells.setdefault(r["category"], {})[r["org"]] = int(r["n"])
+    safe = _publish_grid(pub, cells)
+    kinds: dict[str, dict[str, int]] = {}
+    for r in by_cat:
+        inner = kinds.setdefault(r["org"], {})
+        inner[r["demand_type"]] = inner.get(r["demand_type"], 0) + int(r["n"])
+    by_type = _publish_grid(pub, kinds)
+    total = by_type.get("Total", {})
+    failure, everything = total.get("failure"), total.get("Total")
+    share = failure / everything if failure is not None and everything else None
+    pub.extra["failure_share"] = share
+    pub.extra["failure_contacts"] = failure
+
+    orgs = sorted(o for o in by_type if o != "Total")
+    bar_rows = [
+        {"organisation": o, "demand": k, "contacts": v}
+        for o in orgs
+        for k, v in by_type[o].items()
+        if k != "Total" and v is not None
+    ]
+    charts = []
+    if bar_rows:
+        charts.append(
+            _charts.stacked_bars(
+                bar_rows,
+                category="organisation",
+                stack="demand",
+                value="contacts",
+                title="Value and failure demand at each organisation",
+                value_title="contacts from citizens",
+            )
+        )
+    control = _control_chart(ws, fig, pub)
+    if control is not None:
+        charts.append(control)
+    categories = sorted((c for c in safe if c != "Total"), key=lambda c: (types.get(c), c))
+    return Section(
+        "demand",
+        "Demand: value and failure",
+        {
+            "share": share,
+            "failure": failure,
+            "orgs": orgs,
+            "categories": categories,
+            "types": types,
+            "by_category": safe,
+            "by_type": by_type,
+        },
+        charts,
+    )
+
+
+def _control_chart(ws: Workspace, fig: Figures, pub: Published) -> Chart | None:
+    """A p-chart of the monthly failure-demand rate: the centre line is the overall rate
+    and the limits are three standard errors either side for each month's volume
+    (Shewhart's rule, as used for proportions; a control chart, not a target)."""
+    monthly = _rows(
+        ws,
+        "SELECT strftime(date_trunc('month', e.occurred_at), '%Y-%m') AS month, "
+        "d.demand_type AS kind, count(*) AS n FROM demand d JOIN events e USING (event_id) "
+        f"WHERE d.demand_type IS NOT NULL AND {fig.filters.where('e')} GROUP BY ALL",
+    )
+    cells: dict[str, dict[str, int]] = {}
+    for r in monthly:
+        cells.setdefault(r["month"], {})[r["kind"]] = int(r["n"])
+    safe = _publish_grid(pub, cells)
+    points = []
+    for month in sorted(m for m in safe if m != "Total"):
+        fail, n = safe[month].get("failure"), safe[month].get("Total")
+        if fail is not None and n:
+            points.append({"month": month, "rate": fail / n, "n": n})
+    if len(points) < 3:
+        return None
+    p = sum(x["rate"] * x["n"] for x in points) / sum(x["n"] for x in points)
+    for x in points:
+        se = math.sqrt(p * (1 - p) / x["n"])
+        x.update(centre=p, lower=max(0.0, p - 3 * se), upper=min(1.0, p + 3 * se))
+        x["signal"] = "outside limits" if not x["lower"] <= x["rate"] <= x["upper"] else "within"
+    base = alt.Chart(alt.Data(values=points)).encode(x=alt.X("month:O", title=None))
+    band = base.mark_area(opacity=0.15, color="#505a5f").encode(
+        y=alt.Y("lower:Q", title="failure-demand rate", axis=alt.Axis(format="%")), y2="upper:Q"
+    )
+    centre = (
+        alt.Chart(alt.Data(values=points))
+        .mark_rule(color="#505a5f", strokeDash=[4, 3])
+        .encode(y="mean(centre):Q")
+    )
+    line = base.mark_line(point=True, color="#1d70b8").encode(
+        y="rate:Q", tooltip=["month:O", alt.Tooltip("rate:Q", format=".1%"), "signal:N"]
+    )
+    chart = (band + centre + line).properties(width=560, height=220)
+    rows = [
+        [
+            x["month"],
+            round(100 * x["rate"], 1),
+            round(100 * x["lower"], 1),
+            round(100 * x["upper"], 1),
+            x["signal"],
+        ]
+        for x in points
+    ]
+    return _charts.render(
+        chart,
+        "Failure-demand rate by month, with control limits",
+        ["month", "rate %", "lower limit %", "upper limit %", "signal"],
+        rows,
+        measures=("rate %", "lower limit %", "upper limit %"),
+    )
+
+
+def journeys(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
+    if not _present(ws, "episodes"):
+        return None
+    # With filters, the needs are those with at least one contact the filters keep.
+    chosen = "episodes"
+    if fig.filters.active:
+        chosen = (
+            "(SELECT * FROM episodes WHERE episode_id IN (SELECT ee.episode_id FROM "
+            "episode_events ee JOIN events e USING (event_id) "
+            f"WHERE {fig.filters.where('e')}))"
+        )
+    stats = _rows(
+        ws,
+        "SELECT coalesce(need_type, 'unknown') AS need, count(*) AS needs, "
+        "count(*) FILTER (WHERE end_reason = 'met' AND contacts = 1) AS first_contact, "
+        "count(*) FILTER (WHERE len(orgs) > 1) AS multi_org, "
+        "median(elapsed_seconds) / 86400.0 AS median_days, "
+        f"avg(handoffs) AS mean_handoffs FROM {chosen} AS ep GROUP BY ALL ORDER BY need",
+    )
+    if not stats:
+        return None
+    cells = {
+        r["need"]: {
+            "needs": int(r["needs"]),
+            "first": int(r["first_contact"]),
+            "multi": int(r["multi_org"]),
+        }
+        for r in stats
+    }
+    safe = _publish_grid(pub, cells)
+    overall = _rows(
+        ws,
+        "SELECT median(elapsed_seconds) / 86400.0 AS median_days, count(*) AS n "
+        f"FROM {chosen} AS ep",
+    )[0]
+    total = safe.get("Total", {})
+    pub.extra["median_days"] = overall["median_days"] if (overall["n"] or 0) >= 10 else None
+    needs, first = total.get("needs"), total.get("first")
+    pub.extra["first_contact_share"] = first / needs if needs and first is not None else None
+    # Medians and means are shown only for needs whose count is published.
+    detail = {
+        r["need"]: {"median_days": r["median_days"], "mean_handoffs": r["mean_handoffs"]}
+        for r in stats
+        if safe.get(r["need"], {}).get("needs") is not None
+    }
+    charts = []
+    bar = [
+        {"need": n, "measure": "needs met at first contact", "needs": v["first"]}
+        for n, v in safe.items()
+        if n != "Total" and v.get("first") is not None
+    ] + [
+        {"need": n, "measure": "needs involving several organisations", "needs": v["multi"]}
+        for n, v in safe.items()
+        if n != "Total" and v.get("multi") is not None
+    ]
+    if bar:
+        chart = (
+            alt.Chart(alt.Data(values=bar))
+            .mark_bar()
+            .encode(
+                y=alt.Y("need:N", title=None),
+                x=alt.X("needs:Q", title="needs"),
+                color=alt.Color("measure:N", title=None),
+                yOffset="measure:N",
+                tooltip=["need:N", "measure:N", "needs:Q"],
+            )
+            .properties(width=560)
+        )
+        charts.append(
+            _charts.render(
+                chart,
+                "Needs met at first contact, and needs that involved several organisations",
+                ["need", "measure", "needs"],
+                [[b["need"], b["measure"], b["needs"]] for b in bar],
+            )
+        )
+    # Service shapes describe whole services; they are left out of a filtered view.
+    shapes = [] if fig.filters.active else _shapes(ws)
+    return Section(
+        "journeys",
+        "Journeys: needs across organisations",
+        {"by_need": safe, "detail": detail, "shapes": shapes},
+        charts,
+    )
+
+
+def _shapes(ws: Workspace) -> list[dict[str, Any]]:
+    from joinedup import journeys as stage
+
+    try:
+        table = stage.service_shapes(ws)
+    except Exception:  # the journeys stage may not offer shapes on this workspace
+        return []
+    keep = ("service", "shape", "episodes", "variant_entropy", "orgs_per_need")
+    return [
+        {k: r.get(k) for k in keep if k in r}
+        for r in table.to_pylist()
+        if (r.get("episodes") or 0) >= 10
+    ]
+
+
+def money(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
+    if not _present(ws, "value_ledger"):
+        return None
+    flt = fig.filters
+    ledger = _rows(
+        ws,
+        "SELECT org, CAST(sum(contacts) AS BIGINT) AS contacts, "
+        "CAST(sum(failure_contacts) AS BIGINT) AS failure, "
+        "sum(cost_gbp) AS cost, sum(failure_cost_gbp) AS failure_cost, "
+        "CAST(sum(needs_met) AS BIGINT) AS needs_met, any_value(unit_costs) AS unit_costs "
+        f"FROM value_ledger WHERE {_ledger_where(flt)} GROUP BY org ORDER BY org",
+    )
+    if not ledger:
+        return None
+    cells = {
+        r["org"]: {"contacts": int(r["contacts"]), "failure": int(r["failure"])} for r in ledger
+    }
+    safe = _publish_grid(pub, cells)
+    rows = []
+    for r in ledger:
+        shown = safe.get(r["org"], {})
+        n, f = shown.get("contacts"), shown.get("failure")
+        rows.append(
+            {
+                "org": r["org"],
+                "contacts": n,
+                "failure": f,
+                "cost": r["cost"] if n is not None else None,
+                "failure_cost": r["failure_cost"] if f is not None else None,
+                "per_transaction": r["cost"] / r["contacts"] if n and r["contacts"] else None,
+                "per_need_met": r["cost"] / r["needs_met"]
+                if n is not None and (r["needs_met"] or 0) >= 10
+                else None,
+            }
+        )
+    failure_cost = (
+        sum(r["failure_cost"] or 0 for r in rows)
+        if all(r["failure_cost"] is not None for r in rows)
+        else None
+    )
+    pub.extra["failure_cost"] = failure_cost
+    # The matrix is kept for the whole workspace, by organisation only: with a service,
+    # channel or date filter it is left out (and the page says so), not shown unfiltered.
+    whole = not (flt.services or flt.channels or flt.start or flt.end)
+    absorbed = (
+        f"absorbed_by_org IN ({', '.join(_lit(o) for o in flt.orgs)})" if flt.orgs else "TRUE"
+    )
+    shunt = (
+        _rows(
+            ws,
+            "SELECT caused_by_org AS cause, absorbed_by_org AS absorbed, contacts, cost_gbp, "
+            f"top_causes FROM cost_shunting WHERE {absorbed}",
+        )
+        if whole and _present(ws, "cost_shunting")
+        else []
+    )
+    shunt_cells: dict[str, dict[str, int]] = {}
+    for r in shunt:
+        shunt_cells.setdefault(r["cause"], {})[r["absorbed"]] = int(r["contacts"])
+    matrix = _publish_grid(pub, shunt_cells) if shunt_cells else {}
+    for r in shunt:
+        matrix.setdefault(r["cause"], {}).setdefault(r["absorbed"], None)
+    cost_of = {(r["cause"], r["absorbed"]): r["cost_gbp"] for r in shunt}
+    heat = [
+        {"caused by": c, "absorbed by": a, "contacts": v, "cost": round(cost_of.get((c, a), 0.0))}
+        for c, inner in matrix.items()
+        if c != "Total"
+        for a, v in inner.items()
+        if a != "Total" and v is not None
+    ]
+    charts = []
+    if heat:
+        chart = (
+            alt.Chart(alt.Data(values=heat))
+            .mark_rect()
+            .encode(
+                x=alt.X("absorbed by:N", title="absorbed by (where the contact landed)"),
+                y=alt.Y("caused by:N", title="caused by"),
+                color=alt.Color("cost:Q", title="cost (£)", scale=alt.Scale(scheme="blues")),
+                tooltip=["caused by:N", "absorbed by:N", "contacts:Q", "cost:Q"],
+            )
+            .properties(width=360, height=240)
+        )
+        text = (
+            alt.Chart(alt.Data(values=heat))
+            .mark_text(fontSize=12)
+            .encode(x="absorbed by:N", y="caused by:N", text=alt.Text("cost:Q", format=",.0f"))
+        )
+        charts.append(
+            _charts.render(
+                chart + text,
+                "Cost-shunting: failure demand by the organisation that caused it and the one "
+                "that absorbed it (£)",
+                ["caused by", "absorbed by", "contacts", "cost"],
+                [[h["caused by"], h["absorbed by"], h["contacts"], h["cost"]] for h in heat],
+                measures=("cost",),
+            )
+        )
+    causes = {
+        (r["cause"], r["absorbed"]): r["top_causes"]
+        for r in shunt
+        if matrix.get(r["cause"], {}).get(r["absorbed"]) is not None
+    }
+    return Section(
+        "money",
+        "Money: the cost of failure demand, and who pays it",
+        {
+            "rows": rows,
+            "unit_costs": ledger[0]["unit_costs"] if ledger else None,
+            "causes": sorted(causes.items()),
+            "failure_cost": failure_cost,
+            "matrix_left_out": not whole,
+            "channels_ignored": bool(flt.channels),
+        },
+        charts,
+    )
