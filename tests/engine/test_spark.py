@@ -38,7 +38,6 @@ def test_an_engine_uses_a_session_it_is_given(tmp_path: Path) -> None:
     session = shared_session()
     with connect("spark", tmp_path, spark_session=session) as engine:
         assert engine.name == "spark"
-        assert "transactions" not in engine.capabilities
         engine.register("t", pa.table({"x": [1]}))
         # The engine's views are its own, not the session's it was given.
         assert "t" not in [t.name for t in session.catalog.listTables()]

@@ -27,6 +27,7 @@ from joinedup.governance._policy import User, can, require_read
 from joinedup.report import Filters, compute, publish
 from joinedup.report import _cell as cell_filter
 from joinedup.report._sections import SECTIONS
+from joinedup.report._sections import headline as headline_section
 from joinedup.web._assets import asset
 from joinedup.workspace import Workspace
 
@@ -223,6 +224,8 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
                 pub = publish(fig)
                 sections = [s for s in (make(state.ws, fig, pub) for make in SECTIONS) if s]
                 sections = [s for s in sections if s.id != "provenance"]
+                # The headline reads what the other sections published, so it comes last.
+                sections.insert(0, headline_section(state.ws, fig, pub))
                 state.cache[key] = (fig, pub, sections)
             return state.cache[key]
 
