@@ -291,3 +291,31 @@ def test_request_user_from_header_or_cookie(store: AccessStore) -> None:
         store.request_user()
     with pytest.raises(AuthenticationError, match="Bearer"):
         store.request_user(authorization=f"Basic {token}")
+
+
+def test_every_table_a_workspace_holds_has_an_owner() -> None:
+    from joinedup import model
+
+    tables = {**model.STANDARD_TABLES, "value_ledger": model.VALUE_LEDGER}
+    tables["cost_shunting"] = model.COST_SHUNTING
+    missing = sorted(set(tables) - set(TABLE_SCOPE))
+    assert not missing, f"add {missing} to governance.TABLE_SCOPE"
+    for name, (scope, column) in TABLE_SCOPE.items():
+        assert scope in {"org", "joined", "shared"}
+        if column is not None:
+            assert column in tables[name].names, f"{name} has no column {column}"
+
+
+def test_a_wholly_quarantined_source_stays_its_organisations(
+    store: AccessStore, tmp_path: Path
+) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("CREATE TABLE sources (org VARCHAR, source VARCHAR)")
+    con.execute("CREATE TABLE quarantine (source VARCHAR, reason VARCHAR)")
+    con.execute("INSERT INTO sources VALUES ('benefits', 'b1'), ('tax', 't1')")
+    con.execute("INSERT INTO quarantine VALUES ('b1', 'x'), ('t1', 'y'), ('t1', 'z')")
+    where = row_filter(store.user("ana"), "quarantine")
+    assert con.execute(f"SELECT reason FROM quarantine WHERE {where}").fetchall() == [("x",)]
+    con.close()

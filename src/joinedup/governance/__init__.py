@@ -6,6 +6,8 @@
 - **Disclosure control** (:func:`disclose`): every table of counts or money that leaves
   the workspace passes threshold, zero, dominance and secondary suppression and rounding;
   suppressed values become markers with footnotes, never numbers.
+  :func:`write_disclosed` writes such a table to CSV, Parquet or JSON with its footnotes
+  and records the export in the audit log.
 - **Audit log** (:class:`AuditLog`): append-only JSON Lines in the workspace, each entry
   chained to the one before by SHA-256, so an edit, deletion or reordering is found.
 - **Access control** (:class:`AccessStore`, :func:`can_read`): users with an organisation
@@ -38,6 +40,7 @@ from joinedup.governance._errors import (
     GovernanceError,
     RateLimited,
 )
+from joinedup.governance._export import Exported, write_disclosed
 from joinedup.governance._policy import (
     ACTIONS,
     TABLE_SCOPE,
@@ -70,6 +73,7 @@ __all__ = [
     "Disclosed",
     "DisclosureError",
     "Dominance",
+    "Exported",
     "GovernanceError",
     "LoginRateLimiter",
     "OutputRules",
@@ -91,4 +95,5 @@ __all__ = [
     "row_filter",
     "tabulate",
     "workspace_plan",
+    "write_disclosed",
 ]

@@ -51,18 +51,31 @@ class User:
 
 Level = Literal["row", "aggregate"]
 
-#: How each standard table is owned. ``org``: each row belongs to one organisation (the
-#: column that says which is given). ``joined``: rows join up several organisations'
+#: How each table of a workspace is owned. ``org``: each row belongs to one organisation
+#: (the column that says which is given; ``None`` for the quarantine, whose rows belong to
+#: the organisation of their source). ``joined``: rows join up several organisations'
 #: records, so no single organisation owns them. ``shared``: nothing personal (costs,
-#: the record of runs).
+#: the record of runs). Every standard table (``joinedup.model.STANDARD_TABLES``) and
+#: every table a stage writes beside them must be listed: a test checks it.
 TABLE_SCOPE: dict[str, tuple[str, str | None]] = {
     "events": ("org", "org"),
     "people": ("org", "org"),
     "links": ("org", "org"),
     "quarantine": ("org", None),
+    # Sources and their quality measures describe one organisation's export: small
+    # counts of its own records (three rows with an impossible date) are its to see.
+    "sources": ("org", "org"),
+    "quality": ("org", "org"),
     "demand": ("org", "received_by_org"),
+    # A correction is made by the organisation that received the contact.
+    "label_corrections": ("org", "org"),
+    # Exact figures per receiving organisation, service and month: the organisation's own
+    # management information; other organisations see them only through disclosure control.
+    "value_ledger": ("org", "org"),
     "episodes": ("joined", None),
     "episode_events": ("joined", None),
+    # Who caused the failure demand another organisation absorbed: two organisations per row.
+    "cost_shunting": ("joined", None),
     "unit_costs": ("shared", None),
     "runs": ("shared", None),
 }
@@ -139,8 +152,7 @@ def row_filter(user: User, table: str) -> str:
         return "TRUE"
     org = "'" + user.org.replace("'", "''") + "'"
     if column is None:  # quarantine: rows are tied to the source, which names its org
-        return (
-            f"source IN (SELECT source FROM events WHERE org = {org} "
-            f"UNION SELECT source FROM people WHERE org = {org})"
-        )
+        # ``sources`` is written in the same transaction as the quarantine, so a source
+        # whose every row was quarantined is still its organisation's.
+        return f"source IN (SELECT source FROM sources WHERE org = {org})"
     return f'"{column}" = {org}'
