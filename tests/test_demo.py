@@ -152,3 +152,19 @@ def test_report_without_later_stages_leaves_their_sections_out(
     assert '<section id="contacts"' in html
     assert "Only the stages that have run are reported" in html
     assert rep.published.extra == {}
+
+
+def test_demo_times_every_stage_in_order(demo: DemoResult) -> None:
+    order = ["synth", "ingest", "pseudonymise", "link", "journeys", "demand", "value", "report"]
+    assert list(demo.seconds) == order
+    assert all(s > 0 for s in demo.seconds.values())
+
+
+def test_command_line_headline_states_the_later_stages(demo: DemoResult) -> None:
+    from joinedup.report import headline
+
+    shown = dict(headline(demo.report.published))
+    extra = demo.report.published.extra
+    assert shown["Failure demand share"] == f"{100 * extra['failure_share']:.0f}%"
+    assert shown["Cost of failure demand"] == f"£{extra['failure_cost']:,.0f}"
+    assert shown["Contacts from citizens"] == f"{demo.report.published.contacts:,}"

@@ -218,6 +218,10 @@ def demo(
             progress=lambda n: bar.update(task, completed=n),
         )
     _print_headline(result.report.published)
+    times = Table(title="Time per stage", title_justify="left", show_header=False)
+    for name, secs in result.seconds.items():
+        times.add_row(name, f"{secs:.1f} s")
+    console.print(times)
     console.print(f"Finished in {time.perf_counter() - start:.1f} s.")
     console.print(f"Report: {result.report.path}")
 

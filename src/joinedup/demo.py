@@ -9,6 +9,7 @@ compute.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,8 @@ class DemoResult:
     loads: list[ingest.IngestResult]
     report: report.ReportResult
     stages: dict[str, Any] = field(default_factory=dict)
+    #: Wall-clock seconds each stage took, in pipeline order.
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def run_demo(
@@ -43,8 +46,20 @@ def run_demo(
 
     cfg = config or SynthConfig()
     root = Path(workspace)
-    say = on_stage or (lambda _stage: None)
     stages: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
+    clock = [time.perf_counter(), ""]
+
+    def say(stage: str) -> None:
+        # Close the previous stage's clock (ingest of each organisation counts as one).
+        now, last = time.perf_counter(), str(clock[1])
+        if last:
+            key = last.split()[0] if last.startswith("ingest") else last
+            seconds[key] = seconds.get(key, 0.0) + now - float(clock[0])
+        clock[:] = [now, stage]
+        if on_stage is not None and stage:
+            on_stage(stage)
+
     with Workspace(root) as ws:
         say("synth")
         with ws.run("synth", settings=cfg.model_dump(mode="json")) as run:
@@ -55,12 +70,13 @@ def run_demo(
             say(f"ingest {contract.stem}")
             loads.append(ingest.load(contract, ws))
 
-        say("pseudonymise and link")
+        say("pseudonymise")
         # Each organisation encodes its own people with the shared secret; only the
         # encodings reach the linkage step. The secret lives for this run only.
         secret = secrets.token_bytes(32)
         orgs = sorted({r.org for r in loads})
         encoded = [privacy.pseudonymise(ws, org=org, secret=secret) for org in orgs]
+        say("link")
         stages["link"] = link.link(encoded, workspace=ws)
 
         say("journeys")
@@ -75,4 +91,5 @@ def run_demo(
 
         say("report")
         rep = report.build(ws, root / "report.html")
-    return DemoResult(made, loads, rep, stages)
+        say("")
+    return DemoResult(made, loads, rep, stages, seconds)

@@ -104,7 +104,20 @@ def headline(pub: Published) -> list[tuple[str, str]]:
     def show(v: int | None) -> str:
         return MARKER if v is None else f"{v:,}"
 
-    rows: list[tuple[str, str]] = [
+    rows: list[tuple[str, str]] = []
+    # The later stages' figures, where they ran and their counts could be published.
+    extra = pub.extra
+    if extra.get("failure_share") is not None:
+        rows.append(("Failure demand share", f"{100 * extra['failure_share']:.0f}%"))
+    if extra.get("failure_cost") is not None:
+        rows.append(("Cost of failure demand", f"£{extra['failure_cost']:,.0f}"))
+    if extra.get("median_days") is not None:
+        rows.append(
+            ("Median days from first contact to end of need", f"{extra['median_days']:.1f}")
+        )
+    if extra.get("first_contact_share") is not None:
+        rows.append(("Needs met at first contact", f"{100 * extra['first_contact_share']:.0f}%"))
+    rows += [
         ("Organisations", str(len(pub.contacts_by_org))),
         ("Person records held", show(pub.person_records)),
         ("Contacts from citizens", show(pub.contacts)),
