@@ -13,6 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from joinedup import ingest
+from joinedup.governance import MARKER, AuditLog, OutputRules
 from joinedup.ingest._checks import nhs_valid, nino_valid, postcode_valid
 from joinedup.ingest._cli import app
 from joinedup.workspace import Workspace
@@ -144,10 +145,87 @@ def test_quality_command(tmp_path: Path) -> None:
     assert shown.exit_code == 0, shown.output
     assert "Data quality: q / q-src" in shown.output and "completeness" in shown.output
     as_json = runner.invoke(app, ["quality", "--workspace", str(tmp_path / "ws"), "--json"])
-    rows = json.loads(as_json.output)
+    doc = json.loads(as_json.output)
+    assert doc["disclosure_control"] is True and doc["notes"][0].startswith("[c]")
+    rows = doc["measures"]
     assert {r["dimension"] for r in rows} >= {"completeness", "timeliness"}
+    # Every count of this small export is under 10: withheld, unless it is zero.
+    assert all(r["failed"] in (None, 0) for r in rows if r["dimension"] != "timeliness")
+    assert all(r["checked"] is None for r in rows if r["dimension"] != "timeliness")
     out = tmp_path / "q.csv"
-    written = runner.invoke(app, ["quarantine", str(out), "--workspace", str(tmp_path / "ws")])
+    written = runner.invoke(
+        app, ["quarantine", str(out), "--workspace", str(tmp_path / "ws"), "--as", "kim"]
+    )
     assert written.exit_code == 0 and "2 quarantined rows" in written.output
+    entry = list(AuditLog(tmp_path / "ws").entries(what="export"))[-1]
+    assert entry.who == "kim" and entry.details["rows"] == 2
+    assert entry.details["output"] == str(out) and entry.details["level"] == "row"
     none = runner.invoke(app, ["quality", "--workspace", str(tmp_path / "nowhere")])
     assert none.exit_code == 1 and "no workspace" in none.output
+
+
+def test_quality_exact_only_with_control_off_and_recorded(tmp_path: Path) -> None:
+    _setup(tmp_path, date(2025, 3, 1)).close()
+    ws = str(tmp_path / "ws")
+    runner = CliRunner()
+    shown = runner.invoke(app, ["quality", "-w", ws, "--source", "q-src"])
+    assert shown.exit_code == 0, shown.output
+    assert MARKER in shown.output and "withheld" in shown.output
+    assert not list(AuditLog(ws).entries(what="disclosure.off"))
+    raw = runner.invoke(
+        app, ["quality", "-w", ws, "--json", "--no-disclosure-control", "--as", "kim"]
+    )
+    doc = json.loads(raw.output)
+    assert doc["disclosure_control"] is False and "not cleared" in doc["notes"][0]
+    completeness = _by(doc["measures"], "events", "note", "missing")
+    assert completeness["checked"] == 4 and completeness["failed"] == 0  # 2 of 6 quarantined
+    off = list(AuditLog(ws).entries(what="disclosure.off"))
+    assert len(off) == 1 and off[0].who == "kim" and off[0].details["source"] is None
+    assert AuditLog(ws).verify().ok
+
+
+def _measure(dimension: str, failed: int, checked: int) -> dict[str, Any]:
+    return {
+        "org": "q",
+        "source": "s",
+        "table_name": "events",
+        "column_name": "c",
+        "dimension": dimension,
+        "check_name": "x",
+        "failed": failed,
+        "checked": checked,
+        "score": 1 - failed / checked,
+        "detail": f"{failed} of {checked}",
+        "measured_at": None,
+    }
+
+
+def test_published_quality_withholds_small_counts_and_rounds() -> None:
+    import pyarrow as pa
+
+    from joinedup.model import QUALITY
+
+    report = pa.Table.from_pylist(
+        [
+            _measure("validity", 3, 1234),
+            _measure("completeness", 0, 1234),
+            _measure("completeness", 12, 7),
+            _measure("validity", 123, 1234),
+            _measure("timeliness", 1, 1),
+        ],
+        schema=QUALITY,
+    )
+    table, notes = ingest.publish_quality(report)
+    rows = table.to_pylist()
+    assert (rows[0]["failed"], rows[0]["failed_marker"], rows[0]["checked"]) == (None, MARKER, 1235)
+    assert rows[0]["score"] is None and rows[0]["detail"] is None
+    assert (rows[1]["failed"], rows[1]["score"]) == (0, 1.0)
+    assert rows[2]["checked"] is None and rows[2]["checked_marker"] == MARKER
+    assert (rows[3]["failed"], rows[3]["checked"]) == (125, 1235)
+    assert rows[3]["score"] == pytest.approx(1 - 125 / 1235)
+    assert rows[4]["failed"] == 1 and rows[4]["detail"] == "1 of 1"  # a judgement, not a count
+    small = {3, 7}
+    assert not small & {v for r in rows[:4] for v in (r["failed"], r["checked"])}
+    assert "2 values withheld" in notes[0] and "nearest 5" in notes[1]
+    exact, _ = ingest.publish_quality(report, rules=OutputRules(threshold=2, rounding_base=1))
+    assert exact.column("failed").to_pylist()[:4] == [3, 0, 12, 123]

@@ -5,7 +5,9 @@ Nothing is silently dropped: every row of the export is either loaded or written
 and rows read always equal rows loaded plus rows quarantined. An ingest is one
 transaction; loading the same content again changes nothing; a new version of a source
 replaces that source only. Each ingest measures the source's data quality (the six
-dimensions of the UK Government Data Quality Framework) into the ``quality`` table.
+dimensions of the UK Government Data Quality Framework) into the ``quality`` table;
+:func:`publish_quality` puts its counts through disclosure control for showing outside
+the organisation.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from joinedup.ingest._contract import Contract, ContractError, load_contract
 from joinedup.ingest._export import export_quarantine
 from joinedup.ingest._infer import infer_contract
 from joinedup.ingest._load import IngestError, IngestResult, TableResult, load
+from joinedup.ingest._publish import publish_quality
 from joinedup.ingest._quality import report as _report
 from joinedup.workspace import Workspace
 
@@ -29,6 +32,7 @@ __all__ = [
     "infer_contract",
     "load",
     "load_contract",
+    "publish_quality",
     "quality",
 ]
 

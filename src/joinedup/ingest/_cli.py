@@ -75,6 +75,22 @@ def infer(
     typer.echo(contract_yaml(contract, export), nl=False)
 
 
+AgreementOpt = Annotated[
+    Path | None,
+    typer.Option("--agreement", help="Take the output rules from this agreement YAML."),
+]
+NoControlOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-disclosure-control",
+        help="Exact counts, for work inside the secure setting only; recorded in the audit log.",
+    ),
+]
+WhoOpt = Annotated[
+    str | None, typer.Option("--as", help="Who to record in the audit log (default: OS user).")
+]
+
+
 @app.command("quality")
 @_friendly
 def quality_cmd(
@@ -82,24 +98,55 @@ def quality_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     org: Annotated[str | None, typer.Option(help="Only this organisation.")] = None,
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    agreement: AgreementOpt = None,
+    no_disclosure_control: NoControlOpt = False,
+    who: WhoOpt = None,
 ) -> None:
     """Show the data-quality report: six dimensions per source and column.
 
     Completeness, uniqueness, validity, consistency, timeliness and accuracy (the UK
     Government Data Quality Framework), as measured by the last ingest of each source.
+    Counts of records under the threshold are withheld ([c]) and the others rounded,
+    unless --no-disclosure-control, which the audit log records.
     """
     from joinedup import ingest
+    from joinedup.governance import AuditLog, load_agreement
     from joinedup.workspace import Workspace
 
+    rules = load_agreement(agreement).outputs if agreement is not None else None
     with Workspace(workspace, create=False) as ws:
         report = ingest.quality(ws, org=org, source=source)
+    if no_disclosure_control:
+        AuditLog(workspace).append(
+            who,
+            "disclosure.off",
+            {
+                "output": "joinedup quality" + (" --json" if as_json else ""),
+                "rows": report.num_rows,
+                "org": org,
+                "source": source,
+            },
+        )
+        notes = [
+            "Disclosure control was turned off for this output: it is not cleared for "
+            "release outside the secure setting."
+        ]
+    else:
+        report, notes = ingest.publish_quality(report, rules=rules)
     if as_json:
-        typer.echo(json.dumps(quality_json(report), indent=2))
+        doc = {
+            "disclosure_control": not no_disclosure_control,
+            "notes": notes,
+            "measures": quality_json(report),
+        }
+        typer.echo(json.dumps(doc, indent=2))
         return
     if report.num_rows == 0:
         err.print("No quality measures yet: ingest a source first.")
         raise typer.Exit(1)
     print_quality(report, out)
+    for note in notes:
+        out.print(escape(note), highlight=False)
 
 
 @app.command("quarantine")
@@ -108,16 +155,20 @@ def quarantine_cmd(
     to: Annotated[Path, typer.Argument(help="File to write: .csv or .xlsx.")],
     workspace: WorkspaceOpt = Path("workspace"),
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    who: WhoOpt = None,
 ) -> None:
     """Write the quarantined rows, with their reasons, to a CSV or Excel file.
 
-    Text that a spreadsheet would run as a formula (=, +, -, @ …) is escaped.
+    The rows are the organisation's own raw records, for putting its export right: keep
+    the file inside the organisation. The export is recorded in the audit log. Text that
+    a spreadsheet would run as a formula (=, +, -, @ …) is escaped.
     """
     from joinedup import ingest
+    from joinedup.governance import AuditLog
     from joinedup.workspace import Workspace
 
     with Workspace(workspace, create=False) as ws:
-        n = ingest.export_quarantine(ws, to, source=source)
+        n = ingest.export_quarantine(ws, to, source=source, audit=AuditLog(workspace), who=who)
     out.print(f"{n:,} quarantined rows written to {escape(str(to))}")
 
 
@@ -138,8 +189,16 @@ def _score(row: dict[str, Any]) -> str:
     return f"[{colour}]{row['score']:.1%}[/]"
 
 
+def _count(row: dict[str, Any], col: str) -> str:
+    value = row[col]
+    return escape(row.get(col + "_marker") or "—") if value is None else f"{value:,}"
+
+
 def print_quality(report: pa.Table, console: Console) -> None:
-    """The quality report as one Rich table per source (the details are in ``--json``)."""
+    """The quality report as one Rich table per source (the details are in ``--json``).
+
+    ``report`` is :func:`joinedup.ingest.quality`'s table or, with withheld counts shown
+    as their marker, :func:`joinedup.ingest.publish_quality`'s."""
     rows = report.to_pylist()
     for key in dict.fromkeys((r["org"], r["source"]) for r in rows):
         table = Table(
@@ -160,8 +219,8 @@ def print_quality(report: pa.Table, console: Console) -> None:
                 escape(r["column_name"] or "(all)"),
                 r["dimension"],
                 escape(r["check_name"]),
-                f"{r['failed']:,}",
-                f"{r['checked']:,}",
+                _count(r, "failed"),
+                _count(r, "checked"),
                 _score(r),
             )
         console.print(table)

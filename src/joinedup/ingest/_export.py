@@ -5,16 +5,24 @@ Excel and LibreOffice as a formula (CSV injection, OWASP); ``=cmd|' /C calc'!A0`
 export's free text would run when an analyst opens the quarantine file. Every text cell
 written out is therefore escaped with a leading apostrophe, which spreadsheets show as
 text and do not evaluate.
+
+The quarantine holds an organisation's raw records, identity fields included: a file of
+it is row-level data, not a statistic, so it is not disclosure-controlled but kept to the
+organisation, and every such export is recorded in the audit log when one is given.
 """
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from joinedup.ingest._contract import ContractError
 from joinedup.ingest._sql import lit
 from joinedup.workspace import Workspace
+
+if TYPE_CHECKING:
+    from joinedup.governance import AuditLog
 
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%")
 
@@ -26,18 +34,48 @@ def escape_cell(value: object) -> object:
     return value
 
 
-def export_quarantine(workspace: Workspace, path: Path | str, *, source: str | None = None) -> int:
-    """Write the quarantined rows to a CSV or Excel (.xlsx) file, escaped; rows written."""
+def export_quarantine(
+    workspace: Workspace,
+    path: Path | str,
+    *,
+    source: str | None = None,
+    audit: AuditLog | None = None,
+    who: str | None = None,
+) -> int:
+    """Write the quarantined rows to a CSV or Excel (.xlsx) file, escaped; rows written.
+
+    With ``audit``, the export (file, source, rows) is appended to it as ``export``."""
     path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise ContractError(
+            f"{path}: write the quarantine as .csv or .xlsx, not {suffix or 'no suffix'}"
+        )
+    n = _write(workspace, path, source)
+    if audit is not None:
+        audit.append(
+            who,
+            "export",
+            {
+                "output": str(path),
+                "table": "quarantine",
+                "level": "row",
+                "source": source,
+                "rows": n,
+            },
+        )
+    return n
+
+
+def _write(workspace: Workspace, path: Path, source: str | None) -> int:
     where = f" WHERE source = {lit(source)}" if source is not None else ""
     expr = workspace.engine.sql(
         f"SELECT source, table_name, row_number, column_name, reason, raw FROM quarantine{where} "
         "ORDER BY source, table_name, row_number"
     )
     header = ["source", "table_name", "row_number", "column_name", "reason", "raw"]
-    suffix = path.suffix.lower()
     n = 0
-    if suffix == ".csv":
+    if path.suffix.lower() == ".csv":
         with path.open("w", newline="", encoding="utf-8") as fh:
             out = csv.writer(fh)
             out.writerow(header)
@@ -46,23 +84,19 @@ def export_quarantine(workspace: Workspace, path: Path | str, *, source: str | N
                     out.writerow([escape_cell(row[h]) for h in header])
                     n += 1
         return n
-    if suffix == ".xlsx":
-        import xlsxwriter
+    import xlsxwriter
 
-        # strings_to_formulas=False is a second guard: xlsxwriter would otherwise turn any
-        # string starting with "=" into a formula.
-        book = xlsxwriter.Workbook(
-            str(path),
-            {"strings_to_formulas": False, "strings_to_urls": False, "constant_memory": True},
-        )
-        sheet = book.add_worksheet("quarantine")
-        sheet.write_row(0, 0, header)
-        for batch in workspace.engine.to_arrow(expr).to_batches():
-            for row in batch.to_pylist():
-                n += 1
-                sheet.write_row(n, 0, [escape_cell(row[h]) for h in header])
-        book.close()
-        return n
-    raise ContractError(
-        f"{path}: write the quarantine as .csv or .xlsx, not {suffix or 'no suffix'}"
+    # strings_to_formulas=False is a second guard: xlsxwriter would otherwise turn any
+    # string starting with "=" into a formula.
+    book = xlsxwriter.Workbook(
+        str(path),
+        {"strings_to_formulas": False, "strings_to_urls": False, "constant_memory": True},
     )
+    sheet = book.add_worksheet("quarantine")
+    sheet.write_row(0, 0, header)
+    for batch in workspace.engine.to_arrow(expr).to_batches():
+        for row in batch.to_pylist():
+            n += 1
+            sheet.write_row(n, 0, [escape_cell(row[h]) for h in header])
+    book.close()
+    return n
