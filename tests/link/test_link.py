@@ -213,3 +213,13 @@ def test_workspace_copy_is_linked_in_place(
         assert ws.count("links") == res.links.num_rows
         assert set(ws.read("links").column("org").to_pylist()) == set(ORGS[:3])
     assert link.evaluate(truth(small_synth), res.links).precision >= 0.97
+
+
+def test_random_pairs_for_u_scale_with_the_records_within_bounds() -> None:
+    from joinedup.link._run import LinkSettings, u_pairs
+
+    auto = LinkSettings()
+    assert u_pairs(auto, 1_000) == 250_000
+    assert u_pairs(auto, 50_000) == 1_000_000
+    assert u_pairs(auto, 5_000_000) == 2_000_000
+    assert u_pairs(LinkSettings(u_pairs=123.0), 5_000_000) == 123.0

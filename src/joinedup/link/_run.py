@@ -42,7 +42,11 @@ class LinkSettings:
 
     threshold: float | None = None
     one_record_per_person: bool = True
-    u_pairs: float = 2e6
+    #: Random pairs drawn to estimate how often non-matches agree; None scales it with
+    #: the records: 20 per record, from 250,000 up to 2,000,000 (sampling costs about
+    #: 10 s per million pairs here, and 250,000 already recovers every true link in the
+    #: 5,000-person demo; see docs/methods/linkage.md).
+    u_pairs: float | None = None
     seed: int = 42
     threads: int | None = None
     floor: float = 0.01  # pairs below this are not kept after scoring
@@ -113,7 +117,7 @@ def link(
         ]
         linker = Linker(dfs, model, log_level=logging.ERROR)
         step("training")
-        _train(linker, fields, columns, keyed, cfg)
+        _train(linker, fields, columns, keyed, cfg, sum(t.num_rows for t in tables))
         lap("train")
         step("scoring pairs")
         pred = linker.inference.predict(threshold_match_probability=cfg.floor)
@@ -170,7 +174,12 @@ def link(
 
 
 def _train(
-    linker: Linker, fields: list[Field], columns: set[str], keyed: bool, cfg: LinkSettings
+    linker: Linker,
+    fields: list[Field],
+    columns: set[str],
+    keyed: bool,
+    cfg: LinkSettings,
+    records: int,
 ) -> None:
     names = {f.name: f for f in fields}
     exact_ids = [f for f in fields if f.kind == Kind.EXACT_ID]
@@ -186,7 +195,7 @@ def _train(
     # One pass over the sample: early stopping probes in many small chunks, which costs
     # more than it saves when rare levels never reach their minimum count.
     linker.training.estimate_u_using_random_sampling(
-        max_pairs=cfg.u_pairs, seed=cfg.seed, num_chunks=1
+        max_pairs=u_pairs(cfg, records), seed=cfg.seed, num_chunks=1
     )
     sessions = []
     if "dob" in names:
@@ -207,6 +216,13 @@ def _train(
         )
     for rule in sessions:
         linker.training.estimate_parameters_using_expectation_maximisation(rule)
+
+
+def u_pairs(cfg: LinkSettings, records: int) -> float:
+    """How many random pairs train the u probabilities for ``records`` records."""
+    if cfg.u_pairs is not None:
+        return cfg.u_pairs
+    return float(min(2_000_000, max(250_000, 20 * records)))
 
 
 def _choose_threshold(p: np.ndarray, fixed: float | None) -> tuple[float, float, float]:
