@@ -261,11 +261,15 @@ def _mount_stages() -> None:
     """The pipeline stages' own command groups, each defined beside its stage."""
     from joinedup.demand._cli import app as demand_app
     from joinedup.governance._cli import access_app, agreement_app, audit_app, retention_app
+    from joinedup.ingest._cli import contract_app, quality_cmd, quarantine_cmd
     from joinedup.journeys._cli import app as journeys_app
     from joinedup.link._cli import app as link_app
     from joinedup.privacy._cli import pseudonymise
     from joinedup.value._cli import app as value_app
 
+    app.add_typer(contract_app, name="contract")
+    app.command("quality")(quality_cmd)
+    app.command("quarantine")(quarantine_cmd)
     app.command("pseudonymise")(pseudonymise)
     app.add_typer(link_app, name="link")
     app.add_typer(journeys_app, name="journeys")

@@ -106,7 +106,7 @@ def quality_cmd(
 
     Completeness, uniqueness, validity, consistency, timeliness and accuracy (the UK
     Government Data Quality Framework), as measured by the last ingest of each source.
-    Counts of records under the threshold are withheld ([c]) and the others rounded,
+    Counts of records under the threshold are withheld (shown as \\[c]) and the others rounded,
     unless --no-disclosure-control, which the audit log records.
     """
     from joinedup import ingest
