@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # GOV.UK Frontend, built into the package's static files (no CDN); see frontend/build.py.
 STATIC := src/joinedup/web/static/govuk-frontend.min.css
 
-.PHONY: demo test test-fast test-slow java chromium lint typecheck bench clean install
+.PHONY: demo test test-fast test-slow java chromium lint typecheck bench clean install docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,8 @@ demo: $(STAMP) $(STATIC)
 	$(BIN)/joinedup demo --workspace demo-workspace
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -61,6 +61,10 @@ test-slow: $(STAMP) $(STATIC) java chromium
 	$(BIN)/python -m pytest -m slow -q; rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
 
 test: lint typecheck test-fast test-slow
+
+# Regenerate docs/cli-reference.md from the command line (a test checks it is current).
+docs: $(STAMP)
+	$(BIN)/python tools/cli_reference.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/synth.py

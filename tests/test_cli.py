@@ -74,3 +74,19 @@ def test_synth_then_ingest_then_report(tmp_path: Path) -> None:
     assert (tmp_path / "ws" / "report.html").exists()
     listed = runner.invoke(app, ["runs", "--workspace", ws])
     assert "ingest" in listed.output and "report" in listed.output
+
+
+def test_the_command_reference_page_is_current() -> None:
+    """docs/cli-reference.md is generated from the app; regenerate it when help changes."""
+    import importlib.util
+
+    tool = Path(__file__).resolve().parent.parent / "tools" / "cli_reference.py"
+    spec = importlib.util.spec_from_file_location("cli_reference", tool)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = module.render()
+    assert "## `joinedup link evaluate`" in text
+    assert module.PAGE.read_text(encoding="utf-8") == text, (
+        "docs/cli-reference.md is stale: run .venv/bin/python tools/cli_reference.py"
+    )
