@@ -1,4 +1,4 @@
-"""A served workspace with users of two organisations, and demand labels to review."""
+"""A served workspace (every stage run) with users of several organisations."""
 
 from __future__ import annotations
 
@@ -7,18 +7,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from tests.report.pipeline import pipeline_workspace
 
 from joinedup.governance._access import AccessStore
-from joinedup.model import DEMAND
-from joinedup.synth import SynthResult
 from joinedup.web import create_app
-from joinedup.workspace import Workspace
 
 FAST = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
 PASSWORD = "correct horse battery"
@@ -38,33 +33,11 @@ class Served:
     client: TestClient
 
 
-def _demand_from_truth(ws: Workspace, synth: SynthResult) -> None:
-    """Fill the demand table from the synthetic truth, so the review page has rows."""
-    truth = pq.read_table(synth.root / "truth" / "events.parquet")
-    contacts = truth.filter(pc.equal(truth["direction"], "in"))
-    n = contacts.num_rows
-    table = pa.table(
-        {
-            "event_id": contacts["event_id"],
-            "demand_type": contacts["demand_type"],
-            "category": contacts["category"],
-            "confidence": pa.array([0.5 + (i % 50) / 100 for i in range(n)], pa.float64()),
-            "decided_by": pa.array(["truth"] * n),
-            "caused_by_org": contacts["caused_by_org"],
-            "received_by_org": contacts["received_by_org"],
-        }
-    )
-    ws.engine.write("demand", table.select(DEMAND.names).cast(DEMAND), mode="replace")
-
-
 @pytest.fixture(scope="module")
-def served(
-    tmp_path_factory: pytest.TempPathFactory, loaded_workspace_dir: Path, small_synth: SynthResult
-) -> Iterator[Served]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A copy of the shared workspace with every stage run, served to signed-in users."""
     path = tmp_path_factory.mktemp("web") / "ws"
-    shutil.copytree(loaded_workspace_dir, path)
-    with Workspace(path) as ws:
-        _demand_from_truth(ws, small_synth)
+    shutil.copytree(pipeline_workspace(tmp_path_factory), path)
     access = AccessStore(path, hasher=FAST)
     for username, org, role in USERS:
         access.add_user(username, PASSWORD, org, role)

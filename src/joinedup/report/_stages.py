@@ -1,4 +1,5 @@
-"""Report sections for the later pipeline stages: demand, journeys and money.
+"""Report sections for the later pipeline stages: demand and money (journeys are in
+:mod:`joinedup.report._journeys`).
 
 Each builder reads the stage's tables through the engine and returns None when the
 stage has not run (its table is empty or missing). Every count and amount shown passes
@@ -180,107 +181,6 @@ def _control_chart(ws: Workspace, fig: Figures, pub: Published) -> Chart | None:
         rows,
         measures=("rate %", "lower limit %", "upper limit %"),
     )
-
-
-def journeys(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
-    if not _present(ws, "episodes"):
-        return None
-    # With filters, the needs are those with at least one contact the filters keep.
-    chosen = "episodes"
-    if fig.filters.active:
-        chosen = (
-            "(SELECT * FROM episodes WHERE episode_id IN (SELECT ee.episode_id FROM "
-            "episode_events ee JOIN events e USING (event_id) "
-            f"WHERE {fig.filters.where('e')}))"
-        )
-    stats = _rows(
-        ws,
-        "SELECT coalesce(need_type, 'unknown') AS need, count(*) AS needs, "
-        "count(*) FILTER (WHERE end_reason = 'met' AND contacts = 1) AS first_contact, "
-        "count(*) FILTER (WHERE len(orgs) > 1) AS multi_org, "
-        "median(elapsed_seconds) / 86400.0 AS median_days, "
-        f"avg(handoffs) AS mean_handoffs FROM {chosen} AS ep GROUP BY ALL ORDER BY need",
-    )
-    if not stats:
-        return None
-    cells = {
-        r["need"]: {
-            "needs": int(r["needs"]),
-            "first": int(r["first_contact"]),
-            "multi": int(r["multi_org"]),
-        }
-        for r in stats
-    }
-    safe = _publish_grid(pub, cells)
-    overall = _rows(
-        ws,
-        "SELECT median(elapsed_seconds) / 86400.0 AS median_days, count(*) AS n "
-        f"FROM {chosen} AS ep",
-    )[0]
-    total = safe.get("Total", {})
-    pub.extra["median_days"] = overall["median_days"] if (overall["n"] or 0) >= 10 else None
-    needs, first = total.get("needs"), total.get("first")
-    pub.extra["first_contact_share"] = first / needs if needs and first is not None else None
-    # Medians and means are shown only for needs whose count is published.
-    detail = {
-        r["need"]: {"median_days": r["median_days"], "mean_handoffs": r["mean_handoffs"]}
-        for r in stats
-        if safe.get(r["need"], {}).get("needs") is not None
-    }
-    charts = []
-    bar = [
-        {"need": n, "measure": "needs met at first contact", "needs": v["first"]}
-        for n, v in safe.items()
-        if n != "Total" and v.get("first") is not None
-    ] + [
-        {"need": n, "measure": "needs involving several organisations", "needs": v["multi"]}
-        for n, v in safe.items()
-        if n != "Total" and v.get("multi") is not None
-    ]
-    if bar:
-        chart = (
-            alt.Chart(alt.Data(values=bar))
-            .mark_bar()
-            .encode(
-                y=alt.Y("need:N", title=None),
-                x=alt.X("needs:Q", title="needs"),
-                color=alt.Color("measure:N", title=None),
-                yOffset="measure:N",
-                tooltip=["need:N", "measure:N", "needs:Q"],
-            )
-            .properties(width=560)
-        )
-        charts.append(
-            _charts.render(
-                chart,
-                "Needs met at first contact, and needs that involved several organisations",
-                ["need", "measure", "needs"],
-                [[b["need"], b["measure"], b["needs"]] for b in bar],
-            )
-        )
-    # Service shapes describe whole services; they are left out of a filtered view.
-    shapes = [] if fig.filters.active else _shapes(ws)
-    return Section(
-        "journeys",
-        "Journeys: needs across organisations",
-        {"by_need": safe, "detail": detail, "shapes": shapes},
-        charts,
-    )
-
-
-def _shapes(ws: Workspace) -> list[dict[str, Any]]:
-    from joinedup import journeys as stage
-
-    try:
-        table = stage.service_shapes(ws)
-    except Exception:  # the journeys stage may not offer shapes on this workspace
-        return []
-    keep = ("service", "shape", "episodes", "variant_entropy", "orgs_per_need")
-    return [
-        {k: r.get(k) for k in keep if k in r}
-        for r in table.to_pylist()
-        if (r.get("episodes") or 0) >= 10
-    ]
 
 
 def money(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
