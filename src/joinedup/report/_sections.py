@@ -107,9 +107,9 @@ def provenance(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
 
 
 def _stage_sections() -> list[Builder]:
-    from joinedup.report import _journeys, _stages
+    from joinedup.report import _fairness, _journeys, _stages
 
-    return [_stages.demand, _journeys.journeys, _stages.money]
+    return [_stages.demand, _journeys.journeys, _stages.money, _fairness.fairness]
 
 
 #: The sections in reading order. The headline is built last (its cards are read from
