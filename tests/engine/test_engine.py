@@ -263,3 +263,33 @@ def test_a_failed_transaction_changes_nothing(engine: Engine) -> None:
         engine.write("links", _links("3"))
         engine.delete("links", "local_person_ref = '1'")
     assert sorted(engine.to_arrow("links").column("local_person_ref").to_pylist()) == ["2", "3"]
+
+
+def test_distinct_filtered_lists_and_computed_intervals(engine: Engine) -> None:
+    engine.register(
+        "t",
+        pa.table(
+            {
+                "k": ["a", "a", "a", "a", "b"],
+                "ch": ["phone", "web", "phone", None, "web"],
+                "keep": [True, True, True, True, False],
+                "ts": pa.array(
+                    [datetime(2025, 3, 1, 9, tzinfo=UTC)] * 5, pa.timestamp("us", tz="UTC")
+                ),
+                "days": [1, 2, 3, 4, 5],
+            }
+        ),
+    )
+    out = engine.to_arrow(
+        engine.sql(
+            "SELECT k, list(DISTINCT ch ORDER BY ch) AS chs, "
+            "list(DISTINCT ch ORDER BY ch) FILTER (WHERE keep AND ch IS NOT NULL) AS kept, "
+            "max(ts + INTERVAL (days * 86400) SECOND) AS latest "
+            "FROM t GROUP BY k ORDER BY k"
+        )
+    )
+    # DISTINCT keeps one NULL, sorted last; a filter that keeps no row gives NULL, not [].
+    assert out.column("chs").to_pylist() == [["phone", "web", None], ["web"]]
+    assert out.column("kept").to_pylist() == [["phone", "web"], None]
+    latest = [v.astimezone(UTC) for v in out.column("latest").to_pylist()]
+    assert latest == [datetime(2025, 3, 5, 9, tzinfo=UTC), datetime(2025, 3, 6, 9, tzinfo=UTC)]

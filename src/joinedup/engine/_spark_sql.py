@@ -10,7 +10,11 @@ Spark:
   ``to_utc_timestamp(ts, 'Europe/London')``; Spark's session clock is UTC.
 - ``list(x ORDER BY y)`` / ``array_agg(x ORDER BY y)`` keep their order and their NULLs:
   sqlglot's ``collect_list`` would lose both, so the values are collected as structs with
-  their sort keys, sorted with a comparator, and unwrapped.
+  their sort keys, sorted with a comparator, and unwrapped. ``DISTINCT`` inside drops
+  repeated (key, value) structs before sorting; a ``FILTER (WHERE …)`` after it applies to
+  the collecting, where Spark allows one.
+- ``INTERVAL (expr) SECOND`` (an interval of a computed length) becomes
+  ``INTERVAL '1' SECOND * (expr)``: Spark's interval literal takes a constant only.
 """
 
 from __future__ import annotations
@@ -58,8 +62,17 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         # The window applies to the collecting, not to the sorting around it.
         window = node.copy()
         return _ordered_collect(node.this.this.transform(_rewrite), window)
+    if isinstance(node, exp.Filter) and _is_ordered_agg(node.this):
+        # Likewise the filter: Spark takes FILTER on an aggregate function only.
+        where = node.expression.transform(_rewrite)
+        return _ordered_collect(node.this.this.transform(_rewrite), where=where)
     if _is_ordered_agg(node):
         return _ordered_collect(node.this.transform(_rewrite))
+    if isinstance(node, exp.Interval) and not isinstance(node.this, exp.Literal):
+        unit = node.args.get("unit")
+        if unit is not None:
+            one = exp.Interval(this=exp.Literal.string("1"), unit=unit.copy())
+            return exp.Mul(this=one, expression=exp.Paren(this=node.this.transform(_rewrite)))
     return node
 
 
@@ -106,17 +119,30 @@ def _java_format(strftime: str) -> str:
     return "".join(out)
 
 
-def _ordered_collect(order: exp.Order, window: exp.Window | None = None) -> exp.Expression:
-    """``array_agg(value ORDER BY k1 [DESC], ...)`` in Spark SQL, order and NULLs kept."""
+def _ordered_collect(
+    order: exp.Order, window: exp.Window | None = None, where: exp.Where | None = None
+) -> exp.Expression:
+    """``array_agg([DISTINCT] value ORDER BY k1 [DESC], ...) [FILTER (WHERE …)]`` in Spark
+    SQL, order and NULLs kept."""
     keys: list[exp.Ordered] = list(order.expressions)
+    value = order.this
+    distinct = isinstance(value, exp.Distinct)
+    if distinct:
+        if len(value.expressions) != 1:
+            raise EngineError(f"cannot translate for Spark: {order.sql('duckdb')}")
+        value = value.expressions[0]
     fields = [exp.alias_(k.this.copy(), f"k{i}") for i, k in enumerate(keys)]
-    fields.append(exp.alias_(order.this.copy(), "v"))
+    fields.append(exp.alias_(value.copy(), "v"))
     collected: exp.Expression = exp.Anonymous(
         this="COLLECT_LIST", expressions=[exp.Anonymous(this="STRUCT", expressions=fields)]
     )
+    if where is not None:
+        collected = exp.Filter(this=collected, expression=where)
     if window is not None:
         window.set("this", collected)
         collected = window
+    if distinct:
+        collected = exp.Anonymous(this="ARRAY_DISTINCT", expressions=[collected])
     # A comparator over the keys in turn; DuckDB sorts NULLs last unless told otherwise.
     cases: list[str] = []
     for i, k in enumerate(keys):
@@ -132,4 +158,12 @@ def _ordered_collect(order: exp.Order, window: exp.Window | None = None) -> exp.
     comparator = exp.Lambda(this=body, expressions=[exp.to_identifier("l"), exp.to_identifier("r")])
     ordered = exp.Anonymous(this="ARRAY_SORT", expressions=[collected, comparator])
     unwrap = exp.Lambda(this=exp.column("v", table="s"), expressions=[exp.to_identifier("s")])
-    return exp.Anonymous(this="TRANSFORM", expressions=[ordered, unwrap])
+    result: exp.Expression = exp.Anonymous(this="TRANSFORM", expressions=[ordered, unwrap])
+    if where is not None:
+        # DuckDB gives NULL when the filter keeps no row; Spark's collect_list, [].
+        empty = exp.EQ(
+            this=exp.Anonymous(this="SIZE", expressions=[collected.copy()]),
+            expression=exp.Literal.number(0),
+        )
+        result = exp.If(this=empty, true=exp.Null(), false=result)
+    return result
