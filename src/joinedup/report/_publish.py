@@ -9,6 +9,7 @@ as the marker with a footnote, never as a number.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -47,6 +48,26 @@ class Published:
         d = asdict(self)
         d["rules"] = self.rules.model_dump()
         return d
+
+    def footnotes(self) -> list[str]:
+        """The notes, with the per-table "(n values withheld)" notes made one, summed."""
+        withheld = re.compile(r"^(.*) \((\d+) values? withheld\)\.$")
+        out: list[str] = []
+        totals: dict[str, int] = {}
+        for note in self.notes:
+            m = withheld.match(note)
+            if m is None:
+                out.append(note)
+                continue
+            if m.group(1) not in totals:
+                out.append(m.group(1))
+            totals[m.group(1)] = totals.get(m.group(1), 0) + int(m.group(2))
+        return [
+            f"{n} ({totals[n]} value{'s' if totals[n] != 1 else ''} withheld in all)."
+            if n in totals
+            else n
+            for n in out
+        ]
 
 
 def grid(

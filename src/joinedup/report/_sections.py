@@ -11,7 +11,7 @@ from typing import Any
 from joinedup.report import _charts
 from joinedup.report._charts import Chart
 from joinedup.report._figures import Figures
-from joinedup.report._publish import Published, grid
+from joinedup.report._publish import Published
 from joinedup.workspace import Workspace
 
 
@@ -80,38 +80,19 @@ def contacts(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
     )
 
 
-def data(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
-    return Section("data", "Data", {"sources": _sources(fig, pub)})
-
-
-def _sources(fig: Figures, pub: Published) -> list[dict[str, object]]:
-    """Rows loaded and quarantined per source, through disclosure control."""
-    counts: dict[str, dict[str, int]] = {}
-    orgs: dict[str, str] = {}
-    for s in fig.sources:
-        name = str(s.get("source"))
-        orgs[name] = str(s.get("org"))
-        ev, pe = s.get("events") or {}, s.get("people") or {}
-        counts[name] = {
-            "events": int(ev.get("loaded", 0)),
-            "people": int(pe.get("loaded", 0)),
-            "quarantined": int(ev.get("quarantined", 0)) + int(pe.get("quarantined", 0)),
-        }
-    safe, notes = grid(counts, pub.rules, pub.controlled)
-    pub.notes.extend(n for n in notes if n not in pub.notes)
-    return [{"source": k, "org": orgs[k], **safe.get(k, {})} for k in counts]
-
-
-def provenance(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
-    return Section("provenance", "Method and provenance", {"runs": ws.runs()})
-
-
 def _stage_sections() -> list[Builder]:
-    from joinedup.report import _fairness, _journeys, _stages
+    from joinedup.report import _data, _fairness, _journeys, _stages
 
-    return [_stages.demand, _journeys.journeys, _stages.money, _fairness.fairness]
+    return [
+        _stages.demand,
+        _journeys.journeys,
+        _stages.money,
+        _fairness.fairness,
+        _data.data,
+        _data.provenance,
+    ]
 
 
 #: The sections in reading order. The headline is built last (its cards are read from
 #: the other sections) but shown first.
-SECTIONS: list[Builder] = [contacts, *_stage_sections(), data, provenance]
+SECTIONS: list[Builder] = [contacts, *_stage_sections()]
