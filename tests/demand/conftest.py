@@ -42,7 +42,8 @@ def linked_copy(loaded: Path, synth: SynthResult, dest: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def shipped_model() -> TextModel:
-    return load_model()
+    """The default (hashed n-gram) model, whether or not the embeddings extra is installed."""
+    return load_model(embeddings=False)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
 from joinedup.demand._corpus import Example, generated, hand_written
@@ -37,6 +38,9 @@ from joinedup.demand._text import (
 
 #: Generated notes per category in the shipped model's corpus.
 DEFAULT_PER_CATEGORY = 1500
+#: The same for the embedding model: embedding a note costs about a thousand times
+#: hashing it, and meaning needs fewer examples than spelling to generalise.
+EMBEDDINGS_PER_CATEGORY = 400
 DEFAULT_SEED = 20261122
 #: How much one hand-written (or organisation's) example counts against a generated one.
 HAND_WEIGHT = 8.0
@@ -57,9 +61,9 @@ def _held_out(text: str) -> bool:
 
 
 def _fit(
-    feats: Featuriser, examples: Sequence[Example], weights: np.ndarray, c: float
+    feats: Featuriser, x: sp.csr_matrix, examples: Sequence[Example], weights: np.ndarray, c: float
 ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
-    x = feats.transform([clean(e.text) for e in examples])
+    """Fit on the feature rows ``x`` of ``examples``."""
     y = np.array([e.category for e in examples])
     # Fit on the hashed columns that occur only: a fraction of the 2^18, and L-BFGS
     # time grows with the number of weights. Columns never seen keep a zero weight,
@@ -100,7 +104,7 @@ def _weights(examples: Sequence[Example]) -> np.ndarray:
 def build_model(
     out: Path | str | None = None,
     *,
-    per_category: int = DEFAULT_PER_CATEGORY,
+    per_category: int | None = None,
     seed: int = DEFAULT_SEED,
     labels: Sequence[Example] = (),
     taxonomy: Taxonomy = DEFAULT_TAXONOMY,
@@ -108,32 +112,43 @@ def build_model(
     c: float = 4.0,
     progress: Progress | None = None,
 ) -> TextModel:
-    """Build (and, with ``out``, save) a text model from the default corpus plus ``labels``."""
+    """Build (and, with ``out``, save) a text model from the default corpus plus ``labels``.
+
+    ``per_category`` defaults to :data:`DEFAULT_PER_CATEGORY`, or
+    :data:`EMBEDDINGS_PER_CATEGORY` for a model with sentence embeddings.
+    """
     say = progress or (lambda _msg: None)
     settings = settings or FeatureSettings()
+    if per_category is None:
+        per_category = EMBEDDINGS_PER_CATEGORY if settings.embeddings else DEFAULT_PER_CATEGORY
     for e in labels:
         taxonomy.type_of(e.category)  # unknown categories fail here, with the fix named
     say("generating the corpus")
     corpus = generated(per_category, seed) + hand_written() + list(labels)
     feats = Featuriser(settings)
+    if settings.embeddings:
+        say(f"embedding {len(corpus)} notes with {settings.embeddings}")
+    # Features once for the whole corpus: each note's row does not depend on the others,
+    # so the calibration fit and the final fit take rows of the same matrix.
+    x_all = feats.transform([clean(e.text) for e in corpus])
 
     # Calibration: train without the held-out real-looking notes, fit T on it.
-    held = [e for e in corpus if e.source != "generated" and _held_out(e.text)]
-    if len(held) < 20:
+    held_idx = [i for i, e in enumerate(corpus) if e.source != "generated" and _held_out(e.text)]
+    if len(held_idx) < 20:
         # Too few real-looking notes: hold out generated ones instead.
-        held = [e for e in corpus if _held_out(e.text)][:2000]
-    held_ids = {id(e) for e in held}
-    train = [e for e in corpus if id(e) not in held_ids]
-    say(f"fitting on {len(train)} notes to calibrate on {len(held)}")
-    classes, coef, intercept = _fit(feats, train, _weights(train), c)
+        held_idx = [i for i, e in enumerate(corpus) if _held_out(e.text)][:2000]
+    held_set = set(held_idx)
+    train_idx = [i for i in range(len(corpus)) if i not in held_set]
+    train = [corpus[i] for i in train_idx]
+    say(f"fitting on {len(train)} notes to calibrate on {len(held_idx)}")
+    classes, coef, intercept = _fit(feats, x_all[train_idx], train, _weights(train), c)
     index = {k: i for i, k in enumerate(classes)}
-    kept = [e for e in held if e.category in index]
-    x = feats.transform([clean(e.text) for e in kept])
-    logits = np.asarray(x @ coef.T) + intercept
-    temperature = _temperature(logits, np.array([index[e.category] for e in kept]))
+    kept = [i for i in held_idx if corpus[i].category in index]
+    logits = np.asarray(x_all[kept] @ coef.T) + intercept
+    temperature = _temperature(logits, np.array([index[corpus[i].category] for i in kept]))
 
     say(f"fitting on all {len(corpus)} notes")
-    classes, coef, intercept = _fit(feats, corpus, _weights(corpus), c)
+    classes, coef, intercept = _fit(feats, x_all, corpus, _weights(corpus), c)
     for k in classes:
         taxonomy.type_of(k)
     counts: Counter[str] = Counter()
@@ -201,17 +216,27 @@ def train(
     text_col: str = "note",
     label_col: str = "category",
     taxonomy: Taxonomy = DEFAULT_TAXONOMY,
-    per_category: int = DEFAULT_PER_CATEGORY,
+    per_category: int | None = None,
     seed: int = DEFAULT_SEED,
+    embeddings: bool | None = None,
     progress: Progress | None = None,
 ) -> TextModel:
-    """Retrain on the shipped corpus plus an organisation's labels; save to ``out``."""
+    """Retrain on the shipped corpus plus an organisation's labels; save to ``out``.
+
+    The new model has sentence embeddings when ``embeddings`` says so, or, when it is
+    None, when the embeddings extra is installed (as the shipped model chosen by default).
+    """
+    from joinedup.demand._embed import ENCODER
+    from joinedup.demand._text import use_embeddings
+
     labels = read_labels(labels_path, text_col, label_col, taxonomy)
+    settings = FeatureSettings(embeddings=ENCODER if use_embeddings(embeddings) else None)
     return build_model(
         out,
         per_category=per_category,
         seed=seed,
         labels=labels,
         taxonomy=taxonomy,
+        settings=settings,
         progress=progress,
     )

