@@ -81,7 +81,7 @@ def test_groups_errors_and_charts(section: Section) -> None:
     # passes disclosure control, and the error chart only when some group's does.
     with_errors = [r for r in section.context["rows"] if r["error_rate"] is not None]
     assert titles[1:] == (
-        ["The classifier's error rate by group, with 95% intervals"] if with_errors else []
+        ["Classifier error rate by group, with 95% intervals"] if with_errors else []
     )
     for r in with_errors:
         assert r["error_rate"] * r["contacts"] >= 9.5

@@ -13,6 +13,7 @@ from typing import Any
 
 import altair as alt
 import vl_convert
+from markupsafe import escape
 
 # Colours from the GOV.UK Design System palette, which public-sector readers know.
 PALETTE = ["#1d70b8", "#f47738", "#00703c", "#912b88", "#d4351c", "#505a5f", "#28a197"]
@@ -32,12 +33,15 @@ class Chart:
     measures: frozenset[str] = frozenset()
 
 
-def _config(chart: alt.Chart | alt.LayerChart) -> alt.Chart | alt.LayerChart:
+AnyChart = alt.Chart | alt.LayerChart | alt.FacetChart
+
+
+def _config(chart: AnyChart) -> AnyChart:
     return chart.configure(font=FONT).configure_view(stroke=None).configure_range(category=PALETTE)
 
 
 def render(
-    chart: alt.Chart | alt.LayerChart,
+    chart: AnyChart,
     title: str,
     columns: list[str],
     rows: list[list[Any]],
@@ -53,7 +57,8 @@ def render(
 
 
 def _attr(text: str) -> str:
-    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+    # Escaped as the templates escape it, so the label matches the figure's caption.
+    return str(escape(text))
 
 
 def stacked_bars(

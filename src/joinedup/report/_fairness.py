@@ -324,7 +324,7 @@ def _error_chart(rows: list[dict[str, Any]], overall: float) -> Chart:
     )
     return _charts.render(
         chart,
-        "The classifier's error rate by group, with 95% intervals",
+        "Classifier error rate by group, with 95% intervals",
         ["group", "error %", "lower %", "upper %", "false failure %", "missed failure %"],
         [
             [

@@ -233,7 +233,7 @@ def _org_flow(ws: Workspace, pub: Published) -> Chart | None:
     return _graph.draw(
         pos,
         sorted(edges, key=lambda e: (e.source, e.target)),
-        title="Hand-offs between organisations: a citizen's next event was at another "
+        title="Hand-offs between organisations: the next event of a need was at another "
         "organisation (thickness: how often; colour: median days between)",
         count_title="hand-offs",
         width=size,
@@ -342,6 +342,7 @@ def _variants_chart(variants: list[dict[str, Any]]) -> Chart:
         "The most common paths (variants) a need took, activity by activity",
         ["rank", "variant", "needs"],
         [[v["rank"], v["variant"], v["needs"]] for v in shown],
+        measures=("rank",),
     )
 
 

@@ -33,7 +33,22 @@ Builder = Callable[[Workspace, Figures, Published], Section | None]
 
 
 def headline(ws: Workspace, fig: Figures, pub: Published) -> Section:
-    return Section("headline", "Headline", {"stages_run": bool(pub.extra)})
+    """The headline cards, each with its month-on-month trend; built after the other
+    sections, whose published figures it reads."""
+    from joinedup.report import _trends
+
+    series = _trends.trends(ws, fig, pub)
+    picture = _trends.chart(series)
+    return Section(
+        "headline",
+        "Headline",
+        {
+            "stages_run": bool(pub.extra),
+            "trends": {t.key: t.sentence() for t in series},
+            "series": series,
+        },
+        [picture] if picture else [],
+    )
 
 
 def contacts(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
