@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from tests.report.pipeline import pipeline_workspace
 from tests.web.conftest import PASSWORD, Served
 
 pytestmark = pytest.mark.slow
@@ -127,15 +128,20 @@ def test_correct_a_label(browser, base_url: str) -> None:  # type: ignore[no-unt
     assert (labels[-1]["event_id"], labels[-1]["category"]) == (event_id, "complaint")
 
 
-def test_the_report_file_is_accessible(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from joinedup import SynthConfig, run_demo
-
-    result = run_demo(tmp_path / "ws", SynthConfig(people=120, seed=3))
+def test_the_report_file_is_accessible(browser, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    report = pipeline_workspace(tmp_path_factory) / "report.html"
     page = browser.new_page()
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
-    page.goto(result.report.path.as_uri())
+    page.goto(report.as_uri())
     # Opens offline: the only request is the file itself.
-    assert requests == [result.report.path.as_uri()]
-    assert page.locator("figure.jd-figure svg").count() >= 2
+    assert requests == [report.as_uri()]
+    # Every section's charts rendered: the headline trends, contacts, demand, journeys
+    # (hand-offs and process map drawn as graphs), money and fairness.
+    charts = page.locator("figure.jd-figure svg[role=img]")
+    assert charts.count() >= 10
+    for i in range(charts.count()):
+        assert charts.nth(i).locator("path, rect").count() > 0
+    for section in ("headline", "journeys", "fairness", "data", "provenance"):
+        assert page.locator(f"section#{section}").count() == 1
     assert _axe(page) == []
