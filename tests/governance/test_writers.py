@@ -225,6 +225,8 @@ WRITERS: dict[str, str] = {
     "governance/_audit.py": "reason: the audit log itself",
     "governance/_access.py": "reason: the users and sessions store",
     "engine/_journal.py": "reason: the Spark engine's transaction journal",
+    "report/_fairness.py": "reason: temporary inputs (groups, labels) for demand.audit, "
+    "deleted before the report is written; the section's counts pass disclosure control",
     "synth/__init__.py": "reason: synthetic data, made up, for tests and the demo",
     "synth/_exports.py": "reason: synthetic data, made up, for tests and the demo",
     "synth/_xlsx.py": "reason: synthetic data, made up, for tests and the demo",
