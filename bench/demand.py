@@ -21,8 +21,9 @@ Run: ``.venv/bin/python bench/demand.py [--sizes 10000,100000,1000000]
 ``--accuracy --people 5000`` instead measures quality, written to
 ``bench/results/demand-accuracy.json``: a synthetic population is generated and
 ingested, ``links`` is filled from its truth (so the figures are demand's alone, not
-linkage's), the workspace is classified (timed) and scored against the truth; the
-hand-written test set is scored too.
+linkage's), episodes are built, the workspace is classified with the default model
+(timed) and scored against the truth (``demand evaluate --truth`` and ``value
+attribution``); the hand-written test set is scored too.
 """
 
 from __future__ import annotations
@@ -119,13 +120,15 @@ def make_notes(path: Path, n: int) -> float:
 _ACCURACY = """
 import json, shutil, time
 import pyarrow as pa, pyarrow.parquet as pq
-from joinedup import ingest
-from joinedup.demand import classify, evaluate_labels, evaluate_truth
+from joinedup import ingest, journeys, value
+from joinedup.demand import classify, evaluate_labels, evaluate_truth, load_model
 from joinedup.model import LINKS
 from joinedup.synth import SynthConfig, generate
 from joinedup.workspace import Workspace
 root = {root!r}
 pop = generate(root + "/pop", SynthConfig(people={people}, seed={seed}))
+# How the synthetic notes name each organisation (as the journeys tests use).
+names = {{"benefits": ["DWP"], "tax": ["HMRC"], "council": ["council"], "health": ["GP surgery"]}}
 with Workspace(root + "/ws") as ws:
     for c in pop.contracts:
         ingest.load(c, ws)
@@ -133,15 +136,23 @@ with Workspace(root + "/ws") as ws:
                         columns=["org", "local_person_ref", "person_id"])
     rec = rec.append_column("match_probability", pa.array([1.0] * rec.num_rows))
     ws.engine.write("links", rec.cast(LINKS), mode="replace")
+    # The pipeline's order: episodes first, so the rules know which contacts are one need.
+    journeys.episodes(ws, journeys.EpisodeSettings(org_names=names))
+    model = load_model(embeddings=False)
     start = time.perf_counter()
-    summary = classify(ws)
+    summary = classify(ws, model=model)
     took = time.perf_counter() - start
     ev = evaluate_truth(ws, root + "/pop")
-hand = evaluate_labels({hand!r})
+    att = value.attribution(ws, root + "/pop/truth/events.parquet")
+hand = evaluate_labels({hand!r}, model=model)
 print(json.dumps({{
-    "people": {people}, "contacts": summary.contacts, "classify_seconds": round(took, 2),
+    "people": {people}, "seed": {seed}, "contacts": summary.contacts,
+    "classify_seconds": round(took, 2),
     "summary": summary.as_dict(),
     "truth": {{k: v for k, v in ev.as_dict().items() if k != "confusion"}},
+    "value_attribution": {{"accuracy": round(att.accuracy, 4),
+                           "precision": round(att.precision, 4),
+                           "failures": att.failures, "agreement": round(att.agreement, 4)}},
     "hand_written": {{k: v for k, v in hand.as_dict().items() if k != "confusion"}},
 }}))
 """
