@@ -15,6 +15,8 @@ from joinedup.ingest import load_contract
 from joinedup.synth import SynthResult
 from joinedup.workspace import Workspace
 
+from .conftest import EVENT_FIELDS, write_contract
+
 
 def test_every_synthetic_export_loads_whole(
     small_synth: SynthResult, loaded_workspace_dir: Path
@@ -173,3 +175,46 @@ def test_excel_sheets_that_roll_over_are_read_as_one(
         res = ingest.load(council, ws)
     assert res.tables[0].loaded == made.events["council"] > 40
     assert res.tables[1].loaded == made.records["council"]
+
+
+AGREEMENT = """\
+name: test-sharing
+purpose: testing that ingest honours the agreement
+legal_gateway: none, this is a test of the software
+starts: 2024-01-01
+expires: 2099-12-31
+parties:
+  testorg:
+    name: Test organisation
+    shares:
+      events: [event_id, occurred_at, channel, local_person_ref]
+  other:
+    name: Another organisation
+    shares:
+      events: [event_id, occurred_at, channel, local_person_ref, note]
+retention:
+  days: 730
+"""
+
+
+def test_an_ingest_under_an_agreement_is_checked_and_recorded(tmp_path: Path) -> None:
+    from joinedup.governance import AgreementError, AuditLog, load_agreement
+
+    (tmp_path / "agreement.yaml").write_text(AGREEMENT, encoding="utf-8")
+    agreement = load_agreement(tmp_path / "agreement.yaml")
+    (tmp_path / "e.csv").write_text(
+        "id,when,ch,who,note\n1,2025-01-01 10:00,TEL,p1,hello\n", encoding="utf-8"
+    )
+    contract = write_contract(tmp_path, "e.csv")  # maps note, which testorg does not share
+    with Workspace(tmp_path / "ws") as ws:
+        with pytest.raises(AgreementError, match=r"testorg does not share events\.note"):
+            ingest.load(contract, ws, agreement=agreement, who="kim")
+        assert ws.count("events") == 0 and ws.count("sources") == 0
+        fields = {k: v for k, v in EVENT_FIELDS.items() if k != "note"}
+        narrow = write_contract(tmp_path, "e.csv", source="narrow", events={"fields": fields})
+        res = ingest.load(narrow, ws, agreement=agreement, who="kim")
+        assert res.loaded == 1
+        run = [r for r in ws.runs() if r["command"] == "ingest"][-1]
+        assert run["settings"]["agreement"]["name"] == "test-sharing"
+    kinds = [(e.what, e.who) for e in AuditLog(tmp_path / "ws").entries()]
+    assert kinds == [("run.refused", "kim"), ("run.start", "kim"), ("run.end", "kim")]

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -25,6 +25,9 @@ from joinedup.ingest._read import RawSource, read_raw, rejects_table
 from joinedup.ingest._sql import lit, q, source_name, source_sql, text_name, text_sql, typed_sql
 from joinedup.model import EVENTS, PEOPLE, SOURCES
 from joinedup.workspace import Workspace
+
+if TYPE_CHECKING:
+    from joinedup.governance import Agreement
 
 _TARGETS = {"events": EVENTS, "people": PEOPLE}
 _KEYS = {"events": "event_id", "people": "local_person_ref"}
@@ -94,7 +97,12 @@ def _tables(contract: Contract) -> list[tuple[str, TableSpec]]:
 
 
 def load(
-    contract: Contract | Path | str, workspace: Workspace, *, today: date | None = None
+    contract: Contract | Path | str,
+    workspace: Workspace,
+    *,
+    today: date | None = None,
+    agreement: Agreement | None = None,
+    who: str | None = None,
 ) -> IngestResult:
     """Load an export described by ``contract`` into ``workspace``.
 
@@ -102,6 +110,11 @@ def load(
     equal rows loaded plus rows quarantined. Loading the same files under the same
     contract again changes nothing. Raises :class:`ContractError` when nothing at all
     could be loaded (the quarantined rows are kept, so the reasons can be inspected).
+
+    With ``agreement``, the ingest runs under it: refused, with nothing loaded, if the
+    organisation is not a party, the contract maps a field that party does not share or
+    the agreement is not in force; otherwise the run records the agreement and the audit
+    log records the run (with ``who``).
     """
     if not isinstance(contract, Contract):
         contract = load_contract(contract)
@@ -118,11 +131,28 @@ def load(
     digest = content_hash([f for fs in files.values() for f in fs])
     terms = contract_hash(contract)
     previous = _previous(engine, contract)
-    with workspace.run(
-        "ingest",
-        inputs={"contract": contract.source, "org": contract.org, "content_hash": digest},
-        settings=contract.model_dump(mode="json", exclude_none=True),
-    ) as run:
+    inputs = {"contract": contract.source, "org": contract.org, "content_hash": digest}
+    settings = contract.model_dump(mode="json", exclude_none=True)
+    if agreement is None:
+        running = workspace.run("ingest", inputs=inputs, settings=settings)
+    else:
+        from joinedup.governance import governed_run
+
+        running = governed_run(
+            workspace,
+            agreement,
+            "ingest",
+            parties=[contract.org],
+            fields={
+                contract.org: [
+                    f"{t}.{name}" for t, spec in _tables(contract) for name in spec.fields
+                ]
+            },
+            who=who,
+            inputs=inputs,
+            settings=settings,
+        )
+    with running as run:
         if previous and previous["content_hash"] == digest and previous["contract_hash"] == terms:
             result = _unchanged(engine, contract, files, digest)
             run.outputs["unchanged"] = True
