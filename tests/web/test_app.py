@@ -170,3 +170,13 @@ def test_another_organisations_contact_cannot_be_relabelled(served: Served) -> N
         "/labels", data={"csrf": token.group(1), "event_id": theirs, "category": "chase"}
     )
     assert r.status_code == 403
+
+
+def test_a_filter_must_name_something_the_workspace_holds(served: Served) -> None:
+    client = sign_in(served, "ana.council")
+    r = client.get("/api/figures", params={"org": "nowhere"})
+    assert r.status_code == 422 and "no org 'nowhere'" in r.json()["detail"]
+    assert "council" in r.json()["detail"]
+    # Found by fuzzing the schema: a NUL character once reached the SQL and failed there.
+    assert client.get("/api/figures", params={"channel": "\x00"}).status_code == 422
+    assert client.get("/", params={"service": "x'; DROP TABLE events; --"}).status_code == 422

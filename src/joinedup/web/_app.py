@@ -208,6 +208,13 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
             raise HTTPException(422, f"dates must be written yyyy-mm-dd: {exc}") from exc
         if first and last and first > last:
             raise HTTPException(422, "the period starts after it ends")
+        # A filter names something the workspace holds: anything else is a mistake to
+        # report, not a query to run.
+        known = _choices()
+        for name, value in (("org", org), ("service", service), ("channel", channel)):
+            if value and value not in known[name]:
+                shown = ", ".join(known[name][:20]) + (" …" if len(known[name]) > 20 else "")
+                raise HTTPException(422, f"no {name} {value!r} in this workspace; {name}s: {shown}")
         return Filters(
             orgs=(org,) if org else (),
             services=(service,) if service else (),
