@@ -293,3 +293,70 @@ def test_distinct_filtered_lists_and_computed_intervals(engine: Engine) -> None:
     assert out.column("kept").to_pylist() == [["phone", "web"], None]
     latest = [v.astimezone(UTC) for v in out.column("latest").to_pylist()]
     assert latest == [datetime(2025, 3, 5, 9, tzinfo=UTC), datetime(2025, 3, 6, 9, tzinfo=UTC)]
+
+
+def test_splink_runs_the_models_duckdb_sql_on_every_engine(engine: Engine) -> None:
+    """Linkage's comparison levels are DuckDB SQL (list_has_any, Jaro-Winkler, bit_count
+    over Bloom-filter words); bound with ``engine.condition`` they run on Splink's backend
+    for the engine and put each pair in the same level."""
+    import logging
+
+    from splink import Linker
+
+    def people(org: str, rows: list[tuple[str, str, list[str], int]]) -> pa.Table:
+        return pa.table(
+            {
+                "org": [org] * len(rows),
+                "local_person_ref": [r[0] for r in rows],
+                "name": [r[1] for r in rows],
+                "alias": pa.array([r[2] for r in rows], pa.list_(pa.string())),
+                "bf": pa.array([r[3] for r in rows], pa.int64()),
+                "block": ["x"] * len(rows),
+            }
+        )
+
+    left = people("a", [("1", "jonathan", ["jon"], 0b1111), ("2", "mary", ["molly"], 0b0001)])
+    right = people("b", [("9", "jonathon", ["jon"], 0b0111)])
+    level = [
+        ("name_l = name_r", 0.5, 0.01),
+        ("jaro_winkler_similarity(name_l, name_r) >= 0.9", 0.3, 0.02),
+        ("list_has_any(alias_l, alias_r)", 0.1, 0.03),
+        ("CAST(bit_count(bf_l & bf_r) AS INTEGER) >= 3", 0.05, 0.04),
+    ]
+    model = {
+        "link_type": "link_only",
+        "unique_id_column_name": "local_person_ref",
+        "source_dataset_column_name": "org",
+        "probability_two_random_records_match": 0.5,
+        "comparisons": [
+            {
+                "output_column_name": f"c{i}",
+                "comparison_levels": [
+                    {"sql_condition": engine.condition(sql), "m_probability": m,
+                     "u_probability": u},
+                    {"sql_condition": "ELSE", "m_probability": 1 - m, "u_probability": 1 - u},
+                ],
+            }
+            for i, (sql, m, u) in enumerate(level)
+        ],
+        "blocking_rules_to_generate_predictions": [
+            {"blocking_rule": engine.condition("l.block = r.block")}
+        ],
+        "retain_intermediate_calculation_columns": True,
+    }  # fmt: skip
+    api = engine.splink_api()
+    dfs = [
+        api.register(left, dataset_display_name="a"),
+        api.register(right, dataset_display_name="b"),
+    ]
+    linker = Linker(dfs, model, log_level=logging.ERROR)
+    pred = linker.inference.predict()
+    rows = engine.to_arrow(engine.sql(f"SELECT * FROM {pred.physical_name}")).to_pylist()
+    gammas = {
+        r["local_person_ref_l"] if r["org_l"] == "a" else r["local_person_ref_r"]: [
+            r[f"gamma_c{i}"] for i in range(len(level))
+        ]
+        for r in rows
+    }
+    # jonathan ~ jonathon: not equal, Jaro-Winkler 0.96, both "jon", 3 bits in common.
+    assert gammas == {"1": [0, 1, 1, 1], "2": [0, 0, 0, 0]}

@@ -10,6 +10,7 @@ from typing import Any
 
 import ibis
 import pyarrow as pa
+import sqlglot
 
 from joinedup.errors import EngineError
 
@@ -55,6 +56,20 @@ class Engine(abc.ABC):
         Engines with the ``"transactions"`` capability override this.
         """
         raise EngineError(f"the {self.name} engine cannot run a transaction")
+
+    def condition(self, where: str, *, dialect: str = "duckdb") -> str:
+        """A boolean SQL condition written in ``dialect``, in this engine's own SQL: for
+        SQL that a library runs as it is (Splink's comparison levels and blocking rules)."""
+        if dialect == "duckdb":
+            return where
+        select = sqlglot.parse_one(f"SELECT 1 FROM t WHERE {where}", read=dialect)
+        return select.args["where"].this.sql(dialect="duckdb")
+
+    def splink_api(self) -> Any:
+        """A Splink database API that runs on this engine (its tables become this engine's
+        temporary tables), for linkage. Engines with the ``"splink"`` capability have one.
+        """
+        raise EngineError(f"Splink cannot run on the {self.name} engine")
 
     @abc.abstractmethod
     def drop(self, name: str) -> None:

@@ -21,7 +21,7 @@ class DuckDBEngine(Engine):
     """An engine over one DuckDB database file (or memory), through Ibis."""
 
     name = "duckdb"
-    capabilities = frozenset({"files", "transactions", "try_strptime", "bit_count"})
+    capabilities = frozenset({"files", "transactions", "try_strptime", "bit_count", "splink"})
 
     def __init__(self, path: Path | str | None = None, *, threads: int | None = None) -> None:
         self._path = str(path) if path is not None else ":memory:"
@@ -85,6 +85,14 @@ class DuckDBEngine(Engine):
             elif mode == "replace":
                 self.raw.execute(f'DROP TABLE IF EXISTS "{held}"')
         return rows
+
+    def splink_api(self) -> Any:
+        from splink import DuckDBAPI
+
+        # DuckDB draws its own progress bar on long queries, which would tear through a
+        # command's progress display.
+        self.raw.execute("SET enable_progress_bar = false")
+        return DuckDBAPI(self.raw)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

@@ -44,6 +44,8 @@ _PANDAS_NOTICE = "PySpark does not yet fully support pandas"
 
 _lock = threading.Lock()
 _shared: SparkSession | None = None
+#: Checkpoint folders the engines set (Spark's is one per process), as Spark reports them.
+_our_checkpoints: set[str] = set()
 
 
 def shared_session(
@@ -85,6 +87,9 @@ def shared_session(
         )
         if shuffle_partitions is not None:
             builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        jar = _splink_jar()
+        if jar is not None:
+            builder = builder.config("spark.jars", jar)
         for key, value in (conf or {}).items():
             builder = builder.config(key, value)
         try:
@@ -110,6 +115,18 @@ def _quiet_query_errors() -> None:
         warnings.filterwarnings("ignore", message=_PANDAS_NOTICE, category=FutureWarning)
         with contextlib.suppress(ImportError):
             import pyspark.testing.utils  # noqa: F401
+
+
+def _splink_jar() -> str | None:
+    """Splink's jar of similarity functions (Jaro-Winkler and others) for this Spark, so
+    linkage of plain text runs on Spark as on DuckDB; None if Splink has none for it."""
+    try:
+        from splink.backends.spark import similarity_jar_location
+
+        path = similarity_jar_location()
+    except Exception:  # no Splink, or a Spark version it has no jar for
+        return None
+    return path if Path(path).is_file() else None
 
 
 def _is_alive(session: SparkSession) -> bool:
@@ -143,10 +160,11 @@ class SparkEngine(Engine):
     """An engine over Parquet tables in a folder, queried by Spark through Ibis."""
 
     name = "spark"
-    # Spark SQL has bit_count, and TRY_STRPTIME is rewritten to try_to_timestamp.
+    # Spark SQL has bit_count, and TRY_STRPTIME is rewritten to try_to_timestamp. Splink
+    # runs on Spark, with its similarity functions from the jar the session loads.
     # Transactions are the engine's own (a journal over the Parquet folders, see
     # _journal.py): all or nothing for one writer, with no isolation from other readers.
-    capabilities = frozenset({"files", "transactions", "try_strptime", "bit_count"})
+    capabilities = frozenset({"files", "transactions", "try_strptime", "bit_count", "splink"})
 
     def __init__(
         self,
@@ -196,6 +214,29 @@ class SparkEngine(Engine):
 
     def has_table(self, name: str) -> bool:
         return name in self._tables or name in self._temps
+
+    def condition(self, where: str, *, dialect: str = "duckdb") -> str:
+        return (
+            where
+            if dialect in ("spark", "spark2", "databricks")
+            else condition_to_spark(where, dialect)
+        )
+
+    def splink_api(self) -> Any:
+        from splink import SparkAPI
+
+        # Splink writes its intermediates as Parquet in the SparkContext's checkpoint
+        # folder, which cuts each one's lineage: persisting instead lets the plans of its
+        # iterative clustering grow until the driver runs out of memory. A folder someone
+        # else set is kept; otherwise it is this engine's staging folder.
+        jsc = self._session.sparkContext._jsc
+        current = jsc.sc().getCheckpointDir()
+        if current.isEmpty() or current.get() in _our_checkpoints:
+            folder = self._staging / "checkpoints"
+            folder.mkdir(parents=True, exist_ok=True)
+            self._session.sparkContext.setCheckpointDir(str(folder))
+            _our_checkpoints.add(jsc.sc().getCheckpointDir().get())
+        return SparkAPI(spark_session=self._session, break_lineage_method="parquet")
 
     def table(self, name: str) -> ibis.Table:
         if not self.has_table(name):

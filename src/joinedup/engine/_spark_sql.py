@@ -13,6 +13,9 @@ Spark:
   their sort keys, sorted with a comparator, and unwrapped. ``DISTINCT`` inside drops
   repeated (key, value) structs before sorting; a ``FILTER (WHERE …)`` after it applies to
   the collecting, where Spark allows one.
+- ``list_has_any(a, b)`` becomes ``arrays_overlap(a, b)``, and
+  ``jaro_winkler_similarity(a, b)`` becomes ``jaro_winkler(a, b)``, the function Splink's
+  jar registers (Spark has none of its own).
 - ``INTERVAL (expr) SECOND`` (an interval of a computed length) becomes
   ``INTERVAL '1' SECOND * (expr)``: Spark's interval literal takes a constant only.
 """
@@ -58,6 +61,18 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
             )
         if name == "timezone" and len(args) == 2:
             return exp.Anonymous(this="TO_UTC_TIMESTAMP", expressions=[args[1], args[0]])
+    if isinstance(node, exp.ArrayOverlaps):
+        # sqlglot writes DuckDB's list_has_any as ``a && b``, which Spark does not parse.
+        return exp.Anonymous(
+            this="ARRAYS_OVERLAP",
+            expressions=[node.this.transform(_rewrite), node.expression.transform(_rewrite)],
+        )
+    if isinstance(node, exp.JarowinklerSimilarity):
+        # Spark has no built-in Jaro-Winkler: Splink's jar registers it as jaro_winkler.
+        return exp.Anonymous(
+            this="JARO_WINKLER",
+            expressions=[node.this.transform(_rewrite), node.expression.transform(_rewrite)],
+        )
     if isinstance(node, exp.Window) and _is_ordered_agg(node.this):
         # The window applies to the collecting, not to the sorting around it.
         window = node.copy()
