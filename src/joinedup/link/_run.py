@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from splink import DuckDBAPI, Linker
+from splink import Linker
 from splink.internals.blocking_rule_creator import BlockingRuleCreator
 
-from joinedup.engine import DuckDBEngine, connect
+from joinedup.engine import connect
 from joinedup.link import _inputs
 from joinedup.link._errors import LinkageError
 from joinedup.link._model import Field, mentions, settings
@@ -102,22 +102,22 @@ def link(
     model = settings(fields, columns, keyed, _inputs.words(parties[0].header))
     lap("read")
 
-    engine = connect("duckdb", threads=cfg.threads)  # in memory: Splink's tables stay out
+    # Splink runs on an engine of the workspace's kind (DuckDB without one), with storage
+    # of its own: in memory for DuckDB, a temporary folder for Spark, so Splink's tables
+    # stay out of the workspace.
+    kind = workspace.engine.name if isinstance(workspace, Workspace) else "duckdb"
+    engine = connect(kind, threads=cfg.threads)
     try:
-        assert isinstance(engine, DuckDBEngine)
-        # Splink drives its own DuckDB API; this is the one place linkage touches the
-        # raw connection (a Spark engine would hand Splink a SparkAPI here instead).
-        # DuckDB draws its own progress bar on long queries, which would tear through
-        # the command's progress display; the steps are reported instead.
-        engine.raw.execute("SET enable_progress_bar = false")
-        db_api = DuckDBAPI(engine.raw)
+        db_api = engine.splink_api()
         dfs = [
             db_api.register(t, dataset_display_name=p.org)
             for p, t in zip(parties, tables, strict=True)
         ]
-        linker = Linker(dfs, model, log_level=logging.ERROR)
+        # The model's SQL is written in DuckDB's dialect; Splink runs it as it is.
+        bind = engine.condition
+        linker = Linker(dfs, _bound(model, bind), log_level=logging.ERROR)
         step("training")
-        _train(linker, fields, columns, keyed, cfg, sum(t.num_rows for t in tables))
+        _train(linker, fields, columns, keyed, cfg, sum(t.num_rows for t in tables), bind)
         lap("train")
         step("scoring pairs")
         pred = linker.inference.predict(threshold_match_probability=cfg.floor)
@@ -180,6 +180,7 @@ def _train(
     keyed: bool,
     cfg: LinkSettings,
     records: int,
+    bind: Callable[[str], str],
 ) -> None:
     names = {f.name: f for f in fields}
     exact_ids = [f for f in fields if f.kind == Kind.EXACT_ID]
@@ -191,7 +192,9 @@ def _train(
     if deterministic:
         # Exact agreement on an identifier, or on date of birth and names, finds most
         # true pairs and almost no false ones; 0.7 is a cautious guess at its recall.
-        linker.training.estimate_probability_two_random_records_match(deterministic, recall=0.7)
+        linker.training.estimate_probability_two_random_records_match(
+            [bind(r) if isinstance(r, str) else r for r in deterministic], recall=0.7
+        )
     # One pass over the sample: early stopping probes in many small chunks, which costs
     # more than it saves when rare levels never reach their minimum count.
     linker.training.estimate_u_using_random_sampling(
@@ -215,7 +218,29 @@ def _train(
             "postcode to block training pairs on"
         )
     for rule in sessions:
-        linker.training.estimate_parameters_using_expectation_maximisation(rule)
+        linker.training.estimate_parameters_using_expectation_maximisation(bind(rule))
+
+
+def _bound(model: dict[str, Any], bind: Callable[[str], str]) -> dict[str, Any]:
+    """The Splink settings with every SQL condition in the engine's own dialect."""
+    out = dict(model)
+    out["comparisons"] = [
+        {
+            **c,
+            "comparison_levels": [
+                {**lv, "sql_condition": bind(lv["sql_condition"])}
+                if lv["sql_condition"] != "ELSE"
+                else lv
+                for lv in c["comparison_levels"]
+            ],
+        }
+        for c in model["comparisons"]
+    ]
+    out["blocking_rules_to_generate_predictions"] = [
+        {**b, "blocking_rule": bind(b["blocking_rule"])}
+        for b in model["blocking_rules_to_generate_predictions"]
+    ]
+    return out
 
 
 def u_pairs(cfg: LinkSettings, records: int) -> float:
