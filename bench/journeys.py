@@ -3,6 +3,7 @@
     python bench/journeys.py                      # 1M and 10M events, both tools
     python bench/journeys.py 1000000              # chosen sizes
     python bench/journeys.py --only-joinedup 100000000   # out of core, joinedup alone
+    python bench/journeys.py --only-joinedup --memory-limit 4GB 3000000 30000000
     python bench/journeys.py --episodes 600 3000   # episode placement vs synthetic truth
 
 For each size one seeded log is generated (a Parquet file: case, activity, ts; rows in
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -159,6 +161,9 @@ spill = {spill!r}
 tmp = tempfile.TemporaryDirectory(dir=spill) if spill else None
 db = Path(tmp.name) / "bench.duckdb" if tmp else None
 with connect("duckdb", db) as engine:
+    if {memory_limit!r}:
+        # A cap well below the data, so the run shows it works out of core.
+        engine.raw.execute("SET memory_limit = " + repr({memory_limit!r}))
     s = time.perf_counter()
     staged = stage_log(engine, {log!r}, case_col="case", activity_col="activity", time_col="ts")
     stage_s = time.perf_counter() - s
@@ -269,15 +274,26 @@ def main(args: list[str]) -> None:
         episodes_main(args)
         return
     only = "--only-joinedup" in args
+    limit = ""
+    if "--memory-limit" in args:
+        i = args.index("--memory-limit")
+        limit = args[i + 1]
+        args = args[:i] + args[i + 2 :]
     sizes = [int(a) for a in args if not a.startswith("--")] or [1_000_000, 10_000_000]
     measures: list[Measure] = []
     for size in sorted(sizes):
         with tempfile.TemporaryDirectory(prefix="joinedup-bench-", dir="/tmp") as tmp:
             out = Path(tmp)
             log = out / "log.parquet"
+            t = time.perf_counter()
             n = generate(log, size)
+            made = time.perf_counter() - t
             spill = str(out) if size > 20_000_000 else None
-            j = run_child("joinedup", n, JOINEDUP.format(log=str(log), out=tmp, spill=spill))
+            code = JOINEDUP.format(log=str(log), out=tmp, spill=spill, memory_limit=limit)
+            j = run_child("joinedup", n, code)
+            j.reported.update(
+                generate_seconds=round(made, 1), memory_limit=limit or None, spilled=bool(spill)
+            )
             measures.append(j)
             r = j.reported
             line = (
