@@ -180,3 +180,19 @@ def test_a_filter_must_name_something_the_workspace_holds(served: Served) -> Non
     # Found by fuzzing the schema: a NUL character once reached the SQL and failed there.
     assert client.get("/api/figures", params={"channel": "\x00"}).status_code == 422
     assert client.get("/", params={"service": "x'; DROP TABLE events; --"}).status_code == 422
+
+
+def test_views_are_cached_up_to_a_bound(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    from joinedup.web import _app
+
+    monkeypatch.setattr(_app, "MAX_VIEWS", 3)
+    client = sign_in(served, "ana.council")
+    state = served.client.app.state.joinedup
+    for org in ("council", "tax", "health", "benefits"):
+        first = client.get("/api/figures", params={"org": org}).json()
+        again = client.get("/api/figures", params={"org": org}).json()
+        assert first == again
+    views = [k for k in state.cache if k[0] == "views"]
+    assert len(state.cache) <= 3 and len(views) >= 2
+    # The newest views are the ones kept.
+    assert views[-1][1].orgs == ("benefits",)

@@ -10,6 +10,8 @@ correction is written to the workspace's audit log.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -19,20 +21,34 @@ import pyarrow as pa
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from joinedup._version import __version__
 from joinedup.governance import AccessDenied, AuditLog, AuthenticationError, RateLimited
 from joinedup.governance._access import AccessStore
 from joinedup.governance._policy import User, can, require_read
-from joinedup.report import Filters, compute, publish
+from joinedup.report import Figures, Filters, Published, compute, publish
 from joinedup.report import _cell as cell_filter
-from joinedup.report._sections import SECTIONS
+from joinedup.report._sections import SECTIONS, Section
 from joinedup.report._sections import headline as headline_section
 from joinedup.web._assets import asset
 from joinedup.workspace import Workspace
 
 COOKIE = "joinedup_session"
 MAX_ROWS = 500
+#: Filter views kept computed (each holds its figures and rendered sections).
+MAX_VIEWS = 64
+
+
+@dataclass
+class _View:
+    """One filter view: the figures, as published, and its sections rendered to HTML."""
+
+    fig: Figures
+    pub: Published
+    sections: list[Section]
+    html: Markup
+    figures: dict[str, Any]
 
 
 @dataclass
@@ -44,7 +60,7 @@ class _State:
     access: AccessStore
     audit: AuditLog
     lock: threading.Lock
-    cache: dict[tuple[Any, ...], Any]
+    cache: OrderedDict[tuple[Any, ...], Any]
 
 
 def current_user(request: Request) -> User:
@@ -86,7 +102,9 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
     """The web service for one workspace (which must exist)."""
     ws = Workspace(workspace, create=False)
     audit = AuditLog(ws.path)
-    state = _State(ws, access or AccessStore(ws.path, audit=audit), audit, threading.Lock(), {})
+    state = _State(
+        ws, access or AccessStore(ws.path, audit=audit), audit, threading.Lock(), OrderedDict()
+    )
     env = _env()
     app = FastAPI(
         # The interactive docs pages load their scripts from a CDN: off. The schema is at
@@ -186,16 +204,16 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
         end: str = "",
     ) -> HTMLResponse:
         filters = _filters(org, service, channel, start, end)
-        fig, pub, sections = _views(filters)
+        view = _views(filters)
         choices = _choices()
         state.audit.append(user.username, "web.view", {"page": "dashboard", **_asdict(filters)})
         return page(
             request,
             "dashboard.html.j2",
             user=user,
-            fig=fig,
-            pub=pub,
-            sections=sections,
+            fig=view.fig,
+            pub=view.pub,
+            sections_html=view.html,
             filters=filters,
             choices=choices,
         )
@@ -223,30 +241,46 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
             end=last,
         )
 
-    def _views(filters: Filters) -> tuple[Any, Any, list[Any]]:
-        key = ("views", filters, state.ws.count("runs"))
+    def _cached(key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        """A value from the app's cache, made under the lock if missing. Only this
+        process writes the workspace while it is served (DuckDB lets one process write
+        a database file), so nothing changes underneath: a label correction empties the
+        cache. The oldest views are dropped beyond ``MAX_VIEWS``."""
         with state.lock:
-            if key not in state.cache:
-                fig = compute(state.ws, filters)
-                pub = publish(fig)
-                sections = [s for s in (make(state.ws, fig, pub) for make in SECTIONS) if s]
-                sections = [s for s in sections if s.id != "provenance"]
-                # The headline reads what the other sections published, so it comes last.
-                sections.insert(0, headline_section(state.ws, fig, pub))
-                state.cache[key] = (fig, pub, sections)
-            return state.cache[key]
+            if key in state.cache:
+                state.cache.move_to_end(key)
+                return state.cache[key]
+            value = state.cache[key] = make()
+            while len(state.cache) > MAX_VIEWS:
+                state.cache.popitem(last=False)
+            return value
+
+    def _views(filters: Filters) -> _View:
+        def make() -> _View:
+            fig = compute(state.ws, filters)
+            pub = publish(fig)
+            sections = [s for s in (make(state.ws, fig, pub) for make in SECTIONS) if s]
+            sections = [s for s in sections if s.id != "provenance"]
+            # The headline reads what the other sections published, so it comes last.
+            sections.insert(0, headline_section(state.ws, fig, pub))
+            # The sections' HTML is the same for every user: rendered once.
+            html = env.get_template("_sections.html.j2").render(fig=fig, pub=pub, sections=sections)
+            return _View(fig, pub, sections, Markup(html), pub.as_dict())
+
+        view: _View = _cached(("views", filters), make)
+        return view
 
     def _choices() -> dict[str, list[str]]:
-        key = ("choices", state.ws.count("runs"))
-        with state.lock:
-            if key not in state.cache:
-                ev = state.ws.engine.table("events")
-                out = {}
-                for col in ("org", "service", "channel"):
-                    vals = state.ws.engine.to_arrow(ev.select(col).distinct()).column(col)
-                    out[col] = sorted(v for v in vals.to_pylist() if v)
-                state.cache[key] = out
-            return state.cache[key]
+        def make() -> dict[str, list[str]]:
+            ev = state.ws.engine.table("events")
+            out = {}
+            for col in ("org", "service", "channel"):
+                vals = state.ws.engine.to_arrow(ev.select(col).distinct()).column(col)
+                out[col] = sorted(v for v in vals.to_pylist() if v)
+            return out
+
+        choices: dict[str, list[str]] = _cached(("choices",), make)
+        return choices
 
     # -- JSON API -------------------------------------------------------------------------
 
@@ -262,9 +296,9 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
         """Disclosure-controlled figures for every organisation, with the same filters as
         the dashboard. Withheld values are null, with the footnotes in ``notes``."""
         filters = _filters(org, service, channel, start, end)
-        _, pub, _ = _views(filters)
+        view = _views(filters)
         state.audit.append(user.username, "api.figures", _asdict(filters))
-        result: dict[str, Any] = pub.as_dict()
+        result: dict[str, Any] = view.figures
         return result
 
     @app.get("/api/events", tags=["rows"])

@@ -1,0 +1,240 @@
+"""Benchmark the web service: requests per second and p50/p99 latency of the dashboard
+with many concurrent clients on loopback.
+
+A workspace is built by the demo's pipeline (``joinedup.demo.run_demo``: synth, ingest,
+pseudonymise and link, journeys, demand, value, report) unless ``--workspace`` names one
+already built. The server (uvicorn, one process, the app as ``joinedup serve`` makes it)
+runs in its own process; the clients are asyncio tasks in this one, each with its own
+connection, signed in with an API token, each sending its next request as soon as the
+last one is answered (a closed loop), for a fixed time after a warm-up.
+
+Two latencies matter and are reported apart: the first view of a filter combination
+(computed from the workspace's tables; later views of it come from the app's cache of
+published figures) and the steady state that the concurrent clients see.
+
+    .venv/bin/python bench/web.py                       # 20,000 people, 50 clients, 30 s
+    .venv/bin/python bench/web.py --people 2000 --seconds 10
+    .venv/bin/python bench/web.py --workspace /tmp/ws   # build there once, reuse after
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import httpx2 as httpx
+import psutil
+
+from _common import Measure, save
+
+USER, PASSWORD = "bench.council", "benchmark password"
+ORGS = ("benefits", "council", "health", "tax")
+
+
+def build(path: Path, people: int) -> float:
+    """Run the demo's whole pipeline into ``path``; return the seconds it took."""
+    from joinedup import SynthConfig, run_demo
+
+    start = time.perf_counter()
+    run_demo(path, SynthConfig(people=people, seed=42))
+    return time.perf_counter() - start
+
+
+def token_for(path: Path) -> str:
+    from joinedup.governance._access import AccessStore
+
+    access = AccessStore(path)
+    if USER not in {u.username for u in access.users()}:
+        access.add_user(USER, PASSWORD, "council", "analyst")
+    return access.create_token(USER, "bench/web.py")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve(path: Path, port: int) -> subprocess.Popen[str]:
+    code = (
+        "import uvicorn\n"
+        "from joinedup.web import create_app\n"
+        f"uvicorn.run(create_app({str(path)!r}), host='127.0.0.1', port={port}, "
+        "log_level='warning', access_log=False)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        if proc.poll() is not None:
+            raise RuntimeError("the server exited before it answered")
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the server did not start within 120 s")
+
+
+class _Peak:
+    """The largest resident memory of a process while the block runs (sampled 20/s)."""
+
+    def __init__(self, proc: psutil.Process) -> None:
+        self.proc, self.bytes, self._stop = proc, 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.bytes = max(self.bytes, self.proc.memory_info().rss)
+            time.sleep(0.05)
+
+    def __enter__(self) -> _Peak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def load(
+    base: str, token: str, target: str, params: list[dict[str, str]], clients: int, seconds: float
+) -> dict[str, Any]:
+    """``clients`` closed-loop clients for ``seconds``; each cycles through ``params``.
+    Pages are asked for with a session cookie (each client signs in first, before the
+    clock starts), the API with the bearer token."""
+    latencies: list[float] = []
+    errors: dict[int, int] = {}
+    api = target.startswith("/api")
+    headers = {"Authorization": f"Bearer {token}"} if api else {"Accept": "text/html"}
+    https = [httpx.AsyncClient(base_url=base, headers=headers, timeout=60) for _ in range(clients)]
+
+    async def sign_in(http: httpx.AsyncClient) -> None:
+        r = await http.post("/login", data={"username": USER, "password": PASSWORD})
+        if r.status_code != 303:
+            raise RuntimeError(f"sign-in failed: {r.status_code} {r.text[:200]}")
+
+    async def client(k: int, http: httpx.AsyncClient, stop: float) -> None:
+        i = k
+        while time.perf_counter() < stop:
+            t0 = time.perf_counter()
+            r = await http.get(target, params=params[i % len(params)])
+            latencies.append(time.perf_counter() - t0)
+            if r.status_code != 200:
+                errors[r.status_code] = errors.get(r.status_code, 0) + 1
+            i += 1
+
+    try:
+        if not api:
+            await asyncio.gather(*(sign_in(h) for h in https))
+        start = time.perf_counter()
+        stop = start + seconds
+        await asyncio.gather(*(client(k, h, stop) for k, h in enumerate(https)))
+        elapsed = time.perf_counter() - start
+    finally:
+        await asyncio.gather(*(h.aclose() for h in https))
+    return {
+        "requests": len(latencies),
+        "seconds": round(elapsed, 2),
+        "requests_per_second": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(1000 * statistics.median(latencies), 1),
+        "p99_ms": round(1000 * _percentile(latencies, 0.99), 1),
+        "max_ms": round(1000 * max(latencies), 1),
+        "errors": errors,
+    }
+
+
+def first_views(base: str, token: str, params: list[dict[str, str]]) -> list[float]:
+    """Seconds for the first view of each filter combination (nothing cached yet)."""
+    out = []
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as http:
+        for p in params:
+            t0 = time.perf_counter()
+            r = http.get("/", params=p, timeout=600)
+            out.append(time.perf_counter() - t0)
+            if r.status_code != 200:
+                raise RuntimeError(f"GET / {p} answered {r.status_code}: {r.text[:300]}")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--people", type=int, default=20_000)
+    ap.add_argument("--workspace", type=Path, help="built here if empty, reused if built")
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=30.0)
+    args = ap.parse_args()
+
+    tmp = None
+    path = args.workspace
+    if path is None:
+        tmp = tempfile.TemporaryDirectory(prefix="joinedup-bench-web-")
+        path = Path(tmp.name) / "ws"
+    built_seconds = None
+    if not (path / "report.html").is_file():
+        print(f"building a workspace of {args.people:,} people in {path} ...", flush=True)
+        built_seconds = build(path, args.people)
+        print(f"built in {built_seconds:.0f} s", flush=True)
+    token = token_for(path)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = serve(path, port)
+    measures = []
+    try:
+        unfiltered: dict[str, str] = {}
+        views = [unfiltered, *({"org": o} for o in ORGS)]
+        cold = first_views(base, token, views)
+        print(f"first views: {', '.join(f'{s:.2f} s' for s in cold)}", flush=True)
+        proc = psutil.Process(server.pid)
+        scenarios = [
+            ("dashboard, unfiltered", "/", [unfiltered]),
+            ("dashboard, five filter views in turn", "/", views),
+            ("api figures, five filter views in turn", "/api/figures", views),
+        ]
+        with httpx.Client(base_url=base) as http:
+            people = json.loads(
+                http.get("/api/figures", headers={"Authorization": f"Bearer {token}"}).text
+            )["person_records"]
+        for name, target, params in scenarios:
+            asyncio.run(load(base, token, target, params, args.clients, 3))  # warm-up
+            with _Peak(proc) as peak_rss:
+                result = asyncio.run(load(base, token, target, params, args.clients, args.seconds))
+            peak = peak_rss.bytes
+            reported = {
+                "target": target,
+                "clients": args.clients,
+                "people": args.people,
+                "person_records_published": people,
+                "first_view_seconds": [round(s, 3) for s in cold],
+                "build_seconds": round(built_seconds, 1) if built_seconds else None,
+                **result,
+            }
+            print(json.dumps({"scenario": name, **reported}), flush=True)
+            measures.append(Measure(name, args.people, result["seconds"], peak / 2**20, reported))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        if tmp is not None:
+            tmp.cleanup()
+    print(f"saved {save('web', measures)}")
+
+
+if __name__ == "__main__":
+    main()
