@@ -12,6 +12,7 @@ import json
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -36,16 +37,19 @@ class Measure:
 def run_child(name: str, size: int, code: str) -> Measure:
     """Run ``code`` in a new interpreter; it may print one JSON object on its last line."""
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    peak = 0
-    root = psutil.Process(proc.pid)
-    while proc.poll() is None:
-        peak = max(peak, _tree_rss(root))
-        time.sleep(0.05)
-    seconds = time.perf_counter() - start
-    out, err = proc.communicate()
+    # The child's output goes to temporary files, not pipes: a child that prints more
+    # than a pipe holds (a progress bar, say) would otherwise block until it is read.
+    with tempfile.TemporaryFile("w+") as out_f, tempfile.TemporaryFile("w+") as err_f:
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=out_f, stderr=err_f)
+        peak = 0
+        root = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            peak = max(peak, _tree_rss(root))
+            time.sleep(0.05)
+        seconds = time.perf_counter() - start
+        out_f.seek(0)
+        err_f.seek(0)
+        out, err = out_f.read(), err_f.read()
     if proc.returncode != 0:
         raise RuntimeError(f"{name} at {size:,} failed:\n{err}")
     lines = [line for line in out.splitlines() if line.startswith("{")]

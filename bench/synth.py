@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import Measure, run_child, save
 
 CHILD = """
-import json, time
+import json, os, time
 from pathlib import Path
 from joinedup.synth import SynthConfig, generate
 cfg = SynthConfig(people={size}, seed=1)
@@ -27,7 +27,8 @@ result = generate(Path({out!r}), cfg)
 took = time.perf_counter() - start
 print(json.dumps({{"people": result.people, "contacts": result.contacts,
                   "failure_share": round(result.failure_share, 4),
-                  "generate_seconds": round(took, 2)}}))
+                  "generate_seconds": round(took, 2),
+                  "load_1min": round(os.getloadavg()[0], 1)}}))
 """
 
 

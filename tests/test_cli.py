@@ -69,6 +69,10 @@ def test_synth_then_ingest_then_report(tmp_path: Path) -> None:
     ws = str(tmp_path / "ws")
     loaded = runner.invoke(app, ["ingest", *contracts, "--workspace", ws])
     assert loaded.exit_code == 0, loaded.output
+    # Each source's quality report follows, with small counts withheld (80 people: the
+    # council's and health's quality counts include some under the threshold).
+    assert loaded.output.count("Data quality:") == 4
+    assert "[c]" in loaded.output
     rep = runner.invoke(app, ["report", "--workspace", ws])
     assert rep.exit_code == 0, rep.output
     assert (tmp_path / "ws" / "report.html").exists()

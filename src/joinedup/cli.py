@@ -126,29 +126,45 @@ def synth(
 def ingest_cmd(
     contracts: Annotated[list[Path], typer.Argument(help="Data contract YAML file(s).")],
     workspace: WorkspaceOpt = Path("workspace"),
+    agreement: Annotated[
+        Path | None,
+        typer.Option(
+            "--agreement",
+            help="Load under this data-sharing agreement: an organisation or field outside "
+            "it is refused, and its output rules apply to the quality report.",
+        ),
+    ] = None,
+    who: Annotated[
+        str | None, typer.Option("--as", help="Who to record in the audit log (default: OS user).")
+    ] = None,
 ) -> None:
-    """Load exports into the workspace through their data contracts.
+    """Load exports into the workspace through their data contracts, then print what was
+    loaded and the data-quality report of each source.
 
     Rows that cannot be loaded go to the quarantine table with the file, row, column and
-    reason; nothing is dropped. Loading the same source again replaces it.
+    reason; nothing is dropped. Loading the same source again replaces it. The exit status
+    is 0 when a file loaded, even with rows quarantined, and 1 when nothing could be
+    loaded, with the reason. Counts in the quality report pass disclosure control.
     """
     from joinedup import ingest
+    from joinedup.governance import load_agreement
+    from joinedup.ingest._cli import print_quality, print_results
     from joinedup.workspace import Workspace
 
+    terms = load_agreement(agreement) if agreement is not None else None
     with Workspace(workspace) as ws:
-        table = Table("source", "table", "rows in", "loaded", "quarantined", "reasons")
-        for c in contracts:
-            res = ingest.load(c, ws)
-            for t in res.tables:
-                table.add_row(
-                    res.source,
-                    t.table,
-                    f"{t.rows_in:,}",
-                    f"{t.loaded:,}",
-                    f"{t.quarantined:,}",
-                    json.dumps(t.reasons) if t.reasons else "",
-                )
-        console.print(table)
+        results = [ingest.load(c, ws, agreement=terms, who=who) for c in contracts]
+        print_results(results, console)
+        for res in results:
+            report = ingest.quality(ws, source=res.source)
+            if report.num_rows == 0:
+                continue
+            shown, notes = ingest.publish_quality(
+                report, rules=terms.outputs if terms is not None else None
+            )
+            print_quality(shown, console)
+            for note in notes:
+                console.print(escape(note), highlight=False)
 
 
 @app.command()

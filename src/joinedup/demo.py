@@ -48,15 +48,16 @@ def run_demo(
     root = Path(workspace)
     stages: dict[str, Any] = {}
     seconds: dict[str, float] = {}
-    clock = [time.perf_counter(), ""]
+    started: list[float] = [time.perf_counter()]
+    current: list[str] = [""]
 
     def say(stage: str) -> None:
         # Close the previous stage's clock (ingest of each organisation counts as one).
-        now, last = time.perf_counter(), str(clock[1])
+        now, last = time.perf_counter(), current[0]
         if last:
             key = last.split()[0] if last.startswith("ingest") else last
-            seconds[key] = seconds.get(key, 0.0) + now - float(clock[0])
-        clock[:] = [now, stage]
+            seconds[key] = seconds.get(key, 0.0) + now - started[0]
+        started[0], current[0] = now, stage
         if on_stage is not None and stage:
             on_stage(stage)
 
