@@ -28,7 +28,7 @@ from joinedup.model import EPISODE_EVENTS, EPISODES
 
 # Names of the explicit intermediate tables, dropped at the end unless kept for debugging.
 _EV, _UNITS, _HOME, _ASSIGNED = "_jn_events", "_jn_units", "_jn_home", "_jn_assigned"
-_NAMES, _NAMED = "_jn_org_names", "_jn_named"
+_NAMES, _NAMED, _SERVED = "_jn_org_names", "_jn_named", "_jn_served"
 
 
 @dataclass
@@ -113,6 +113,24 @@ def build_episodes(
         WHERE u.actions = 0 AND e.note IS NOT NULL
         """,
     )
+    # 3b. which of the person's needs a contact-only unit's notes name by their service.
+    if settings.match_services:
+        engine.stage(
+            _SERVED,
+            f"""
+            SELECT DISTINCT e.person_id, e.org, e.unit, a.org AS a_org, a.unit AS a_unit
+            FROM {_EV} e
+            JOIN {_UNITS} u ON e.person_id = u.person_id AND e.org = u.org AND e.unit = u.unit
+            JOIN {_UNITS} a ON a.person_id = e.person_id AND a.actions > 0
+            WHERE u.actions = 0 AND e.note IS NOT NULL AND a.service IS NOT NULL
+              AND length(a.service) >= 4 AND contains(lower(e.note), lower(a.service))
+            """,
+        )
+    else:
+        engine.stage(
+            _SERVED,
+            f"SELECT person_id, org, unit, org AS a_org, unit AS a_unit FROM {_UNITS} WHERE false",
+        )
     # 4. the home (anchor) unit of every unit.
     same_org_last = (
         "CASE WHEN a.org = s.org THEN 1 ELSE 0 END, " if settings.prefer_other_org else ""
@@ -129,6 +147,7 @@ def build_episodes(
                    row_number() OVER (
                        PARTITION BY s.person_id, s.org, s.unit
                        ORDER BY CASE WHEN n.named_org IS NULL THEN 1 ELSE 0 END,
+                                CASE WHEN v.a_unit IS NULL THEN 1 ELSE 0 END,
                                 {same_org_last}{gap}, a.first_at, a.org, a.unit
                    ) AS rank
             FROM {_UNITS} s JOIN {_UNITS} a
@@ -137,6 +156,9 @@ def build_episodes(
             LEFT JOIN {_NAMED} n
               ON n.person_id = s.person_id AND n.org = s.org AND n.unit = s.unit
               AND n.named_org = a.org
+            LEFT JOIN {_SERVED} v
+              ON v.person_id = s.person_id AND v.org = s.org AND v.unit = s.unit
+              AND v.a_org = a.org AND v.a_unit = a.unit
             WHERE s.actions = 0 AND {gap} <= {attach}
         ) WHERE rank = 1
         UNION ALL
@@ -235,6 +257,6 @@ def build_episodes(
     ).to_pylist()[0]
     result = EpisodeResult(events=engine.count("events"), linked_events=engine.count(_EV), **counts)
     if not keep:
-        for name in (_ASSIGNED, _HOME, _NAMED, _NAMES, _UNITS, _EV):
+        for name in (_ASSIGNED, _HOME, _SERVED, _NAMED, _NAMES, _UNITS, _EV):
             engine.drop_temp(name)
     return result

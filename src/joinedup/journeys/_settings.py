@@ -42,6 +42,14 @@ class EpisodeSettings(BaseModel):
             "is attached to that organisation's case first"
         ),
     )
+    match_services: bool = Field(
+        True,
+        description=(
+            "attach a contact-only case whose note names the service of one of the "
+            "person's needs (its need type, matched case-insensitively) to that need, "
+            "after the organisation named in the note and before nearness in time"
+        ),
+    )
     prefer_other_org: bool = Field(
         True,
         description=(
