@@ -360,3 +360,38 @@ def test_splink_runs_the_models_duckdb_sql_on_every_engine(engine: Engine) -> No
     }
     # jonathan ~ jonathon: not equal, Jaro-Winkler 0.96, both "jon", 3 bits in common.
     assert gammas == {"1": [0, 1, 1, 1], "2": [0, 0, 0, 0]}
+
+
+def test_quantiles_epochs_and_computed_list_places(engine: Engine) -> None:
+    t0 = datetime(2025, 3, 1, 9, tzinfo=UTC)
+    engine.register(
+        "t",
+        pa.table(
+            {
+                "k": ["a", "a", "a", "b"],
+                "x": [1.0, 2.0, 4.0, 5.0],
+                "ts": pa.array([t0] * 4, pa.timestamp("us", tz="UTC")),
+                "i": [1, 2, 3, 1],
+            }
+        ),
+    )
+    out = engine.to_arrow(
+        engine.sql(
+            "SELECT k, quantile_cont(x, [0.5, 0.75]) AS q, quantile_cont(x, 0.5) AS med, "
+            "max(epoch_us(ts)) AS us, "
+            "list_transform(list(i ORDER BY i), j -> ['p', 'q'][j]) AS picked "
+            "FROM t GROUP BY k ORDER BY k"
+        )
+    )
+    assert out.column("q").to_pylist() == [[2.0, 3.0], [5.0, 5.0]]  # interpolated
+    assert out.column("med").to_pylist() == [2.0, 5.0]
+    assert out.column("us").to_pylist() == [int(t0.timestamp() * 1_000_000)] * 2
+    # Places count from 1; past the end is NULL, not an error.
+    assert out.column("picked").to_pylist() == [["p", "q", None], ["p"]]
+
+
+def test_an_empty_table_with_no_chunks_can_be_written(engine: Engine) -> None:
+    empty = pa.Table.from_batches([], schema=LINKS)
+    assert engine.write("links", empty) == 0
+    assert engine.count("links") == 0
+    assert engine.write("links", empty, mode="replace") == 0

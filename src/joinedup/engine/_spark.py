@@ -480,6 +480,9 @@ def _for_spark(table: pa.Table) -> pa.Table:
             t = pa.string()
         fields.append(pa.field(f.name, t, nullable=True))
     schema = pa.schema(fields)
+    if table.num_rows == 0:
+        # An empty table may hold no chunks at all, which PySpark cannot convert.
+        return schema.empty_table()
     return table if schema == table.schema else table.cast(schema)
 
 

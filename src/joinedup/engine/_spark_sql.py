@@ -16,6 +16,9 @@ Spark:
 - ``list_has_any(a, b)`` becomes ``arrays_overlap(a, b)``, and
   ``jaro_winkler_similarity(a, b)`` becomes ``jaro_winkler(a, b)``, the function Splink's
   jar registers (Spark has none of its own).
+- ``quantile_cont(x, [0.5, 0.95])`` becomes ``percentile(x, array(0.5, 0.95))``;
+  ``epoch_us``/``epoch_ms`` become ``unix_micros``/``unix_millis``; ``list[i]`` with a
+  computed ``i`` becomes ``try_element_at(list, i)`` (1-based, NULL past the end).
 - ``INTERVAL (expr) SECOND`` (an interval of a computed length) becomes
   ``INTERVAL '1' SECOND * (expr)``: Spark's interval literal takes a constant only.
 """
@@ -61,6 +64,27 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
             )
         if name == "timezone" and len(args) == 2:
             return exp.Anonymous(this="TO_UTC_TIMESTAMP", expressions=[args[1], args[0]])
+        if name in _EPOCH and len(args) == 1:
+            return exp.Anonymous(this=_EPOCH[name], expressions=args)
+    if isinstance(node, exp.PercentileCont) and node.expression is not None:
+        # quantile_cont(x, q) or (x, [q1, q2 …]): Spark's percentile interpolates the same
+        # way (its percentile_cont takes only the WITHIN GROUP form).
+        return exp.Anonymous(
+            this="PERCENTILE",
+            expressions=[node.this.transform(_rewrite), node.expression.transform(_rewrite)],
+        )
+    if (
+        isinstance(node, exp.Bracket)
+        and len(node.expressions) == 1
+        and not isinstance(node.expressions[0], exp.Literal)
+    ):
+        # DuckDB counts list places from 1 and gives NULL past the end; sqlglot shifts a
+        # constant index for Spark (from 0) but not a computed one.
+        # (Spark's element_at takes an INT place; DuckDB's arithmetic gives BIGINTs.)
+        place = exp.cast(node.expressions[0].transform(_rewrite), exp.DataType.Type.INT)
+        return exp.Anonymous(
+            this="TRY_ELEMENT_AT", expressions=[node.this.transform(_rewrite), place]
+        )
     if isinstance(node, exp.ArrayOverlaps):
         # sqlglot writes DuckDB's list_has_any as ``a && b``, which Spark does not parse.
         return exp.Anonymous(
@@ -89,6 +113,10 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
             one = exp.Interval(this=exp.Literal.string("1"), unit=unit.copy())
             return exp.Mul(this=one, expression=exp.Paren(this=node.this.transform(_rewrite)))
     return node
+
+
+#: DuckDB's epoch functions (a timestamp as a whole number since 1970) and Spark's.
+_EPOCH = {"epoch_us": "UNIX_MICROS", "epoch_ms": "UNIX_MILLIS"}
 
 
 def _is_ordered_agg(node: exp.Expression) -> bool:
