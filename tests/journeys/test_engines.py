@@ -35,20 +35,7 @@ EXPECTED_DFG = {
 }
 
 
-def test_process_map_is_the_same_on_every_engine(
-    engine: Engine, request: pytest.FixtureRequest
-) -> None:
-    if engine.name == "spark":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "the engine's DuckDB-to-Spark rewrite lacks epoch_us (UNIX_MICROS), "
-                    "quantile_cont over a list of fractions and 1-based list indexing "
-                    "inside a lambda; the DFG SQL uses all three"
-                ),
-            )
-        )
+def test_process_map_is_the_same_on_every_engine(engine: Engine) -> None:
     engine.register(
         "_test_log",
         pa.table(
