@@ -151,7 +151,14 @@ print(json.dumps({{"dfg_seconds": round(dfg_s, 3), "variants_seconds": round(var
 """
 
 JOINEDUP = """
-import json, resource, tempfile, time
+import json, os, resource, tempfile, time
+# Whatever the engine prints goes to a file: the parent reads the pipe only at the end, so
+# a long run that fills it would block (as a 100M-event run did). The result line goes
+# to the saved stdout.
+result_fd = os.dup(1)
+log_fd = os.open({out!r} + "/joinedup-output.txt", os.O_WRONLY | os.O_CREAT)
+os.dup2(log_fd, 1)
+os.dup2(log_fd, 2)
 import pyarrow.parquet as pq
 from pathlib import Path
 from joinedup.engine import connect
@@ -179,12 +186,12 @@ pq.write_table(variants.select(["variant", "cases"]), {out!r} + "/joinedup_varia
 json.dump({{"starts": {{r["activity"]: r["cases"] for r in result.starts.to_pylist()}},
            "ends": {{r["activity"]: r["cases"] for r in result.ends.to_pylist()}}}},
           open({out!r} + "/joinedup_ends.json", "w"))
-print(json.dumps({{"stage_seconds": round(stage_s, 3), "dfg_seconds": round(dfg_s, 3),
-                  "variants_seconds": round(var_s, 3), "dfg_cpu": round(dfg_c, 3),
-                  "variants_cpu": round(var_c, 3), "events": staged.rows,
-                  "cases": result.cases, "edges": result.dfg.num_rows,
-                  "variants": variants.num_rows,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+os.write(result_fd, (json.dumps({{
+    "stage_seconds": round(stage_s, 3), "dfg_seconds": round(dfg_s, 3),
+    "variants_seconds": round(var_s, 3), "dfg_cpu": round(dfg_c, 3),
+    "variants_cpu": round(var_c, 3), "events": staged.rows, "cases": result.cases,
+    "edges": result.dfg.num_rows, "variants": variants.num_rows,
+    "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}) + "\\n").encode())
 """
 
 
