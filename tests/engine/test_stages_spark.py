@@ -1,0 +1,231 @@
+"""Every stage on Spark gives what it gives on DuckDB.
+
+A small synthetic population goes through the whole pipeline on DuckDB once; the
+workspace's tables are kept as they stood before each stage. Each test then gives a new
+Spark workspace the same inputs, runs one stage there, and compares its output with
+DuckDB's: the same rows in any order, floating-point values to 1e-9. A stage is tested
+on its own, so one engine gap does not hide the stages after it. A known gap is a strict
+xfail with its reason, so fixing it shows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from joinedup import demand, ingest, journeys, link, privacy, report, value
+from joinedup.synth import SynthConfig, SynthResult, generate
+from joinedup.workspace import Workspace
+
+pytestmark = pytest.mark.slow
+
+#: About 150 people: every stage has work to do, and Spark's per-query cost stays bearable.
+POPULATION = SynthConfig(people=150, seed=11, chunk_size=150)
+SECRET = b"a shared secret for the test, 32b"
+ORGS = ("benefits", "council", "health", "tax")
+
+Snapshot = dict[str, pa.Table]
+
+
+class Reference:
+    """The DuckDB run: the tables before and after each stage, and what stages returned."""
+
+    def __init__(self, synth: SynthResult) -> None:
+        self.synth = synth
+        self.before: dict[str, Snapshot] = {}
+        self.after: dict[str, Snapshot] = {}
+        self.returned: dict[str, Any] = {}
+
+
+def _snapshot(ws: Workspace) -> Snapshot:
+    # Every table, the record of runs included: the report reads the runs.
+    return {n: ws.read(n) for n in ws.engine.backend.list_tables()}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
+    root = tmp_path_factory.mktemp("stages")
+    ref = Reference(generate(root / "synth", POPULATION))
+    with Workspace(root / "duckdb") as ws:
+
+        def stage(name: str, run: Any) -> None:
+            ref.before[name] = _snapshot(ws)
+            ref.returned[name] = run()
+            ref.after[name] = _snapshot(ws)
+
+        stage("ingest", lambda: [ingest.load(c, ws) for c in ref.synth.contracts])
+        stage(
+            "pseudonymise",
+            lambda: [privacy.pseudonymise(ws, org=o, secret=SECRET) for o in ORGS],
+        )
+        stage("link", lambda: link.link(ref.returned["pseudonymise"], workspace=ws))
+        stage("journeys", lambda: journeys.episodes(ws))
+        stage("demand", lambda: demand.classify(ws))
+        stage("value", lambda: value.ledger(ws, chart=False))
+        stage("report", lambda: report.build(ws, root / "duckdb.html"))
+    return ref
+
+
+@pytest.fixture
+def spark_ws(tmp_path: Path) -> Iterator[Workspace]:
+    ws = Workspace(tmp_path / "spark", engine="spark")
+    yield ws
+    ws.close()
+
+
+def _seed(ws: Workspace, tables: Snapshot) -> None:
+    for name, table in tables.items():
+        ws.engine.write(name, table, mode="replace")
+
+
+# -- comparing results --------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC)
+    return value
+
+
+def _key(row: dict[str, Any]) -> tuple[str, ...]:
+    # Floats are left out of the sort key, so rows that differ in the last bits still pair.
+    return tuple(repr(_plain(v)) for v in row.values() if not isinstance(v, float))
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(_plain(a) == _plain(b))
+
+
+def assert_same_rows(
+    spark: pa.Table, duck: pa.Table, *, ignore: tuple[str, ...] = (), what: str = ""
+) -> None:
+    """The same rows in any order, columns by name; floats to 1e-9."""
+    assert set(spark.column_names) == set(duck.column_names), what
+    cols = [c for c in duck.column_names if c not in ignore]
+    s = sorted((dict(zip(cols, r, strict=True)) for r in _tuples(spark, cols)), key=_key)
+    d = sorted((dict(zip(cols, r, strict=True)) for r in _tuples(duck, cols)), key=_key)
+    assert len(s) == len(d), f"{what}: {len(s)} rows on Spark, {len(d)} on DuckDB"
+    for i, (x, y) in enumerate(zip(s, d, strict=True)):
+        assert _same(x, y), f"{what}: row {i} differs\nSpark:  {x}\nDuckDB: {y}"
+
+
+def _tuples(t: pa.Table, cols: list[str]) -> list[tuple[Any, ...]]:
+    data = t.select(cols).to_pydict()
+    return list(zip(*(data[c] for c in cols), strict=True)) if cols else []
+
+
+# -- the stages ----------------------------------------------------------------------------
+
+
+def test_ingest(reference: Reference, spark_ws: Workspace) -> None:
+    results = [ingest.load(c, spark_ws) for c in reference.synth.contracts]
+    expected = reference.returned["ingest"]
+    assert _counts(results) == _counts(expected)
+    after = reference.after["ingest"]
+    for name in ("events", "people", "quarantine"):
+        assert_same_rows(spark_ws.read(name), after[name], what=name)
+    assert_same_rows(spark_ws.read("quality"), after["quality"], ignore=("measured_at",))
+    assert_same_rows(spark_ws.read("sources"), after["sources"], ignore=("ingested_at", "run_id"))
+
+
+def _counts(results: list[ingest.IngestResult]) -> dict[tuple[str, str], tuple[int, int, int]]:
+    return {
+        (r.org, t.table): (t.rows_in, t.loaded, t.quarantined) for r in results for t in r.tables
+    }
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="ingest reads CSV with DuckDB's read_csv (rejects tables, rowid, ASOF JOIN); on "
+    "Spark that query fails and every CSV file falls back to Python's row-by-row reader in "
+    "the driver (same rows, but the whole file in driver memory)",
+)
+def test_ingest_reads_csv_with_the_engine(reference: Reference, spark_ws: Workspace) -> None:
+    csv = [c for c in reference.synth.contracts if ingest.load_contract(c).format == "csv"]
+    assert csv, "the synthetic population has a CSV export"
+    notes = [n for c in csv for t in ingest.load(c, spark_ws).tables for n in t.notes]
+    assert not [n for n in notes if "row by row" in n]
+
+
+def test_pseudonymise(reference: Reference, spark_ws: Workspace) -> None:
+    _seed(spark_ws, {"people": reference.before["pseudonymise"]["people"]})
+    for org, duck in zip(ORGS, reference.returned["pseudonymise"], strict=True):
+        spark = privacy.pseudonymise(spark_ws, org=org, secret=SECRET)
+        assert spark.header == duck.header
+        assert_same_rows(spark.table, duck.table, what=org)
+
+
+def _people(links: pa.Table) -> set[frozenset[tuple[str, str]]]:
+    groups: dict[str, set[tuple[str, str]]] = {}
+    for r in links.to_pylist():
+        groups.setdefault(r["person_id"], set()).add((r["org"], r["local_person_ref"]))
+    return {frozenset(g) for g in groups.values()}
+
+
+def test_link_with_splinks_spark_backend(reference: Reference, spark_ws: Workspace) -> None:
+    _seed(spark_ws, {"people": reference.before["link"]["people"]})
+    encoded = [privacy.pseudonymise(spark_ws, org=o, secret=SECRET) for o in ORGS]
+    got = link.link(encoded, workspace=spark_ws)
+    want = reference.returned["link"]
+    assert got.pairs_scored == want.pairs_scored
+    assert got.threshold == pytest.approx(want.threshold, rel=1e-9)
+    links = spark_ws.read("links")
+    duck = reference.after["link"]["links"]
+    # person_id is a digest of Splink's cluster id, which means nothing across runs: the
+    # records each person gathers are what must agree, and each record's probability.
+    assert _people(links) == _people(duck)
+    assert_same_rows(links, duck, ignore=("person_id",), what="links")
+
+
+def test_journeys_episodes(reference: Reference, spark_ws: Workspace) -> None:
+    _seed(spark_ws, reference.before["journeys"])
+    journeys.episodes(spark_ws)
+    for name in ("episodes", "episode_events"):
+        assert_same_rows(spark_ws.read(name), reference.after["journeys"][name], what=name)
+
+
+def test_demand_classify(reference: Reference, spark_ws: Workspace) -> None:
+    _seed(spark_ws, reference.before["demand"])
+    got = demand.classify(spark_ws)
+    assert got.as_dict() == reference.returned["demand"].as_dict()
+    assert_same_rows(spark_ws.read("demand"), reference.after["demand"]["demand"], what="demand")
+
+
+def test_value_ledger(reference: Reference, spark_ws: Workspace) -> None:
+    _seed(spark_ws, reference.before["value"])
+    got = value.ledger(spark_ws, chart=False)
+    want = reference.returned["value"]
+    assert_same_rows(got.table, want.table, what="ledger")
+    assert_same_rows(got.matrix, want.matrix, what="cost-shunting matrix")
+    for name in ("value_ledger", "cost_shunting", "unit_costs"):
+        assert_same_rows(spark_ws.read(name), reference.after["value"][name], what=name)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="report/_journeys.py counts an episode's organisations with len(orgs); sqlglot "
+    "reads DuckDB's len as LENGTH, which Spark allows on strings only. With "
+    "array_length(orgs) (Spark: SIZE) the published report is the same on both engines",
+)
+def test_disclosure_controlled_report(
+    reference: Reference, spark_ws: Workspace, tmp_path: Path
+) -> None:
+    _seed(spark_ws, reference.before["report"])
+    got = report.build(spark_ws, tmp_path / "spark.html")
+    want = reference.returned["report"]
+    assert got.published.controlled
+    # What leaves the workspace: every published cell, marker and footnote the same.
+    assert got.published.as_dict() == want.published.as_dict()
+    assert got.figures.as_dict() == want.figures.as_dict()
