@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -121,7 +122,7 @@ async def load(
     Pages are asked for with a session cookie (each client signs in first, before the
     clock starts), the API with the bearer token."""
     latencies: list[float] = []
-    errors: dict[int, int] = {}
+    errors: dict[str, int] = {}
     api = target.startswith("/api")
     headers = {"Authorization": f"Bearer {token}"} if api else {"Accept": "text/html"}
     https = [httpx.AsyncClient(base_url=base, headers=headers, timeout=60) for _ in range(clients)]
@@ -135,10 +136,14 @@ async def load(
         i = k
         while time.perf_counter() < stop:
             t0 = time.perf_counter()
-            r = await http.get(target, params=params[i % len(params)])
+            try:
+                r = await http.get(target, params=params[i % len(params)])
+                status = str(r.status_code)
+            except httpx.HTTPError as exc:  # counted, not fatal: the run goes on
+                status = type(exc).__name__
             latencies.append(time.perf_counter() - t0)
-            if r.status_code != 200:
-                errors[r.status_code] = errors.get(r.status_code, 0) + 1
+            if status != "200":
+                errors[status] = errors.get(status, 0) + 1
             i += 1
 
     try:
@@ -219,6 +224,8 @@ def main() -> None:
             peak = peak_rss.bytes
             reported = {
                 "target": target,
+                # Other work on the machine competes for its cores: say how much.
+                "load_average_1min": round(os.getloadavg()[0], 2),
                 "clients": args.clients,
                 "people": args.people,
                 "person_records_published": people,
