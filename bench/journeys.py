@@ -297,7 +297,12 @@ def main(args: list[str]) -> None:
             made = time.perf_counter() - t
             spill = str(out) if size > 20_000_000 else None
             code = JOINEDUP.format(log=str(log), out=tmp, spill=spill, memory_limit=limit)
-            j = run_child("joinedup", n, code)
+            try:
+                j = run_child("joinedup", n, code)
+            except RuntimeError as exc:
+                said = out / "joinedup-output.txt"
+                tail = said.read_text(errors="replace")[-3000:] if said.exists() else ""
+                raise RuntimeError(f"{exc}\n{tail}") from None
             j.reported.update(
                 generate_seconds=round(made, 1), memory_limit=limit or None, spilled=bool(spill)
             )
