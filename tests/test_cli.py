@@ -94,3 +94,35 @@ def test_the_command_reference_page_is_current() -> None:
     assert module.PAGE.read_text(encoding="utf-8") == text, (
         "docs/cli-reference.md is stale: run .venv/bin/python tools/cli_reference.py"
     )
+
+
+def test_report_without_disclosure_control_is_marked_and_audited(
+    tmp_path: Path, loaded_workspace_dir: Path
+) -> None:
+    import shutil
+
+    from joinedup.governance import AuditLog
+    from joinedup.workspace import Workspace
+
+    ws = tmp_path / "ws"
+    shutil.copytree(loaded_workspace_dir, ws)
+    with Workspace(ws, create=False) as w:
+        exact = w.engine.count(w.engine.sql("SELECT 1 FROM events WHERE direction = 'in'"))
+    shown = f"{exact:,}"
+    controlled = runner.invoke(app, ["report", "-w", str(ws), "--out", str(tmp_path / "a.html")])
+    assert controlled.exit_code == 0, controlled.output
+    html = (tmp_path / "a.html").read_text(encoding="utf-8")
+    assert "Disclosure control was turned off" not in html
+    raw = runner.invoke(
+        app,
+        ["report", "-w", str(ws), "--out", str(tmp_path / "b.html"), "--no-disclosure-control"],
+    )
+    assert raw.exit_code == 0, raw.output
+    html = (tmp_path / "b.html").read_text(encoding="utf-8")
+    assert "Disclosure control was turned off" in html
+    # Exact counts only without control (the controlled total is rounded to 5).
+    assert (shown in raw.output) and (exact % 5 == 0 or shown not in controlled.output)
+    entries = [(e.what, e.details.get("output")) for e in AuditLog(ws).entries()]
+    assert ("disclosure.off", str(tmp_path / "b.html")) in entries
+    assert ("export", str(tmp_path / "a.html")) in entries
+    assert ("disclosure.off", str(tmp_path / "a.html")) not in entries

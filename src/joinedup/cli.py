@@ -174,13 +174,41 @@ def report(
     out: Annotated[
         Path | None, typer.Option(help="Report file (default WORKSPACE/report.html).")
     ] = None,
+    agreement: Annotated[
+        Path | None,
+        typer.Option("--agreement", help="Take the disclosure-control rules from this agreement."),
+    ] = None,
+    no_disclosure_control: Annotated[
+        bool,
+        typer.Option(
+            "--no-disclosure-control",
+            help="Exact counts, for work inside a secure setting only: the report says so "
+            "on its face and the audit log records it.",
+        ),
+    ] = False,
+    who: Annotated[
+        str | None, typer.Option("--as", help="Who to record in the audit log (default: OS user).")
+    ] = None,
 ) -> None:
-    """Write the HTML report: one self-contained file that opens offline."""
+    """Write the HTML report: one self-contained file that opens offline.
+
+    Every count passes disclosure control (by default: under 10 withheld, others rounded
+    to 5; an agreement's output rules when --agreement is given). The export is recorded
+    in the workspace's audit log.
+    """
     from joinedup import report as report_mod
+    from joinedup.governance import load_agreement
     from joinedup.workspace import Workspace
 
+    rules = load_agreement(agreement).outputs if agreement is not None else None
     with Workspace(workspace, create=False) as ws:
-        res = report_mod.build(ws, out or workspace / "report.html")
+        res = report_mod.build(
+            ws,
+            out or workspace / "report.html",
+            rules=rules,
+            disclosure_control=not no_disclosure_control,
+            who=who,
+        )
     _print_headline(res.published)
     console.print(f"Report: [link=file://{res.path.resolve()}]{res.path}[/link]")
 

@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from joinedup._version import __version__
-from joinedup.governance import MARKER
+from joinedup.governance import MARKER, AuditLog, OutputRules
 from joinedup.report._figures import Figures, Filters, compute
 from joinedup.report._publish import Published, publish
 from joinedup.report._sections import SECTIONS
@@ -67,12 +67,29 @@ def _cell(value: int | float | None) -> Markup:
     return Markup("{:,}").format(value)
 
 
-def build(workspace: Workspace, out: Path | str) -> ReportResult:
-    """Write the report for ``workspace`` to ``out`` and return the figures it states."""
+def build(
+    workspace: Workspace,
+    out: Path | str,
+    *,
+    rules: OutputRules | None = None,
+    disclosure_control: bool = True,
+    who: str | None = None,
+) -> ReportResult:
+    """Write the report for ``workspace`` to ``out`` and return the figures it states.
+
+    Every count passes disclosure control under ``rules`` (the defaults, or an
+    agreement's). ``disclosure_control=False`` is for work inside a secure setting only:
+    the report then says so on its face, and the audit log records who turned it off.
+    Either way the audit log records the export.
+    """
     out = Path(out)
-    with workspace.run("report", settings={"out": str(out)}) as run:
+    settings = {"out": str(out), "disclosure_control": disclosure_control}
+    with workspace.run("report", settings=settings) as run:
+        log = AuditLog(workspace.path)
+        if not disclosure_control:
+            log.append(who, "disclosure.off", {"output": str(out), "command": "report"})
         fig = compute(workspace)
-        pub = publish(fig)
+        pub = publish(fig, rules=rules, enabled=disclosure_control)
         sections = [s for s in (make(workspace, fig, pub) for make in SECTIONS) if s]
         sections.insert(0, headline_section(workspace, fig, pub))
         html = (
@@ -92,6 +109,7 @@ def build(workspace: Workspace, out: Path | str) -> ReportResult:
         )
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(html, encoding="utf-8")
+        log.append(who, "export", {"output": str(out), "command": "report", **settings})
         run.outputs["report"] = str(out)
         run.outputs["sections"] = [s.id for s in sections]
     return ReportResult(out, fig, pub)

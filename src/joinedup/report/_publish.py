@@ -85,11 +85,12 @@ def grid(
         }
     )
     if not enabled:
-        out: dict[str, dict[str, Cell]] = {}
+        out: dict[str, dict[str, Cell]] = {TOTAL: {}}
         for a, b, n in rows:
-            out.setdefault(a, {})[b] = n
-            out.setdefault(a, {})[TOTAL] = (out[a].get(TOTAL) or 0) + n
-            out.setdefault(TOTAL, {})[b] = (out[TOTAL].get(b) or 0) + n
+            row, margin = out.setdefault(a, {}), out[TOTAL]
+            row[b] = n
+            row[TOTAL] = (row.get(TOTAL) or 0) + n
+            margin[b] = (margin.get(b) or 0) + n
         out[TOTAL][TOTAL] = sum(r[2] for r in rows)
         return out, []
     safe = disclose(table, by=["a", "b"], counts=["n"], rules=rules, totals=True)
