@@ -168,3 +168,18 @@ def test_command_line_headline_states_the_later_stages(demo: DemoResult) -> None
     assert shown["Failure demand share"] == f"{100 * extra['failure_share']:.0f}%"
     assert shown["Cost of failure demand"] == f"£{extra['failure_cost']:,.0f}"
     assert shown["Contacts from citizens"] == f"{demo.report.published.contacts:,}"
+
+
+def test_runs_record_the_text_model_and_where_the_truth_is(demo: DemoResult) -> None:
+    import hashlib
+
+    from joinedup.demand._text import default_model_path
+    from joinedup.workspace import Workspace
+
+    with Workspace(demo.report.path.parent, create=False) as ws:
+        runs = {r["command"]: r for r in ws.runs()}
+    model = runs["demand classify"]["outputs"]["model"]
+    shipped = default_model_path(model["file"] == "embeddings.npz")
+    assert model["sha256"] == hashlib.sha256(shipped.read_bytes()).hexdigest()
+    assert model["sha256"] in demo.report.path.read_text(encoding="utf-8")
+    assert Path(runs["synth"]["outputs"]["truth"]) == demo.synth.root / "truth"

@@ -8,6 +8,7 @@ compute.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from collections.abc import Callable
@@ -65,7 +66,10 @@ def run_demo(
         say("synth")
         with ws.run("synth", settings=cfg.model_dump(mode="json")) as run:
             made = synth.generate(root / "synth", cfg, progress=progress)
-            run.outputs.update({"people": made.people, "events": made.events})
+            # Where the ground truth is, for the report's checks of the classifier.
+            run.outputs.update(
+                {"people": made.people, "events": made.events, "truth": str(made.root / "truth")}
+            )
         loads = []
         for contract in made.contracts:
             say(f"ingest {contract.stem}")
@@ -84,9 +88,11 @@ def run_demo(
         stages["journeys"] = journeys.episodes(ws)
         say("demand")
         settings = demand.load_settings(None)
+        model = demand.load_model()
         with ws.run("demand classify", settings=settings.model_dump()) as run:
-            stages["demand"] = demand.classify(ws, settings=settings)
+            stages["demand"] = demand.classify(ws, model=model, settings=settings)
             run.outputs["demand"] = stages["demand"].as_dict()
+            run.outputs["model"] = _describe(model)
         say("value")
         stages["value"] = value.ledger(ws)
 
@@ -94,3 +100,17 @@ def run_demo(
         rep = report.build(ws, root / "report.html")
         say("")
     return DemoResult(made, loads, rep, stages, seconds)
+
+
+def _describe(model: Any) -> dict[str, Any]:
+    """What the run record keeps about the text model: the shipped file it came from,
+    with its digest, and how it was trained."""
+    from joinedup.demand._text import default_model_path, use_embeddings
+
+    path = default_model_path(use_embeddings())
+    keep = ("format_version", "generated", "hand_written", "labels", "seed", "C")
+    return {
+        "file": path.name,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        **{k: model.meta[k] for k in keep if k in model.meta},
+    }
