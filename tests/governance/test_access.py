@@ -138,6 +138,25 @@ def test_tokens_work_until_revoked(store: AccessStore) -> None:
         store.revoke_token(rec.token_id)
 
 
+def test_a_token_s_last_use_is_kept_to_the_minute(store: AccessStore) -> None:
+    token = store.create_token("sam", "dashboard")
+
+    def last_used() -> str | None:
+        with sqlite3.connect(store.path) as db:
+            return db.execute("SELECT last_used_at FROM tokens").fetchone()[0]
+
+    assert last_used() is None
+    store.token_user(token)
+    first = last_used()
+    assert first is not None
+    store.token_user(token)
+    assert last_used() == first  # a second use within the minute writes nothing
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE tokens SET last_used_at = '2020-01-01T00:00:00+00:00'")
+    store.token_user(token)
+    assert last_used() != "2020-01-01T00:00:00+00:00"
+
+
 @pytest.mark.parametrize("bad", ["", "jdu_", "abc", "jdu_x_y", "jdu__y"])
 def test_malformed_or_unknown_tokens(store: AccessStore, bad: str) -> None:
     with pytest.raises(AuthenticationError):

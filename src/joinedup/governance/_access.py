@@ -37,6 +37,8 @@ __all__ = ["AccessStore", "ApiToken"]
 
 ACCESS_FILE = "access.sqlite"
 MIN_PASSWORD = 12  # NCSC password guidance: length, not composition rules
+#: How finely a token's last use is recorded (see AccessStore.token_user).
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
 _ORG = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -384,8 +386,8 @@ class AccessStore:
         _, token_id, secret = parts
         with self._db() as db:
             row = db.execute(
-                "SELECT username, secret_sha256, expires_at, revoked_at FROM tokens "
-                "WHERE token_id = ?",
+                "SELECT username, secret_sha256, expires_at, revoked_at, last_used_at "
+                "FROM tokens WHERE token_id = ?",
                 (token_id,),
             ).fetchone()
         if row is None or not hmac.compare_digest(row[1], _sha256(secret)):
@@ -399,11 +401,16 @@ class AccessStore:
             raise AuthenticationError(f"API token {token_id} was revoked on {row[3][:10]}")
         if row[2] is not None and (_ts(row[2]) or _now()) <= _now():
             raise AuthenticationError(f"API token {token_id} expired on {row[2][:10]}")
-        with self._db() as db:
-            db.execute(
-                "UPDATE tokens SET last_used_at = ? WHERE token_id = ?",
-                (_now().isoformat(), token_id),
-            )
+        # When a token was last used is kept to the minute: writing it on every request
+        # would make each API call wait for a database write.
+        now = _now()
+        last = _ts(row[4])
+        if last is None or now - last >= TOKEN_USE_RESOLUTION:
+            with self._db() as db:
+                db.execute(
+                    "UPDATE tokens SET last_used_at = ? WHERE token_id = ?",
+                    (now.isoformat(), token_id),
+                )
         return user
 
     def revoke_token(self, token_id: str, *, by: str | None = None) -> None:
