@@ -82,7 +82,7 @@ def service_shapes(engine: Engine, settings: ShapeSettings) -> pa.Table:
                 ),
                 reach AS (
                     SELECT ep.need_type AS service, count(*) AS episodes,
-                           avg(len(ep.orgs)) AS orgs_per_need,
+                           avg(array_length(ep.orgs)) AS orgs_per_need,
                            avg(c.open_needs) AS concurrent_needs
                     FROM episodes ep JOIN concurrent c ON c.episode_id = ep.episode_id
                     GROUP BY ep.need_type
