@@ -182,4 +182,5 @@ def test_runs_record_the_text_model_and_where_the_truth_is(demo: DemoResult) -> 
     shipped = default_model_path(model["file"] == "embeddings.npz")
     assert model["sha256"] == hashlib.sha256(shipped.read_bytes()).hexdigest()
     assert model["sha256"] in demo.report.path.read_text(encoding="utf-8")
-    assert Path(runs["synth"]["outputs"]["truth"]) == demo.synth.root / "truth"
+    truth = demo.report.path.parent / runs["synth"]["outputs"]["truth"]
+    assert truth == demo.synth.root / "truth" and (truth / "events.parquet").is_file()

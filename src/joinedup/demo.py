@@ -66,10 +66,10 @@ def run_demo(
         say("synth")
         with ws.run("synth", settings=cfg.model_dump(mode="json")) as run:
             made = synth.generate(root / "synth", cfg, progress=progress)
-            # Where the ground truth is, for the report's checks of the classifier.
-            run.outputs.update(
-                {"people": made.people, "events": made.events, "truth": str(made.root / "truth")}
-            )
+            # Where the ground truth is (relative to the workspace, so a copied workspace
+            # finds its own), for the report's checks of the classifier.
+            truth = (made.root / "truth").relative_to(root)
+            run.outputs.update({"people": made.people, "events": made.events, "truth": str(truth)})
         loads = []
         for contract in made.contracts:
             say(f"ingest {contract.stem}")
@@ -88,7 +88,9 @@ def run_demo(
         stages["journeys"] = journeys.episodes(ws)
         say("demand")
         settings = demand.load_settings(None)
-        model = demand.load_model()
+        # The hashed n-gram model, even where the embeddings extra is installed: the
+        # demo is meant to finish in under a minute.
+        model = demand.load_model(embeddings=False)
         with ws.run("demand classify", settings=settings.model_dump()) as run:
             stages["demand"] = demand.classify(ws, model=model, settings=settings)
             run.outputs["demand"] = stages["demand"].as_dict()
@@ -105,9 +107,9 @@ def run_demo(
 def _describe(model: Any) -> dict[str, Any]:
     """What the run record keeps about the text model: the shipped file it came from,
     with its digest, and how it was trained."""
-    from joinedup.demand._text import default_model_path, use_embeddings
+    from joinedup.demand._text import default_model_path
 
-    path = default_model_path(use_embeddings())
+    path = default_model_path(embeddings=False)
     keep = ("format_version", "generated", "hand_written", "labels", "seed", "C")
     return {
         "file": path.name,

@@ -84,4 +84,4 @@ def test_a_run_under_an_agreement_is_named_in_the_report(
     html = result.path.read_text(encoding="utf-8")
     assert "jobloss-2026" in html and agreement.fingerprint[:16] in html
     assert "Estimated precision" in html and "Cost of one contact" in html
-    assert "did not record which text model" in html
+    assert '"file": "default.npz"' in html.replace("&#34;", '"')

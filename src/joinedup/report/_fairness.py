@@ -62,6 +62,8 @@ def _truth_dir(ws: Workspace) -> Path | None:
     for run in ws.runs():
         if run["command"] == "synth" and run["outputs"].get("truth"):
             candidate = Path(str(run["outputs"]["truth"]))
+            if not candidate.is_absolute():  # recorded relative to the workspace
+                candidate = ws.path / candidate
             break
     else:
         candidate = ws.path / "synth" / "truth"  # where the demo writes it
