@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from joinedup.demand import DemandSettings, audit, classify, evaluate_truth, review_sample
@@ -95,6 +97,21 @@ def test_audit_by_group_with_intervals(
     disabled = next(r for r in a.rows if r.attribute == "disability" and r.group == "yes")
     assert disabled.metrics["true_failure_rate"][0] > a.overall["true_failure_rate"]
     assert any("failure_rate" in f for f in disabled.flags)
+
+
+def test_audit_with_truth_finds_people_whatever_ids_linkage_gave(
+    classified_workspace: Path, small_synth: SynthResult, tmp_path: Path
+) -> None:
+    """Linkage makes its own person ids; the truth's attributes still reach every
+    contact (through the truth's events), so no one falls into "unknown"."""
+    shutil.copytree(classified_workspace, tmp_path / "ws")
+    with Workspace(tmp_path / "ws", create=False) as ws:
+        links = ws.read("links")
+        made_up = pa.array(["L" + p[::-1] for p in links.column("person_id").to_pylist()])
+        ws.engine.write("links", links.set_column(2, "person_id", made_up), mode="replace")
+        a = audit(ws, by=["age_band", "disability"], truth=small_synth.root)
+    assert {r.group for r in a.rows if r.attribute == "age_band"} >= {"35-49", "65+"}
+    assert all(r.group != "unknown" for r in a.rows)
 
 
 def test_audit_without_truth_needs_groups_for_people_attributes(classified_workspace: Path) -> None:

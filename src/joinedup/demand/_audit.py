@@ -83,8 +83,14 @@ def _contacts(ws: Workspace, truth_dir: Path | None) -> pd.DataFrame:
         df["person_id"].map(digital_share).ge(0.5).map({True: "digital", False: "non-digital"})
     )
     if truth_dir is not None:
-        ev = pq.read_table(truth_dir / "events.parquet", columns=["event_id", "demand_type"])
-        truth = ev.to_pandas().rename(columns={"demand_type": "true_type"})
+        ev = pq.read_table(
+            truth_dir / "events.parquet", columns=["event_id", "demand_type", "person_id"]
+        )
+        # The truth's person ids are its own, not the links' (which linkage made up), so
+        # the truth's people attributes join through the truth's events.
+        truth = ev.to_pandas().rename(
+            columns={"demand_type": "true_type", "person_id": "true_person_id"}
+        )
         df = df.merge(truth, on="event_id", how="left")
     return df
 
@@ -140,12 +146,14 @@ def audit(
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
     by = by or ["age_band", "disability", "digital"]
     truth_dir = None
+    groups_from_truth = False
     if truth is not None:
         truth_dir = Path(truth)
         if (truth_dir / "truth").is_dir():
             truth_dir = truth_dir / "truth"
         if groups is None and (truth_dir / "people.parquet").is_file():
             groups = truth_dir / "people.parquet"
+            groups_from_truth = True
     df = _contacts(ws, truth_dir)
     needs_table = [b for b in by if b != "digital"]
     if needs_table:
@@ -160,7 +168,9 @@ def audit(
             raise DemandError(
                 f"{groups}: no column(s) {', '.join(missing)}; columns are {', '.join(g.columns)}"
             )
-        df = df.merge(g[["person_id", *needs_table]], on="person_id", how="left")
+        key = "true_person_id" if groups_from_truth else "person_id"
+        g = g[["person_id", *needs_table]].rename(columns={"person_id": key})
+        df = df.merge(g, on=key, how="left")
 
     decided = df[df["demand_type"] != NEEDS_REVIEW].copy()
     y_pred = (decided["demand_type"] == "failure").astype(int).to_numpy()
