@@ -213,12 +213,6 @@ def test_value_ledger(reference: Reference, spark_ws: Workspace) -> None:
         assert_same_rows(spark_ws.read(name), reference.after["value"][name], what=name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="report/_journeys.py counts an episode's organisations with len(orgs); sqlglot "
-    "reads DuckDB's len as LENGTH, which Spark allows on strings only. With "
-    "array_length(orgs) (Spark: SIZE) the published report is the same on both engines",
-)
 def test_disclosure_controlled_report(
     reference: Reference, spark_ws: Workspace, tmp_path: Path
 ) -> None:

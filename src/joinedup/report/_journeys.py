@@ -61,7 +61,7 @@ def journeys(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
         ws,
         "SELECT coalesce(need_type, 'unknown') AS need, count(*) AS needs, "
         "count(*) FILTER (WHERE end_reason = 'met' AND contacts = 1) AS first_contact, "
-        "count(*) FILTER (WHERE len(orgs) > 1) AS multi_org, "
+        "count(*) FILTER (WHERE array_length(orgs) > 1) AS multi_org, "
         "quantile_cont(elapsed_seconds, [0.5, 0.85, 0.95]) AS q, "
         f"avg(handoffs) AS mean_handoffs FROM {chosen} AS ep GROUP BY ALL ORDER BY need",
     )
