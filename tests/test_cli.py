@@ -126,3 +126,23 @@ def test_report_without_disclosure_control_is_marked_and_audited(
     assert ("disclosure.off", str(tmp_path / "b.html")) in entries
     assert ("export", str(tmp_path / "a.html")) in entries
     assert ("disclosure.off", str(tmp_path / "a.html")) not in entries
+
+
+def test_an_unknown_engine_is_refused(tmp_path: Path) -> None:
+    got = runner.invoke(app, ["--engine", "oracle", "runs", "-w", str(tmp_path)])
+    assert got.exit_code == 2
+    assert "not an engine" in got.output
+
+
+def test_a_new_workspace_uses_the_engine_named_and_an_old_one_its_own(tmp_path: Path) -> None:
+    from joinedup.workspace import Workspace, set_default_engine
+
+    with Workspace(tmp_path / "duck") as ws:
+        assert ws.engine.name == "duckdb"
+    try:
+        set_default_engine("spark")
+        # An existing DuckDB workspace stays DuckDB whatever the default.
+        with Workspace(tmp_path / "duck", create=False) as ws:
+            assert ws.engine.name == "duckdb"
+    finally:
+        set_default_engine("duckdb")

@@ -83,8 +83,33 @@ def main(
             "--version", callback=_version, is_eager=True, help="Show the version and exit."
         ),
     ] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            envvar="JOINEDUP_ENGINE",
+            help="Engine for new workspaces: duckdb (embedded, the default) or spark. An "
+            "existing workspace opens with the engine it was made with.",
+        ),
+    ] = "duckdb",
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            "--spark-master",
+            envvar="JOINEDUP_SPARK_MASTER",
+            help="Spark master URL with --engine spark (default local[*]: every core here).",
+        ),
+    ] = None,
 ) -> None:
     """joinedup: the citizen's view of public services, across organisations."""
+    from joinedup.engine import ENGINES
+    from joinedup.workspace import set_default_engine
+
+    if engine not in ENGINES:
+        raise typer.BadParameter(
+            f"{engine!r} is not an engine: choose {' or '.join(ENGINES)}", param_hint="--engine"
+        )
+    set_default_engine(engine, spark_master)
 
 
 @app.command()

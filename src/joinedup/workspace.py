@@ -8,6 +8,7 @@ can be traced to the run that produced it.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,31 @@ from joinedup.model import RUNS, STANDARD_TABLES
 __all__ = ["Run", "Workspace", "WorkspaceError"]
 
 DB_FILE = "joinedup.duckdb"
+#: The folder of a Spark workspace's tables (Parquet), beside where DuckDB's file would be.
+SPARK_TABLES = "tables"
+
+#: The engine a workspace opens with when the caller names none and the folder does not
+#: already hold one: the command line's --engine and --spark-master set these, and so do
+#: the environment variables JOINEDUP_ENGINE and JOINEDUP_SPARK_MASTER.
+_defaults: dict[str, str | None] = {
+    "engine": os.environ.get("JOINEDUP_ENGINE") or "duckdb",
+    "spark_master": os.environ.get("JOINEDUP_SPARK_MASTER") or None,
+}
+
+
+def set_default_engine(engine: str, spark_master: str | None = None) -> None:
+    """The engine new workspaces use when none is named (``duckdb`` or ``spark``)."""
+    _defaults["engine"] = engine
+    _defaults["spark_master"] = spark_master
+
+
+def _kind_of(folder: Path) -> str | None:
+    """The engine a workspace folder was made with, if it is one."""
+    if (folder / DB_FILE).exists():
+        return "duckdb"
+    if (folder / SPARK_TABLES).is_dir():
+        return "spark"
+    return None
 
 
 @dataclass
@@ -43,7 +69,14 @@ class Run:
 class Workspace:
     """A directory with a database of standard tables and a record of runs."""
 
-    def __init__(self, path: Path | str, *, engine: str = "duckdb", create: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        engine: str | None = None,
+        spark_master: str | None = None,
+        create: bool = True,
+    ) -> None:
         self.path = Path(path)
         if not self.path.exists():
             if not create:
@@ -54,9 +87,18 @@ class Workspace:
             self.path.mkdir(parents=True)
         elif not self.path.is_dir():
             raise WorkspaceError(f"{self.path} is a file, not a workspace directory")
-        elif not create and not (self.path / DB_FILE).exists():
-            raise WorkspaceError(f"{self.path} holds no {DB_FILE}: it is not a workspace")
-        self.engine: Engine = connect(engine, self.path / DB_FILE)
+        elif not create and _kind_of(self.path) is None:
+            raise WorkspaceError(
+                f"{self.path} holds no {DB_FILE} and no {SPARK_TABLES}/ folder: "
+                "it is not a workspace"
+            )
+        # An existing workspace opens with the engine it was made with, unless told.
+        kind = engine or _kind_of(self.path) or str(_defaults["engine"])
+        if kind == "spark":
+            master = spark_master or _defaults["spark_master"]
+            self.engine: Engine = connect(kind, self.path / DB_FILE, spark_master=master)
+        else:
+            self.engine = connect(kind, self.path / DB_FILE)
         for name, schema in STANDARD_TABLES.items():
             if not self.engine.has_table(name):
                 self.engine.create_table(name, schema)

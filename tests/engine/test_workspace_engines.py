@@ -61,13 +61,30 @@ def test_spark_tables_are_parquet_folders_in_the_workspace(tmp_path: Path) -> No
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="Workspace(create=False) looks for the DuckDB file; a Spark workspace has "
-    "tables/ instead (workspace.py needs to ask the engine whether the folder is one)",
-)
 def test_reopening_an_existing_spark_workspace_without_create(tmp_path: Path) -> None:
     with Workspace(tmp_path, engine="spark"):
         pass
     with Workspace(tmp_path, engine="spark", create=False) as ws:
         assert ws.engine.has_table("runs")
+    # Opened with no engine named, the folder says which it is.
+    with Workspace(tmp_path, create=False) as ws:
+        assert ws.engine.name == "spark"
+
+
+@pytest.mark.slow
+def test_the_default_engine_makes_spark_workspaces(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from joinedup.cli import app
+    from joinedup.workspace import set_default_engine
+
+    try:
+        set_default_engine("spark", "local[1]")
+        with Workspace(tmp_path / "new") as ws:
+            assert ws.engine.name == "spark"
+        assert (tmp_path / "new" / "tables" / "runs").is_dir()
+    finally:
+        set_default_engine("duckdb")
+    # The command line opens it as what it is, with no --engine.
+    got = CliRunner().invoke(app, ["runs", "-w", str(tmp_path / "new")])
+    assert got.exit_code == 0, got.output
