@@ -29,6 +29,9 @@ class DuckDBEngine(Engine):
             self._con = ibis.duckdb.connect(self._path)
         except duckdb.Error as exc:  # a locked or corrupt file
             raise EngineError(f"cannot open DuckDB database {self._path}: {exc}") from exc
+        # Commands draw their own progress (Rich); DuckDB's bar on long queries would
+        # write over it, and fill a pipe that nothing reads.
+        self.raw.execute("SET enable_progress_bar = false")
         if threads is not None:
             self.raw.execute(f"SET threads = {int(threads)}")
 
