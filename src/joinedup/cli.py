@@ -36,6 +36,11 @@ err = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: Who a command records in the workspace's audit log.
+WhoOpt = Annotated[
+    str | None, typer.Option("--as", help="Who to record in the audit log (default: OS user).")
+]
+
 WorkspaceOpt = Annotated[
     Path, typer.Option("--workspace", "-w", help="Workspace directory.", show_default=True)
 ]
@@ -159,9 +164,7 @@ def ingest_cmd(
             "it is refused, and its output rules apply to the quality report.",
         ),
     ] = None,
-    who: Annotated[
-        str | None, typer.Option("--as", help="Who to record in the audit log (default: OS user).")
-    ] = None,
+    who: WhoOpt = None,
 ) -> None:
     """Load exports into the workspace through their data contracts, then print what was
     loaded and the data-quality report of each source.
@@ -211,9 +214,7 @@ def report(
             "on its face and the audit log records it.",
         ),
     ] = False,
-    who: Annotated[
-        str | None, typer.Option("--as", help="Who to record in the audit log (default: OS user).")
-    ] = None,
+    who: WhoOpt = None,
 ) -> None:
     """Write the HTML report: one self-contained file that opens offline.
 
