@@ -16,6 +16,7 @@ __all__ = [
     "CHANNELS",
     "COST_SHUNTING",
     "DEMAND",
+    "DEMAND_CAUSE",
     "EPISODES",
     "EPISODE_EVENTS",
     "EVENTS",
@@ -161,6 +162,11 @@ DEMAND = pa.schema(
         pa.field("received_by_org", pa.string()),
     ]
 )
+
+#: The root cause of a failure contact (``late_payment``, ``wrong_tax_code`` ...), written
+#: by the demand stage after the standard columns. Optional: a workspace classified
+#: before it existed, or a demand table from elsewhere, may not have it; readers check.
+DEMAND_CAUSE = pa.field("cause", pa.string())
 
 #: Cost of one contact, by organisation and channel, with the source of the figure.
 UNIT_COSTS = pa.schema(

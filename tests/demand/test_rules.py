@@ -9,9 +9,9 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from joinedup.demand import DemandSettings, classify, load_settings
+from joinedup.demand import DemandError, DemandSettings, classify, load_settings
 from joinedup.demand._text import TextModel
-from joinedup.model import EPISODE_EVENTS, EVENTS, LINKS
+from joinedup.model import DEMAND, EPISODE_EVENTS, EVENTS, LINKS
 from joinedup.workspace import Workspace
 
 T0 = datetime(2025, 3, 3, 10, tzinfo=UTC)
@@ -257,3 +257,66 @@ def test_same_person_and_service_is_the_proxy_without_cases(
     assert out["b"]["decided_by"] == "rule:repeat"
     assert out["c"]["decided_by"] == "model"
     assert out["d"]["decided_by"] == "model"
+
+
+def _late_payment(**chase: Any) -> list[dict[str, Any]]:
+    return [
+        _event("a", "benefits", 0, "Application"),
+        _event("k", "benefits", 1, "Acknowledgement sent", direction="out"),
+        _event("d", "benefits", 10, "Decision issued", direction="out"),
+        _event("b", "benefits", 40, "Enquiry", note="Where is my payment? It is late.", **chase),
+        _event("p", "benefits", 45, "Payment made", direction="out"),
+        _event(
+            "c",
+            "benefits",
+            50,
+            "Complaint",
+            note="I want to make a formal complaint about how I have been treated.",
+        ),
+    ]
+
+
+def test_root_cause_is_read_from_the_causing_case(tmp_path: Path, shipped_model: TextModel) -> None:
+    out = _run(tmp_path, shipped_model, _late_payment())
+    assert out["b"]["category"] == "chase"
+    # Chased after the decision and before the payment: a late payment.
+    assert out["b"]["cause"] == "late_payment"
+    # A complaint takes the root cause of its case's other failure contacts.
+    assert out["c"]["category"] == "complaint"
+    assert out["c"]["cause"] == "late_payment"
+    assert out["a"]["cause"] is None  # value demand has no root cause
+
+
+def test_no_root_cause_when_the_journey_does_not_fit(
+    tmp_path: Path, shipped_model: TextModel
+) -> None:
+    # Without the payment that followed, the chase is not shown to be about a payment,
+    # and benefits is not an organisation that refers people (referral_lost).
+    events = [e for e in _late_payment() if e["event_id"] != "p"]
+    out = _run(tmp_path, shipped_model, events)
+    assert out["b"]["demand_type"] == "failure"
+    assert out["b"]["cause"] is None
+    assert out["c"]["cause"] is None
+
+
+def test_root_causes_come_from_the_settings(tmp_path: Path, shipped_model: TextModel) -> None:
+    cfg = tmp_path / "demand.yaml"
+    cfg.write_text(
+        "causes:\n  - {code: slow_money, categories: [chase], before: [Payment made]}\n",
+        encoding="utf-8",
+    )
+    out = _run(tmp_path, shipped_model, _late_payment(), settings=load_settings(cfg))
+    assert out["b"]["cause"] == "slow_money"
+    cfg.write_text("causes:\n  - {code: x, categories: []}\n", encoding="utf-8")
+    with pytest.raises(DemandError, match="categories"):
+        load_settings(cfg)
+
+
+def test_a_workspace_from_before_root_causes_gets_the_column(
+    tmp_path: Path, shipped_model: TextModel
+) -> None:
+    with _workspace(tmp_path / "ws", _late_payment()) as ws:
+        assert "cause" not in ws.engine.table("demand").columns
+        classify(ws, model=shipped_model, settings=DemandSettings())
+        assert ws.read("demand").column_names == [*DEMAND.names, "cause"]
+        assert "late_payment" in ws.read("demand").column("cause").to_pylist()

@@ -18,12 +18,15 @@ import numpy as np
 import pyarrow as pa
 
 from joinedup.demand._journey import stage_causes, stage_contacts, stage_rules
+from joinedup.demand._rootcause import journey_hits, root_causes
 from joinedup.demand._settings import DemandSettings
 from joinedup.demand._text import TextModel, load_model
-from joinedup.model import DEMAND
+from joinedup.model import DEMAND, DEMAND_CAUSE
 from joinedup.workspace import Workspace
 
 _BATCH = 50_000
+#: The demand table as this stage writes it: the standard columns and the root cause.
+DEMAND_SCHEMA = DEMAND.append(DEMAND_CAUSE)
 
 
 @dataclass
@@ -41,6 +44,8 @@ class ClassifySummary:
     #: Of the category disagreements, how many the text's category won.
     refined_by_text: int = 0
     caused_elsewhere: int = 0
+    #: Failure contacts by inferred root cause (the demand table's ``cause``).
+    by_cause: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -143,6 +148,18 @@ def classify(
             strict=True,
         )
     )
+    case_of = dict(
+        zip(
+            causes_t.column("event_id").to_pylist(),
+            zip(
+                causes_t.column("cause").to_pylist(),
+                causes_t.column("cause_need").to_pylist(),
+                strict=True,
+            ),
+            strict=True,
+        )
+    )
+    hits = journey_hits(eng, s)
 
     conf = np.concatenate(conf_parts) if conf_parts else np.zeros(0)
     best_p = np.concatenate(best_p_parts) if best_p_parts else np.zeros(0)
@@ -192,6 +209,17 @@ def classify(
     summary.by_category = dict(by_cat.most_common())
     summary.by_decider = dict(by_dec.most_common())
 
+    roots = root_causes(
+        ids,
+        out_cat,
+        out_type,
+        out_cause,
+        out_recv,
+        [case_of.get(eid) for eid in ids],
+        hits,
+        s,
+    )
+    summary.by_cause = dict(Counter(r for r in roots if r is not None).most_common())
     table = pa.table(
         {
             "event_id": pa.array(ids, pa.string()),
@@ -201,9 +229,15 @@ def classify(
             "decided_by": pa.array(out_by, pa.string()),
             "caused_by_org": pa.array(out_cause, pa.string()),
             "received_by_org": pa.array(out_recv, pa.string()),
+            "cause": pa.array(roots, pa.string()),
         },
-        schema=DEMAND,
+        schema=DEMAND_SCHEMA,
     )
+    if DEMAND_CAUSE.name not in eng.table("demand").columns:
+        # A workspace made before the root-cause column: the table is replaced whole
+        # anyway, so it is made again with the column.
+        eng.drop("demand")
+        eng.create_table("demand", DEMAND_SCHEMA)
     eng.write("demand", table, mode="replace")
     for name in ("_demand_named", "_demand_cause", "_demand_cases", "_demand_events"):
         eng.drop_temp(name)

@@ -140,6 +140,8 @@ def classify_cmd(
         run.outputs["demand"] = summary.as_dict()
     console.print(_counts("category", summary.by_category))
     console.print(_counts("decided by", summary.by_decider))
+    if summary.by_cause:
+        console.print(_counts("root cause", summary.by_cause))
     console.print(
         f"{summary.contacts:,} contacts. Rules and text disagreed on the type of "
         f"{summary.type_disagreements:,} and on the failure category of "
@@ -303,6 +305,16 @@ def _print_eval(ev: Any) -> None:
                 k, f"{v['n']:,}", f"{v['type_precision']:.3f}", f"{v['category_precision']:.3f}"
             )
         console.print(d)
+    root = x.get("root_cause")
+    if root:
+        r = Table("root cause", "precision", "recall", "support")
+        for code, v in root["per_cause"].items():
+            r.add_row(code, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['support']:,}")
+        console.print(r)
+        console.print(
+            f"root cause accuracy {root['accuracy']} on {root['n']:,} failure contacts "
+            f"({root['given']:,} given a root cause)"
+        )
 
 
 @app.command()
@@ -324,7 +336,7 @@ def evaluate(
     """Per-category precision, recall, F1 and the confusion matrix.
 
     With LABELS: the text model on your labelled notes. With --truth: the workspace's
-    demand table against the synthetic truth, with caused_by_org accuracy.
+    demand table against the synthetic truth, with caused_by_org and root-cause accuracy.
     """
     from joinedup import demand
 

@@ -130,9 +130,9 @@ def evaluate_truth(
     events_file = path / "events.parquet"
     if not events_file.is_file():
         raise DemandError(f"no truth/events.parquet under {truth_dir}")
-    truth = pq.read_table(
-        events_file, columns=["event_id", "direction", "category", "caused_by_org"]
-    )
+    names = pq.read_schema(events_file).names
+    wanted = ["event_id", "direction", "category", "caused_by_org", "failure"]
+    truth = pq.read_table(events_file, columns=[c for c in wanted if c in names])
     truth = truth.filter(pc.equal(truth.column("direction"), "in"))
     demand = ws.read("demand")
     if demand.num_rows == 0:
@@ -151,6 +151,8 @@ def evaluate_truth(
     ]
     ev = score(t, best, d, tax)
     ev.extra.update(_cause_accuracy(joined, tax))
+    if "failure" in joined.column_names and "cause" in joined.column_names:
+        ev.extra["root_cause"] = _root_cause_accuracy(joined)
     ev.extra["by_decider"] = _by_decider(joined, tax)
     ev.extra["matched_events"] = joined.num_rows
     return ev
@@ -178,6 +180,33 @@ def _cause_accuracy(joined: pa.Table, tax: Taxonomy) -> dict[str, Any]:
         "caused_elsewhere_accuracy": acc(elsewhere),
         "caused_elsewhere_n": len(elsewhere),
         "true_failure_contacts": len(fail),
+    }
+
+
+def _root_cause_accuracy(joined: pa.Table) -> dict[str, Any]:
+    """The demand table's root cause against the truth's ``failure``, over the truly
+    failure contacts (a contact given no root cause, or classified as value demand,
+    counts as wrong), with each cause's precision and recall."""
+    true = joined.column("failure").to_pylist()
+    pred = joined.column("cause").to_pylist()
+    idx = [i for i, t in enumerate(true) if t is not None]
+    codes = sorted({true[i] for i in idx} | {p for p in pred if p is not None})
+    per: dict[str, dict[str, float]] = {}
+    for code in codes:
+        tp = sum(1 for i in idx if true[i] == code and pred[i] == code)
+        support = sum(1 for i in idx if true[i] == code)
+        given = sum(1 for p in pred if p == code)
+        per[code] = {
+            "precision": round(tp / given, 4) if given else 0.0,
+            "recall": round(tp / support, 4) if support else 0.0,
+            "support": support,
+        }
+    right = sum(1 for i in idx if pred[i] == true[i])
+    return {
+        "accuracy": round(right / len(idx), 4) if idx else None,
+        "n": len(idx),
+        "given": sum(1 for i in idx if pred[i] is not None),
+        "per_cause": per,
     }
 
 

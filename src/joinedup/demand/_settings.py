@@ -7,6 +7,9 @@ so an organisation whose systems name things differently changes a YAML file, no
     rules:
       chase: {expected_days: 28}
       duplicate: {enabled: false}
+    causes:                      # replaces the default list of root causes
+      - {code: late_payment, categories: [chase], before: [Payment made]}
+      - {code: letter_unclear, categories: [clarify]}
 
 ``docs/methods/demand.md`` explains each rule and each default.
 """
@@ -14,6 +17,7 @@ so an organisation whose systems name things differently changes a YAML file, no
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -92,6 +96,53 @@ class Rules(BaseModel):
     chase: ChaseRule = Field(default_factory=ChaseRule)
 
 
+class CauseRule(BaseModel):
+    """One root cause of failure demand (``late_payment``, ``wrong_tax_code`` ...) and how
+    it shows in a journey. A failure contact gets the first rule it meets: its category is
+    one of ``categories``, it landed where ``where`` says, and the causing organisation's
+    case (the one ``caused_by_org`` was found in) meets every journey condition given."""
+
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=1)
+    #: The failure categories this cause shows as.
+    categories: list[str] = Field(min_length=1)
+    #: ``own``: at the causing organisation; ``elsewhere``: at another one; or ``any``.
+    where: Literal["own", "elsewhere", "any"] = "any"
+    #: Causing organisations it applies to (empty: any).
+    orgs: list[str] = Field(default_factory=list)
+    #: The causing case had one of these activities before the contact ...
+    after: list[str] = Field(default_factory=list)
+    #: ... or has one after it (the thing waited for, or the correction that followed).
+    before: list[str] = Field(default_factory=list)
+    #: The contact came before the causing case began, or on its first day (a person at
+    #: the wrong door before reaching the right one, and their first contact there).
+    at_case_start: bool = False
+
+
+def _causes() -> list[CauseRule]:
+    # Tried in order; the ones with journey conditions first, since a condition met is
+    # more telling than a category alone. docs/methods/demand.md gives the reasons.
+    return [
+        CauseRule(code="wrong_org", categories=["misrouted", "repeat"], at_case_start=True),
+        CauseRule(
+            code="late_payment",
+            categories=["chase", "misrouted"],
+            after=["Decision issued"],
+            before=["Payment made"],
+        ),
+        CauseRule(
+            code="wrong_decision", categories=["error", "chase"], before=["Decision revised"]
+        ),
+        CauseRule(code="wrong_tax_code", categories=["error"], orgs=["tax"]),
+        CauseRule(code="referral_lost", categories=["repeat", "chase"], orgs=["health", "council"]),
+        CauseRule(code="letter_unclear", categories=["clarify"]),
+        CauseRule(code="evidence_asked_again", categories=["duplicate"], where="own"),
+        CauseRule(
+            code="change_not_passed_on", categories=["duplicate", "error"], where="elsewhere"
+        ),
+    ]
+
+
 def _aliases() -> dict[str, list[str]]:
     return {
         "benefits": ["dwp", "jobcentre", "job centre", "benefits office", "pension service"],
@@ -125,6 +176,12 @@ class DemandSettings(BaseModel):
     rules: Rules = Field(default_factory=Rules)
     #: Words in a note that name each organisation (lower case), for cause attribution.
     org_aliases: dict[str, list[str]] = Field(default_factory=_aliases)
+    #: Root causes of failure demand, tried in order (the demand table's ``cause``).
+    causes: list[CauseRule] = Field(default_factory=_causes)
+    #: Failure categories that are about an earlier failure of the same case (a
+    #: complaint): they take the commonest root cause of that case's other failure
+    #: contacts, and the rules only when it has none.
+    cause_follows: list[str] = Field(default_factory=lambda: ["complaint"])
 
 
 def load_settings(path: Path | str | None = None) -> DemandSettings:
