@@ -115,3 +115,31 @@ def test_left_out_under_a_filter_and_absent_without_demand(
     with Workspace(loaded_workspace_dir, create=False) as ws:
         fig = compute(ws)
         assert fairness(ws, fig, publish(fig)) is None
+
+
+def test_the_engine_counts_what_demand_audit_gives(pipeline_dir: Path, tmp_path: Path) -> None:
+    """The section counts with the engine what :func:`joinedup.demand.audit` computes
+    in memory: the same rows, rates, intervals, flags and overall rates."""
+    import pyarrow.parquet as pq
+
+    from joinedup import demand
+    from joinedup.report import _fairness as f
+
+    with Workspace(pipeline_dir, create=False) as ws:
+        fig = compute(ws)
+        assert fig.period is not None
+        truth = f._truth_dir(ws)
+        assert truth is not None
+        attributes = f._groups(ws, date.fromisoformat(fig.period[1]), truth)
+        assert attributes == ["age_band", "disability"]
+        groups = tmp_path / "groups.parquet"
+        pq.write_table(ws.engine.to_arrow(ws.engine.table(f._GROUPS)), groups)
+        by = [*attributes, "digital"]
+        assert f._labels(ws, truth) is not None
+        assert f._stage_contacts(ws, attributes, True)
+        rates, errors = f._audit(ws, by, errors=False), f._audit(ws, by, errors=True)
+        for name in f._TEMPS:
+            ws.engine.drop_temp(name)
+        assert rates == demand.audit(ws, by=by, groups=groups)
+        assert errors == demand.audit(ws, by=by, groups=groups, truth=truth)
+    assert {r.attribute for r in rates.rows} == set(by) and errors.has_truth

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pyarrow.compute as pc
+import pytest
 
 from joinedup.report import Filters, compute
 from joinedup.workspace import Workspace
@@ -45,3 +47,20 @@ def test_filter_by_period_is_inclusive_and_narrows(loaded_workspace_dir: Path) -
         one_day = compute(ws, Filters(start=first, end=first))
         assert one_day.period == (whole.period[0], whole.period[0])
         assert 0 < one_day.contacts + one_day.actions < whole.contacts + whole.actions
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"channels": ("ph\x00one",)}, "without NUL characters"),
+        ({"orgs": ("council", "\x00")}, "filter orgs"),
+        ({"services": "benefits"}, "a tuple of names"),
+        ({"start": date(2024, 2, 1), "end": date(2024, 1, 1)}, "swap the dates"),
+    ],
+)
+def test_a_filter_that_cannot_be_a_query_is_refused_with_a_reason(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    # A NUL once reached the SQL from the web service's filters and failed in the engine.
+    with pytest.raises(ValueError, match=message):
+        Filters(**kwargs)

@@ -1,5 +1,6 @@
 """The fairness section: failure-demand rate, and the classifier's errors, by group of
-people, with intervals, from :func:`joinedup.demand.audit`.
+people, with intervals: the figures of :func:`joinedup.demand.audit`, counted by the
+engine so that a workspace of millions of contacts is never read into memory.
 
 Groups come only from what the workspace holds:
 
@@ -20,39 +21,33 @@ pass disclosure control; a rate is shown only where both its counts are publishe
 
 from __future__ import annotations
 
-import tempfile
-from collections import Counter
 from datetime import date
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import altair as alt
-import pyarrow as pa
-import pyarrow.parquet as pq
 
+from joinedup.demand import Audit
+from joinedup.demand._audit import DIGITAL_CHANNELS, GroupRow, wilson
+from joinedup.demand._taxonomy import NEEDS_REVIEW
 from joinedup.report import _charts
 from joinedup.report._charts import Chart
 from joinedup.report._figures import Figures
 from joinedup.report._publish import Published
 from joinedup.report._sections import Section
-from joinedup.report._stages import _present, _publish_grid, _rows
+from joinedup.report._stages import _lit, _present, _publish_grid, _rows
 from joinedup.workspace import Workspace
 
 #: Corrections needed before the classifier's errors are measured against them.
 MIN_CORRECTIONS = 50
+#: As :func:`joinedup.demand.audit`'s defaults: a gap flagged beyond 5 points, 95% intervals.
+GAP, CONFIDENCE = 0.05, 0.95
+#: The section's intermediate tables (temporary, dropped when it is built).
+_DOBS, _GROUPS, _CONTACTS = "_fair_dobs", "_fair_groups", "_fair_contacts"
+_TRUTH_RECORDS, _TRUTH_PEOPLE, _TRUTH_EVENTS = "_fair_records", "_fair_people", "_fair_truth"
+_TEMPS = (_CONTACTS, _GROUPS, _DOBS, _TRUTH_EVENTS, _TRUTH_PEOPLE, _TRUTH_RECORDS)
 ATTRIBUTES = {"age_band": "age band", "disability": "disability", "digital": "channel use"}
-
-
-def _age_band(age: int) -> str:
-    # The bands the synthetic population and the fairness findings use.
-    for upper, band in ((25, "16-24"), (35, "25-34"), (50, "35-49"), (65, "50-64")):
-        if age < upper:
-            return band
-    return "65+"
-
-
-def _age_on(dob: date, day: date) -> int:
-    return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
 
 
 def _truth_dir(ws: Workspace) -> Path | None:
@@ -71,48 +66,148 @@ def _truth_dir(ws: Workspace) -> Path | None:
     return candidate if all((candidate / n).is_file() for n in need) else None
 
 
-def _groups(ws: Workspace, day: date, truth: Path | None) -> pa.Table | None:
-    """One row per linked person: their age band and, from a synthetic truth, disability."""
-    dobs = _rows(
-        ws,
-        "SELECT l.person_id, p.date_of_birth AS dob FROM people p JOIN links l "
-        "ON l.org = p.org AND l.local_person_ref = p.local_person_ref "
-        "WHERE p.date_of_birth IS NOT NULL",
+def _groups(ws: Workspace, day: date, truth: Path | None) -> list[str] | None:
+    """Stage ``_GROUPS``: one row per linked person with a date of birth, their age band
+    and, from a synthetic truth, disability. Returns the attribute columns, or None when
+    no person has a date of birth.
+
+    A person's date of birth is the one most of their records give (the earliest of
+    equals); their disability is the one most of their records' true people have (of
+    equals, the one the truth's records file gives first).
+    """
+    y, m, d = day.year, day.month, day.day
+    age = (
+        f"({y} - year(dob) - CASE WHEN month(dob) > {m} OR (month(dob) = {m} AND "
+        f"day(dob) > {d}) THEN 1 ELSE 0 END)"
     )
-    if not dobs:
+    band = (
+        f"CASE WHEN {age} < 25 THEN '16-24' WHEN {age} < 35 THEN '25-34' "
+        f"WHEN {age} < 50 THEN '35-49' WHEN {age} < 65 THEN '50-64' ELSE '65+' END"
+    )
+    ws.engine.stage(
+        _DOBS,
+        "SELECT person_id, dob FROM (SELECT l.person_id, p.date_of_birth AS dob, "
+        "row_number() OVER (PARTITION BY l.person_id ORDER BY count(*) DESC, "
+        "p.date_of_birth) AS k FROM people p JOIN links l "
+        "ON l.org = p.org AND l.local_person_ref = p.local_person_ref "
+        "WHERE p.date_of_birth IS NOT NULL GROUP BY l.person_id, p.date_of_birth) AS v "
+        "WHERE k = 1",
+    )
+    if ws.engine.count(_DOBS) == 0:
         return None
-    by_person: dict[str, Counter[date]] = {}
-    for r in dobs:
-        by_person.setdefault(r["person_id"], Counter())[r["dob"]] += 1
-    people = sorted(by_person)
-    cols: dict[str, list[Any]] = {
-        "person_id": people,
-        "age_band": [_age_band(_age_on(by_person[p].most_common(1)[0][0], day)) for p in people],
-    }
-    if truth is not None:
-        links = {
-            (r["org"], r["local_person_ref"]): r["person_id"]
-            for r in ws.read("links").select(["org", "local_person_ref", "person_id"]).to_pylist()
+    if truth is None:
+        ws.engine.stage(_GROUPS, f"SELECT person_id, {band} AS age_band FROM {_DOBS}")
+        return ["age_band"]
+    ws.engine.read_files(_TRUTH_RECORDS, [truth / "records.parquet"], "parquet")
+    ws.engine.read_files(_TRUTH_PEOPLE, [truth / "people.parquet"], "parquet")
+    ws.engine.stage(
+        _GROUPS,
+        f"WITH votes AS (SELECT l.person_id, CAST(tp.disability AS BOOLEAN) AS disabled, "
+        f"count(*) AS n, min(tr._row) AS first FROM {_TRUTH_RECORDS} tr "
+        "JOIN links l ON l.org = tr.org AND l.local_person_ref = tr.local_person_ref "
+        f"JOIN {_TRUTH_PEOPLE} tp ON tp.person_id = tr.person_id "
+        "WHERE tp.disability IS NOT NULL GROUP BY l.person_id, 2), "
+        "chosen AS (SELECT person_id, disabled FROM (SELECT person_id, disabled, "
+        "row_number() OVER (PARTITION BY person_id ORDER BY n DESC, first) AS k "
+        "FROM votes) AS v WHERE k = 1) "
+        f"SELECT g.person_id, {band} AS age_band, "
+        "CASE WHEN c.disabled THEN 'yes' WHEN NOT c.disabled THEN 'no' END AS disability "
+        f"FROM {_DOBS} g LEFT JOIN chosen c ON c.person_id = g.person_id",
+    )
+    return ["age_band", "disability"]
+
+
+def _stage_contacts(ws: Workspace, attributes: list[str], labels: bool) -> bool:
+    """Stage ``_CONTACTS``: every decided contact (not left for review) with its label,
+    its true label where there is one, and its person's groups — the rows
+    :func:`joinedup.demand.audit` counts. Returns whether any contact has a true label.
+
+    A person is the linked one (or the organisation's own reference where the record is
+    unlinked); their channel use is digital when at least half of their contacts came by
+    web, webchat or email.
+    """
+    digital = ", ".join(_lit(c) for c in DIGITAL_CHANNELS)
+    truth_join, true_col = "", "CAST(NULL AS VARCHAR) AS true_type"
+    if labels:
+        truth_join = f"LEFT JOIN {_TRUTH_EVENTS} t ON t.event_id = c.event_id"
+        true_col = "t.demand_type AS true_type"
+    group_cols = "".join(f", coalesce(g.{a}, 'unknown') AS {a}" for a in attributes)
+    group_join = f"LEFT JOIN {_GROUPS} g ON g.person_id = c.person_id" if attributes else ""
+    ws.engine.stage(
+        _CONTACTS,
+        "WITH c AS (SELECT d.event_id, d.demand_type, e.channel, "
+        "coalesce(l.person_id, e.org || '|' || e.local_person_ref) AS person_id "
+        "FROM demand d JOIN events e ON e.event_id = d.event_id "
+        "LEFT JOIN links l ON l.org = e.org AND l.local_person_ref = e.local_person_ref), "
+        "use AS (SELECT person_id, CASE WHEN 2 * count(*) FILTER (WHERE channel IN "
+        f"({digital})) >= count(*) THEN 'digital' ELSE 'non-digital' END AS digital "
+        "FROM c WHERE person_id IS NOT NULL GROUP BY person_id) "
+        "SELECT CASE WHEN c.demand_type = 'failure' THEN 1 ELSE 0 END AS pred, "
+        f"{true_col}, coalesce(u.digital, 'non-digital') AS digital{group_cols} FROM c "
+        f"LEFT JOIN use u ON u.person_id = c.person_id {group_join} {truth_join} "
+        f"WHERE c.demand_type <> {_lit(NEEDS_REVIEW)}",
+    )
+    if not labels:
+        return False
+    labelled = _rows(ws, f"SELECT count(true_type) AS n FROM {_CONTACTS}")
+    return bool(labelled and labelled[0]["n"])
+
+
+def _audit(ws: Workspace, by: list[str], *, errors: bool) -> Audit:
+    """What :func:`joinedup.demand.audit` gives for the staged contacts (with
+    ``errors``, only those with a true label, and the error rates too), counted by the
+    engine: the same rates, Wilson intervals and flags, without reading every contact
+    into memory. ``tests/report/test_fairness.py`` checks the two agree."""
+    z = NormalDist().inv_cdf(0.5 + CONFIDENCE / 2)
+    counts = "count(*) AS n, sum(pred) AS k_pred, " + (
+        "sum(yt) AS k_true, sum(CASE WHEN pred <> yt THEN 1 ELSE 0 END) AS wrong, "
+        "sum(pred * (1 - yt)) AS fp, sum((1 - pred) * yt) AS fn "
+        if errors
+        else "0 AS k_true, 0 AS wrong, 0 AS fp, 0 AS fn "
+    )
+    source = (
+        f"(SELECT *, CASE WHEN true_type = 'failure' THEN 1 ELSE 0 END AS yt FROM {_CONTACTS} "
+        "WHERE true_type IS NOT NULL) AS s"
+        if errors
+        else f"{_CONTACTS} AS s"
+    )
+    names = ["failure_rate"]
+    if errors:
+        names += ["true_failure_rate", "error_rate", "false_positive_rate", "false_negative_rate"]
+
+    def measures(r: dict[str, Any]) -> dict[str, tuple[int, int]]:
+        n, k_true = int(r["n"]), int(r["k_true"] or 0)
+        # Successes and trials behind each rate.
+        return {
+            "failure_rate": (int(r["k_pred"] or 0), n),
+            "true_failure_rate": (k_true, n),
+            "error_rate": (int(r["wrong"] or 0), n),
+            "false_positive_rate": (int(r["fp"] or 0), n - k_true),
+            "false_negative_rate": (int(r["fn"] or 0), k_true),
         }
-        true_of = pq.read_table(truth / "records.parquet").to_pylist()
-        disabled = dict(
-            zip(
-                *pq.read_table(truth / "people.parquet", columns=["person_id", "disability"])
-                .to_pydict()
-                .values(),
-                strict=True,
-            )
-        )
-        votes: dict[str, Counter[bool]] = {}
-        for r in true_of:
-            linked = links.get((r["org"], r["local_person_ref"]))
-            if linked is not None and disabled.get(r["person_id"]) is not None:
-                votes.setdefault(linked, Counter())[bool(disabled[r["person_id"]])] += 1
-        cols["disability"] = [
-            ("yes" if votes[p].most_common(1)[0][0] else "no") if p in votes else None
-            for p in people
-        ]
-    return pa.table(cols)
+
+    def value(k: int, n: int) -> float:
+        # A rate over no contacts is 0, as fairlearn gives for an undefined one.
+        return round(k / n, 4) if n else 0.0
+
+    whole = measures(_rows(ws, f"SELECT {counts} FROM {source}")[0])
+    overall = {k: value(*whole[k]) for k in names}
+    rows: list[GroupRow] = []
+    for attr in by:
+        found = _rows(ws, f"SELECT {attr} AS grp, {counts} FROM {source} GROUP BY {attr}")
+        for r in sorted(found, key=lambda r: str(r["grp"])):
+            got = measures(r)
+            vals: dict[str, tuple[float, float, float]] = {}
+            for k in names:
+                lo, hi = wilson(*got[k], z=z)
+                vals[k] = (value(*got[k]), round(lo, 4), round(hi, 4))
+            row = GroupRow(attr, str(r["grp"]), int(r["n"]), vals)
+            for k, (v, low, high) in vals.items():
+                o = overall[k]
+                if abs(v - o) > GAP and (low > o or high < o):
+                    row.flags.append(f"{k} {v:.1%} vs {o:.1%} overall")
+            rows.append(row)
+    return Audit(overall=overall, rows=rows, gap=GAP, has_truth=errors)
 
 
 def fairness(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
@@ -121,26 +216,18 @@ def fairness(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
     if fig.filters.active:
         # The audit covers every contact in the workspace: leave it out of a filtered view.
         return Section("fairness", "Fairness: who bears failure demand", {"left_out": True})
-    from joinedup import demand
-
     truth = _truth_dir(ws)
-    groups = _groups(ws, date.fromisoformat(fig.period[1]), truth)
-    by = ["digital"]
-    if groups is not None:
-        by = ["age_band", *(["disability"] if "disability" in groups.column_names else []), *by]
-    with tempfile.TemporaryDirectory(prefix="joinedup-fairness-") as tmp:
-        path = Path(tmp) / "groups.parquet"
-        if groups is not None:
-            pq.write_table(groups, path)
-        # Rates over every contact; errors (next) only over contacts with a label to check.
-        rates = demand.audit(ws, by=by, groups=path if groups is not None else None)
-        errors, against = None, None
-        labels = _labels(ws, Path(tmp), truth)
-        if labels is not None:
-            errors = demand.audit(
-                ws, by=by, groups=path if groups is not None else None, truth=labels[0]
-            )
-            against = labels[1]
+    try:
+        attributes = _groups(ws, date.fromisoformat(fig.period[1]), truth) or []
+        by = [*attributes, "digital"]
+        against = _labels(ws, truth)
+        labelled = _stage_contacts(ws, attributes, against is not None)
+        # Rates over every contact; errors only over contacts with a label to check.
+        rates = _audit(ws, by, errors=False)
+        errors = _audit(ws, by, errors=True) if labelled else None
+    finally:
+        for name in _TEMPS:
+            ws.engine.drop_temp(name)
     rows = _publish_rates(pub, rates, errors)
     if not rows:
         return None
@@ -155,7 +242,7 @@ def fairness(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
             "rows": rows,
             "overall": rates.overall["failure_rate"],
             "overall_error": errors.overall["error_rate"] if errors is not None else None,
-            "against": against,
+            "against": against if errors is not None else None,
             "gap": rates.gap,
             "attributes": [ATTRIBUTES[b] for b in by],
         },
@@ -163,22 +250,25 @@ def fairness(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
     )
 
 
-def _labels(ws: Workspace, tmp: Path, truth: Path | None) -> tuple[Path, str] | None:
-    """A folder the audit reads true labels from, and what they are."""
+def _labels(ws: Workspace, truth: Path | None) -> str | None:
+    """Stage ``_TRUTH_EVENTS`` (event_id, demand_type): the true labels the classifier's
+    errors are measured against, and say what they are; None when there are none."""
     if truth is not None:
-        return truth, "the synthetic population's ground truth"
-    corrections = ws.read("label_corrections")
-    if corrections.num_rows < MIN_CORRECTIONS:
+        ws.engine.read_files(_TRUTH_EVENTS, [truth / "events.parquet"], "parquet")
+        return "the synthetic population's ground truth"
+    if not ws.engine.has_table("label_corrections"):
+        return None
+    corrections = ws.engine.count("label_corrections")
+    if corrections < MIN_CORRECTIONS:
         return None
     # The latest correction of each contact stands.
-    latest: dict[str, str] = {}
-    for r in sorted(corrections.to_pylist(), key=lambda r: r["corrected_at"]):
-        latest[r["event_id"]] = r["demand_type"]
-    folder = tmp / "labels"
-    folder.mkdir()
-    table = pa.table({"event_id": list(latest), "demand_type": list(latest.values())})
-    pq.write_table(table, folder / "events.parquet")
-    return folder, f"{len(latest):,} analysts' corrections"
+    ws.engine.stage(
+        _TRUTH_EVENTS,
+        "SELECT event_id, demand_type FROM (SELECT event_id, demand_type, row_number() "
+        "OVER (PARTITION BY event_id ORDER BY corrected_at DESC) AS k "
+        "FROM label_corrections) AS c WHERE k = 1",
+    )
+    return f"{ws.engine.count(_TRUTH_EVENTS):,} analysts' corrections"
 
 
 def _publish_rates(pub: Published, rates: Any, errors: Any) -> list[dict[str, Any]]:

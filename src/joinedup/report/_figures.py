@@ -30,6 +30,28 @@ class Filters:
     start: date | None = None
     end: date | None = None  # inclusive
 
+    def __post_init__(self) -> None:
+        # A filter value goes into SQL as a literal, where a NUL character cannot be
+        # written: say so here rather than fail inside the engine.
+        named = (("orgs", self.orgs), ("services", self.services), ("channels", self.channels))
+        for name, values in named:
+            self._check(name, values)
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise ValueError(
+                f"the period starts ({self.start}) after it ends ({self.end}): swap the dates"
+            )
+
+    @staticmethod
+    def _check(name: str, values: tuple[str, ...]) -> None:
+        if isinstance(values, str):
+            raise ValueError(f"filter {name} takes a tuple of names, not the string {values!r}")
+        for v in values:
+            if not isinstance(v, str) or "\x00" in v:
+                raise ValueError(
+                    f"filter {name}: {v!r} is not a name the workspace can hold "
+                    "(a name is text without NUL characters)"
+                )
+
     def apply(self, events: ibis.Table) -> ibis.Table:
         """Restrict an events expression to these filters."""
         if self.orgs:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,6 +32,7 @@ from joinedup.report import _cell as cell_filter
 from joinedup.report._sections import SECTIONS, Section
 from joinedup.report._sections import headline as headline_section
 from joinedup.web._assets import asset
+from joinedup.web._audit import GroupCommit
 from joinedup.workspace import Workspace
 
 COOKIE = "joinedup_session"
@@ -53,14 +54,23 @@ class _View:
 
 @dataclass
 class _State:
-    """What every request shares: the workspace (one connection, used under a lock —
-    DuckDB connections are not for concurrent use), the access store and the audit log."""
+    """What every request shares: the workspace (one connection, used under ``lock`` —
+    DuckDB connections are not for concurrent use), the access store, the audit log
+    (written through ``journal``, a batch of concurrent requests at a time) and the
+    computed views (``cache``, under ``cache_lock``; ``making`` holds a lock per view
+    being computed, so that requests for it wait for one computation)."""
 
     ws: Workspace
     access: AccessStore
     audit: AuditLog
-    lock: threading.Lock
-    cache: OrderedDict[tuple[Any, ...], Any]
+    journal: GroupCommit
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    cache: OrderedDict[tuple[Any, ...], Any] = field(default_factory=OrderedDict)
+    cache_lock: threading.Lock = field(default_factory=threading.Lock)
+    making: dict[tuple[Any, ...], threading.Lock] = field(default_factory=dict)
+    #: Counts the times the workspace changed under the service (a label correction):
+    #: a view computed before a change is not kept.
+    generation: int = 0
 
 
 def current_user(request: Request) -> User:
@@ -102,9 +112,7 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
     """The web service for one workspace (which must exist)."""
     ws = Workspace(workspace, create=False)
     audit = AuditLog(ws.path)
-    state = _State(
-        ws, access or AccessStore(ws.path, audit=audit), audit, threading.Lock(), OrderedDict()
-    )
+    state = _State(ws, access or AccessStore(ws.path, audit=audit), audit, GroupCommit(audit))
     env = _env()
     app = FastAPI(
         # The interactive docs pages load their scripts from a CDN: off. The schema is at
@@ -206,7 +214,7 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
         filters = _filters(org, service, channel, start, end)
         view = _views(filters)
         choices = _choices()
-        state.audit.append(user.username, "web.view", {"page": "dashboard", **_asdict(filters)})
+        state.journal.append(user.username, "web.view", {"page": "dashboard", **_asdict(filters)})
         return page(
             request,
             "dashboard.html.j2",
@@ -242,17 +250,39 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
         )
 
     def _cached(key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
-        """A value from the app's cache, made under the lock if missing. Only this
-        process writes the workspace while it is served (DuckDB lets one process write
-        a database file), so nothing changes underneath: a label correction empties the
-        cache. The oldest views are dropped beyond ``MAX_VIEWS``."""
-        with state.lock:
-            if key in state.cache:
-                state.cache.move_to_end(key)
-                return state.cache[key]
-            value = state.cache[key] = make()
-            while len(state.cache) > MAX_VIEWS:
-                state.cache.popitem(last=False)
+        """A value from the app's cache, made with the workspace's connection if missing.
+
+        Only this process writes the workspace while it is served (DuckDB lets one
+        process write a database file), so nothing changes underneath: a label
+        correction empties the cache. The oldest views are dropped beyond ``MAX_VIEWS``.
+        A kept view is answered without waiting for the connection, so one view being
+        computed holds up only the requests for that view (and for rows)."""
+
+        def kept() -> tuple[bool, Any]:
+            with state.cache_lock:
+                if key in state.cache:
+                    state.cache.move_to_end(key)
+                    return True, state.cache[key]
+                return False, state.generation
+
+        found, value = kept()
+        if found:
+            return value
+        with state.cache_lock:
+            making = state.making.setdefault(key, threading.Lock())
+        with making:
+            found, value = kept()
+            if found:
+                return value
+            generation = value
+            with state.lock:
+                value = make()
+            with state.cache_lock:
+                state.making.pop(key, None)
+                if state.generation == generation:
+                    state.cache[key] = value
+                    while len(state.cache) > MAX_VIEWS:
+                        state.cache.popitem(last=False)
             return value
 
     def _views(filters: Filters) -> _View:
@@ -297,7 +327,7 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
         the dashboard. Withheld values are null, with the footnotes in ``notes``."""
         filters = _filters(org, service, channel, start, end)
         view = _views(filters)
-        state.audit.append(user.username, "api.figures", _asdict(filters))
+        state.journal.append(user.username, "api.figures", _asdict(filters))
         result: dict[str, Any] = view.figures
         return result
 
@@ -314,7 +344,7 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
             ev = state.ws.engine.table("events")
             rows = ev.filter(ev.org == org).order_by(["occurred_at", "event_id"])
             data = state.ws.engine.to_arrow(rows.limit(limit, offset=offset))
-        state.audit.append(user.username, "api.events", {"org": org, "rows": data.num_rows})
+        state.journal.append(user.username, "api.events", {"org": org, "rows": data.num_rows})
         return {"org": org, "offset": offset, "rows": _json_rows(data)}
 
     @app.get("/api/me", tags=["account"])
@@ -326,7 +356,7 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
         try:
             require_read(user, table, org, "row")
         except AccessDenied as exc:
-            state.audit.append(user.username, "access.denied", {"table": table, "org": org})
+            state.journal.append(user.username, "access.denied", {"table": table, "org": org})
             raise HTTPException(403, str(exc)) from exc
 
     # -- demand label review ---------------------------------------------------------------
@@ -411,8 +441,10 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
                 "corrected_at": [datetime.now(UTC)],
             }
             state.ws.engine.write("label_corrections", pa.table(row, schema=LABEL_CORRECTIONS))
-            state.cache.clear()
-        state.audit.append(
+            with state.cache_lock:
+                state.cache.clear()
+                state.generation += 1
+        state.journal.append(
             user.username, "demand.correct", {"event_id": event_id, "category": category}
         )
 
