@@ -18,6 +18,8 @@ CONTACTS = "_value_contacts"
 _COSTS = "_value_unit_costs"
 #: What a contact's service is called when the export did not record one.
 NO_SERVICE = "(not recorded)"
+#: The causing organisation (or cause) shown for failure demand whose cause is not known.
+UNKNOWN = "unknown"
 
 
 def _lit(text: str) -> str:
@@ -89,7 +91,8 @@ def contacts_sql(engine: Engine, costs: UnitCosts) -> str:
     Columns: event_id, org (the organisation that received the contact), service,
     month (first day, UTC), occurred_at, channel, demand_type, category, cause (the
     optional demand ``cause`` column where filled, else the category), confidence,
-    caused_by_org and cost_units (the unit cost in ten-thousandths of a pound).
+    caused_by_org, local_person_ref and cost_units (the unit cost in ten-thousandths of a
+    pound).
     """
     engine.register(_COSTS, _resolve_costs(engine, costs))
     cause = "coalesce(d.cause, d.category)" if has_cause_column(engine) else "d.category"
@@ -105,6 +108,7 @@ def contacts_sql(engine: Engine, costs: UnitCosts) -> str:
                {cause} AS cause,
                d.confidence,
                d.caused_by_org,
+               e.local_person_ref,
                c.cost_units
         FROM events e
         JOIN "{_COSTS}" c ON c.org = e.org AND c.channel_key = coalesce(e.channel, '')

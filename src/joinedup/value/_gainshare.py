@@ -26,7 +26,9 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from joinedup.governance import MARKER, AuditLog, OutputRules
 from joinedup.value._errors import FixError
+from joinedup.value._published import merge_notes, shown
 from joinedup.value._shapley import EXACT_LIMIT, Game, pro_rata, shapley
 from joinedup.value._whatif import Fix, WhatIf, what_if
 from joinedup.workspace import Workspace
@@ -75,6 +77,8 @@ class Deal:
     shares: tuple[Share, ...]
     markdown: Path | None
     html: Path | None
+    #: The deal as the sheet shows it (under disclosure control), once written.
+    published: PublishedDeal | None = None
 
 
 def _allocate(
@@ -149,14 +153,86 @@ def build_deal(
     )
 
 
-def _gbp(x: float) -> str:
+def _gbp(x: float | None) -> str:
+    if x is None:
+        return MARKER
     sign = "−" if x < -0.005 else ""
     return f"{sign}£{abs(x):,.0f}"
 
 
-def _what_each_does(deal: Deal) -> list[str]:
+@dataclass(frozen=True)
+class PublishedShare:
+    """One organisation's line of the deal as it may be shown: None where withheld."""
+
+    org: str
+    saving_gbp: float | None
+    saving_low_gbp: float | None
+    saving_high_gbp: float | None
+    invests_gbp: float  # the fixer's declared cost: an input, not a figure from contacts
+    net_before_gbp: float | None
+    share_gbp: float | None
+    transfer_gbp: float | None
+
+
+@dataclass(frozen=True)
+class PublishedDeal:
+    """A deal as it may be shown, with the footnotes that go with it.
+
+    An organisation's saving is withheld when the contacts it rests on are (fewer than
+    the threshold, or enough to work out a withheld one from the total), and with it
+    everything worked out from it: its net position, share and transfer. When the total
+    is withheld, so are the net gain and every share and transfer, since they add up
+    to it."""
+
+    shares: tuple[PublishedShare, ...]
+    net_gain_gbp: float | None
+    contacts_at_fixer: int | None
+    knock_on_contacts: int | None
+    notes: tuple[str, ...]
+
+
+def publish_deal(deal: Deal, result: WhatIf, rules: OutputRules | None = None) -> PublishedDeal:
+    """The deal under disclosure control (see :class:`PublishedDeal`)."""
+    rules = rules or OutputRules()
+    pw = result.published(rules, orgs=[s.org for s in deal.shares])
+    shown = {o.org for o in pw.orgs if o.attributed_contacts is not None}
+    whole = pw.total.attributed_contacts is not None
+    shares = []
+    for s in deal.shares:
+        own = s.org in shown
+        shares.append(
+            PublishedShare(
+                org=s.org,
+                saving_gbp=s.saving_gbp if own else None,
+                saving_low_gbp=s.saving_low_gbp if own else None,
+                saving_high_gbp=s.saving_high_gbp if own else None,
+                invests_gbp=s.invests_gbp,
+                net_before_gbp=s.net_before_gbp if own else None,
+                share_gbp=s.share_gbp if own and whole else None,
+                transfer_gbp=s.transfer_gbp if own and whole else None,
+            )
+        )
+    notes = list(pw.notes)
+    if len(shown) < len(deal.shares) or not whole:
+        notes.append(
+            f"{MARKER}: a saving resting on fewer than {rules.threshold} contacts is withheld, "
+            "with every figure it could be worked out from (the organisation's net position, "
+            "share and transfer; the net gain and all shares when the total is withheld)."
+        )
+    return PublishedDeal(
+        shares=tuple(shares),
+        net_gain_gbp=deal.net_gain_gbp if whole else None,
+        contacts_at_fixer=pw.contacts_at_fixer,
+        knock_on_contacts=pw.knock_on_contacts,
+        notes=tuple(notes),
+    )
+
+
+def _what_each_does(deal: PublishedDeal) -> list[str] | None:
     lines = []
     for s in deal.shares:
+        if s.transfer_gbp is None:
+            return None
         if s.transfer_gbp > 0.5:
             lines.append(f"{s.org} receives {_gbp(s.transfer_gbp)}")
         elif s.transfer_gbp < -0.5:
@@ -164,8 +240,22 @@ def _what_each_does(deal: Deal) -> list[str]:
     return lines
 
 
-def render_markdown(deal: Deal, result: WhatIf) -> str:
-    """The one-page deal sheet in Markdown."""
+def _interval(s: PublishedShare) -> str:
+    if s.saving_low_gbp is None or s.saving_high_gbp is None:
+        return MARKER
+    return f"{_gbp(s.saving_low_gbp)} – {_gbp(s.saving_high_gbp)}"
+
+
+def render_markdown(
+    deal: Deal,
+    result: WhatIf,
+    rules: OutputRules | None = None,
+    *,
+    published: PublishedDeal | None = None,
+) -> str:
+    """The one-page deal sheet in Markdown, under disclosure control (``rules``: the
+    standard output rules, or an agreement's; or the deal as already published)."""
+    pub = published or publish_deal(deal, result, rules)
     f = deal.fix
     rule = (
         "Shapley value" + ("" if deal.exact else " (estimated from sampled orders)")
@@ -178,28 +268,36 @@ def render_markdown(deal: Deal, result: WhatIf) -> str:
         "",
         f"**The fix.** {f.org} reduces failure demand it causes through *{f.cause}* by "
         f"{f.reduce:.0%}, at a declared cost of {_gbp(_invest(deal))}. "
-        f"It affects {result.contacts_at_fixer:,} contacts at {f.org} and "
-        f"{result.knock_on_contacts:,} knock-on contacts at other organisations.",
+        f"It affects {shown(pub.contacts_at_fixer)} contacts at {f.org} and "
+        f"{shown(pub.knock_on_contacts)} knock-on contacts at other organisations.",
         "",
         f"**Who invests:** {f.org}, {_gbp(_invest(deal))}.  ",
         "**Who saves:** "
-        + ", ".join(f"{s.org} {_gbp(s.saving_gbp)}" for s in deal.shares if s.saving_gbp > 0.5)
+        + ", ".join(
+            f"{s.org} {_gbp(s.saving_gbp)}"
+            for s in pub.shares
+            if s.saving_gbp is None or s.saving_gbp > 0.5
+        )
         + f" over {horizon}.  ",
-        f"**Net gain:** {_gbp(deal.net_gain_gbp)}; split by {rule}.",
+        f"**Net gain:** {_gbp(pub.net_gain_gbp)}; split by {rule}.",
         "",
         "| organisation | saves | interval | invests | net before transfer | share | transfer |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for s in deal.shares:
+    for s in pub.shares:
         lines.append(
-            f"| {s.org} | {_gbp(s.saving_gbp)} | {_gbp(s.saving_low_gbp)} – "
-            f"{_gbp(s.saving_high_gbp)} | {_gbp(s.invests_gbp)} | {_gbp(s.net_before_gbp)} | "
+            f"| {s.org} | {_gbp(s.saving_gbp)} | {_interval(s)} | "
+            f"{_gbp(s.invests_gbp)} | {_gbp(s.net_before_gbp)} | "
             f"{_gbp(s.share_gbp)} | {_gbp(s.transfer_gbp)} |"
         )
     lines.append("")
     if deal.viable:
-        moves = _what_each_does(deal)
-        lines.append("**Proposed transfer:** " + ("; ".join(moves) if moves else "none") + ".")
+        moves = _what_each_does(pub)
+        lines.append(
+            "**Proposed transfer:** "
+            + (MARKER if moves is None else "; ".join(moves) if moves else "none")
+            + "."
+        )
     else:
         lines.append(
             "**No deal proposed:** the savings do not cover the cost of the fix over "
@@ -207,6 +305,7 @@ def render_markdown(deal: Deal, result: WhatIf) -> str:
         )
     start = result.period_start.date().isoformat() if result.period_start else "?"
     end = result.period_end.date().isoformat() if result.period_end else "?"
+    lines += ["", *(f"{n}  " for n in merge_notes(pub.notes))] if pub.notes else []
     lines += [
         "",
         "---",
@@ -299,16 +398,27 @@ def gainshare(
     out_dir: Path | None = None,
     replicates: int = 1000,
     seed: int = 0,
+    rules: OutputRules | None = None,
+    who: str | None = None,
 ) -> Deal:
     """Propose a gain-share for ``fix`` and write the deal sheet (Markdown and HTML) to
-    ``out_dir`` (default WORKSPACE/value)."""
+    ``out_dir`` (default WORKSPACE/value).
+
+    The sheet is under disclosure control (``rules``: the standard output rules, or an
+    agreement's): see :class:`PublishedDeal`. Writing it is recorded in the audit log,
+    as ``who``; the returned deal holds the exact figures, for use inside the workspace.
+    """
     result = what_if(ws, fix, costs, replicates=replicates, seed=seed)
     deal = build_deal(result, rule=rule, fix_cost=fix_cost, years=years, seed=seed)
     folder = out_dir or ws.path / "value"
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"deal-{deal.fix.org}-{deal.fix.cause}-{deal.rule}".replace("/", "_")
-    md = render_markdown(deal, result)
+    pub = publish_deal(deal, result, rules)
+    md = render_markdown(deal, result, published=pub)
     md_path, html_path = folder / f"{stem}.md", folder / f"{stem}.html"
     md_path.write_text(md, encoding="utf-8")
     html_path.write_text(render_html(md), encoding="utf-8")
-    return Deal(**{**deal.__dict__, "markdown": md_path, "html": html_path})
+    log = AuditLog(ws.path)
+    for path in (md_path, html_path):
+        log.append(who, "export", {"output": str(path), "command": "value gainshare"})
+    return Deal(**{**deal.__dict__, "markdown": md_path, "html": html_path, "published": pub})

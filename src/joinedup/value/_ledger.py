@@ -14,26 +14,32 @@ from pathlib import Path
 import pyarrow as pa
 
 from joinedup.engine import Engine
+from joinedup.governance import AuditLog, OutputRules
 from joinedup.model import COST_SHUNTING, VALUE_LEDGER
 from joinedup.value._chart import heat_map_svg
 from joinedup.value._contacts import (
     NO_SERVICE,
+    UNKNOWN,
     _lit,
     check_one_row_per_contact,
     contacts_sql,
     release,
 )
-from joinedup.value._costs import UNITS_PER_GBP, UnitCosts, load_unit_costs
+from joinedup.value._costs import UNITS_PER_GBP, UnitCost, UnitCosts, load_unit_costs
+from joinedup.value._errors import ValueInputError
+from joinedup.value._published import (
+    FAILURES,
+    TOP_CAUSES,
+    PublishedMatrix,
+    failures_sql,
+    publish_matrix,
+)
 from joinedup.workspace import Workspace
 
 #: Episode end reasons that mean the need was met (the journeys stage's vocabulary).
 MET_REASONS: tuple[str, ...] = ("met", "need met", "need_met")
-#: The causing organisation shown for failure demand whose cause is not known.
-UNKNOWN = "unknown"
 #: The staged aggregate of priced contacts (a temporary table).
 _AGG = "_value_agg"
-#: How many causes each matrix cell lists.
-TOP_CAUSES = 3
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,8 @@ class Ledger:
     matrix: pa.Table
     unit_costs: str
     chart: Path | None
+    #: The matrix as it may be shown: under disclosure control, with its margins.
+    published: PublishedMatrix
 
     @property
     def total_cost_gbp(self) -> float:
@@ -186,11 +194,18 @@ def _write(engine: Engine, name: str, data: pa.Table, schema: pa.Schema) -> None
 
 
 def compute(
-    engine: Engine, costs: UnitCosts, *, met_reasons: tuple[str, ...] = MET_REASONS
-) -> tuple[pa.Table, pa.Table]:
-    """The ledger and the matrix as Arrow tables, without writing anything."""
+    engine: Engine,
+    costs: UnitCosts,
+    *,
+    met_reasons: tuple[str, ...] = MET_REASONS,
+    rules: OutputRules | None = None,
+) -> tuple[pa.Table, pa.Table, PublishedMatrix]:
+    """The ledger, the matrix and the matrix as it may be published (under ``rules``,
+    default the standard output rules), without writing anything."""
     try:
-        engine.stage(_AGG, _agg_sql(contacts_sql(engine, costs)))
+        contacts = contacts_sql(engine, costs)
+        engine.stage(_AGG, _agg_sql(contacts))
+        engine.stage(FAILURES, failures_sql(contacts))
     finally:
         release(engine)
     try:
@@ -199,9 +214,11 @@ def compute(
         with_needs = engine.count("episode_events") > 0
         led = engine.to_arrow(engine.sql(_ledger_sql(_AGG, costs.label, with_needs, met_reasons)))
         mat = engine.to_arrow(engine.sql(_matrix_sql(_AGG, costs.label)))
+        published = publish_matrix(engine, costs.label, rules or OutputRules())
     finally:
         engine.drop_temp(_AGG)
-    return led.cast(VALUE_LEDGER), mat.cast(COST_SHUNTING)
+        engine.drop_temp(FAILURES)
+    return led.cast(VALUE_LEDGER), mat.cast(COST_SHUNTING), published
 
 
 def ledger(
@@ -210,18 +227,22 @@ def ledger(
     *,
     chart: bool = True,
     met_reasons: tuple[str, ...] = MET_REASONS,
+    rules: OutputRules | None = None,
+    who: str | None = None,
 ) -> Ledger:
     """Price the workspace's contacts: write ``value_ledger``, ``cost_shunting``, the
     unit costs used (``unit_costs``) and the matrix's heat map (``value/cost-shunting.svg``).
 
     ``costs`` is a unit-cost YAML laid over joinedup's defaults (or a :class:`UnitCosts`);
-    None uses the defaults. Every money figure carries the label of the file used.
+    None uses the defaults. Every money figure carries the label of the file used. The
+    heat map shows the matrix under disclosure control (``rules``: the standard output
+    rules, or an agreement's); writing it is recorded in the audit log, as ``who``.
     """
     uc = resolve_costs(costs)
     with ws.run(
         "value ledger", inputs={"tables": ["events", "demand"]}, settings={"unit_costs": uc.label}
     ) as run:
-        led, mat = compute(ws.engine, uc, met_reasons=met_reasons)
+        led, mat, published = compute(ws.engine, uc, met_reasons=met_reasons, rules=rules)
         _write(ws.engine, "value_ledger", led, VALUE_LEDGER)
         _write(ws.engine, "cost_shunting", mat, COST_SHUNTING)
         ws.engine.write("unit_costs", uc.to_arrow(), mode="replace")
@@ -229,8 +250,30 @@ def ledger(
         if chart:
             path = ws.path / "value" / "cost-shunting.svg"
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(heat_map_svg(mat, uc.label), encoding="utf-8")
+            path.write_text(heat_map_svg(published), encoding="utf-8")
+            AuditLog(ws.path).append(
+                who, "export", {"output": str(path), "command": "value ledger"}
+            )
         run.outputs.update(
             {"value_ledger": led.num_rows, "cost_shunting": mat.num_rows, "chart": str(path)}
         )
-    return Ledger(led, mat, uc.label, path)
+    return Ledger(led, mat, uc.label, path, published)
+
+
+def published_matrix(ws: Workspace, *, rules: OutputRules | None = None) -> PublishedMatrix:
+    """The cost-shunting matrix as it may be shown, for the workspace's contacts and
+    classification now, priced with the unit costs the last :func:`ledger` used."""
+    engine = ws.engine
+    if not engine.has_table("cost_shunting") or ws.count("cost_shunting") == 0:
+        raise ValueInputError("no cost-shunting matrix yet: run `joinedup value ledger` first")
+    label = engine.to_arrow(engine.sql("SELECT any_value(unit_costs) AS u FROM cost_shunting"))
+    entries = tuple(UnitCost(**r) for r in ws.read("unit_costs").to_pylist())
+    uc = UnitCosts(entries, str(label.column("u")[0].as_py()))
+    try:
+        engine.stage(FAILURES, failures_sql(contacts_sql(engine, uc)))
+    finally:
+        release(engine)
+    try:
+        return publish_matrix(engine, uc.label, rules or OutputRules())
+    finally:
+        engine.drop_temp(FAILURES)

@@ -20,6 +20,7 @@ contact with probability equal to its classification confidence.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,10 +29,12 @@ import numpy as np
 import pyarrow as pa
 
 from joinedup.engine import Engine
+from joinedup.governance import OutputRules
 from joinedup.value._contacts import _lit, stage_contacts
 from joinedup.value._costs import UNITS_PER_GBP, UnitCosts
 from joinedup.value._errors import FixError
 from joinedup.value._ledger import resolve_costs
+from joinedup.value._published import publish_by_org, publish_count
 from joinedup.workspace import Workspace
 
 _KEYS = ("org", "cause", "reduce", "cost")
@@ -123,6 +126,86 @@ class WhatIf:
             o.__dict__ | {"unit_costs": self.unit_costs, "fix": str(self.fix)} for o in self.orgs
         ]
         return pa.Table.from_pylist(rows)
+
+    def published(
+        self, rules: OutputRules | None = None, *, orgs: Iterable[str] | None = None
+    ) -> PublishedWhatIf:
+        """The result as it may be shown (see :mod:`joinedup.value._published`): each
+        organisation's contacts and affected contacts under disclosure control, with the
+        money behind a withheld count withheld too. ``orgs`` limits it to some
+        organisations (a deal's), whose total is then theirs alone."""
+        rules = rules or OutputRules()
+        keep = set(orgs) if orgs is not None else None
+        lines = [o for o in self.orgs if keep is None or o.org in keep]
+        contacts = publish_by_org({o.org: o.contacts for o in lines}, rules)
+        hit = publish_by_org({o.org: o.attributed_contacts for o in lines}, rules)
+        at_fixer = hit.values.get(self.fix.org)
+        knock = sum(o.attributed_contacts for o in lines if o.org != self.fix.org)
+        rows = []
+        for o in lines:
+            n, a = contacts.values.get(o.org), hit.values.get(o.org)
+            rows.append(
+                PublishedSaving(
+                    org=o.org,
+                    contacts=n,
+                    cost_gbp=o.cost_gbp if n is not None else None,
+                    attributed_contacts=a,
+                    contacts_removed=self.fix.reduce * a if a is not None else None,
+                    saving_gbp=o.saving_gbp if a is not None else None,
+                    saving_low_gbp=o.saving_low_gbp if a is not None else None,
+                    saving_high_gbp=o.saving_high_gbp if a is not None else None,
+                )
+            )
+        whole = hit.total is not None
+        total = PublishedSaving(
+            org="all",
+            contacts=contacts.total,
+            cost_gbp=sum(o.cost_gbp for o in lines) if contacts.total is not None else None,
+            attributed_contacts=hit.total,
+            contacts_removed=self.fix.reduce * hit.total if hit.total is not None else None,
+            saving_gbp=sum(o.saving_gbp for o in lines) if whole else None,
+            # The interval of the total is of all organisations' savings.
+            saving_low_gbp=self.total_low_gbp if whole and keep is None else None,
+            saving_high_gbp=self.total_high_gbp if whole and keep is None else None,
+        )
+        notes = list(contacts.notes) + [n for n in hit.notes if n not in contacts.notes]
+        return PublishedWhatIf(
+            orgs=tuple(rows),
+            total=total,
+            contacts_at_fixer=at_fixer,
+            # The knock-ons are the total less the fixer's: shown only where both are.
+            knock_on_contacts=publish_count(knock, rules)
+            if at_fixer is not None and whole
+            else None,
+            found_via_episodes=publish_count(self.found_via_episodes, rules),
+            notes=tuple(notes),
+        )
+
+
+@dataclass(frozen=True)
+class PublishedSaving:
+    """One organisation's line of a what-if as it may be shown: None where withheld."""
+
+    org: str
+    contacts: int | None
+    cost_gbp: float | None
+    attributed_contacts: int | None
+    contacts_removed: float | None
+    saving_gbp: float | None
+    saving_low_gbp: float | None
+    saving_high_gbp: float | None
+
+
+@dataclass(frozen=True)
+class PublishedWhatIf:
+    """A what-if as it may be shown, with the footnotes that go with it."""
+
+    orgs: tuple[PublishedSaving, ...]
+    total: PublishedSaving
+    contacts_at_fixer: int | None
+    knock_on_contacts: int | None
+    found_via_episodes: int | None
+    notes: tuple[str, ...]
 
 
 def _affected_sql(contacts: str, fix: Fix, episodes: bool) -> str:
