@@ -8,6 +8,7 @@ import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -17,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from joinedup import journeys
-from joinedup.journeys import JourneysError
+from joinedup.engine import connect
+from joinedup.journeys import JourneysError, _dfg, _ordered
 from joinedup.journeys._map import stage_workspace_log
 from joinedup.journeys._xes import read_xes, write_xes
 from joinedup.workspace import Workspace
@@ -44,6 +46,14 @@ TRICKY = [
     ("c4", "X", 7),
     ("c4", "X", 8),
 ]
+
+
+@pytest.fixture(params=["in-memory", "in-engine"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each log processed both ways: sorted in memory, and in the engine's SQL."""
+    if request.param == "in-engine":
+        monkeypatch.setattr(_dfg, "IN_MEMORY_ROWS", 0)
+    return str(request.param)
 
 
 def _frame(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
@@ -95,7 +105,9 @@ def _discover(path: Path) -> journeys.ProcessMap:
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".xes"])
-def test_ties_single_events_and_revisits_match_pm4py(tmp_path: Path, suffix: str) -> None:
+def test_ties_single_events_and_revisits_match_pm4py(
+    tmp_path: Path, suffix: str, path: str
+) -> None:
     df = _frame(TRICKY)
     result = _discover(_write(df, tmp_path / f"log{suffix}"))
     if suffix == ".xes":
@@ -149,11 +161,103 @@ def _logs(draw: st.DrawFn) -> list[tuple[str, str, float]]:
 )
 @given(rows=_logs())
 def test_random_logs_match_pm4py(
-    tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[str, str, float]]
+    tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[str, str, float]], path: str
 ) -> None:
     df = _frame(rows)
-    path = _write(df, tmp_path_factory.mktemp("log") / "log.parquet")
-    assert_same_as_pm4py(_discover(path), pm4py_reference(df))
+    log = _write(df, tmp_path_factory.mktemp("log") / "log.parquet")
+    assert_same_as_pm4py(_discover(log), pm4py_reference(df))
+
+
+# Times to the microsecond from year 1 to 9999, so neither the events nor the gaps fit the
+# packed sort keys and a pair's summed gaps can pass 2^63 microseconds; the tie-break in
+# any order, repeated within a case.
+_WIDE_TIMES = [
+    datetime(1, 1, 1, tzinfo=UTC),
+    datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+    datetime(2025, 3, 1, 8, tzinfo=UTC),
+    datetime(2025, 3, 1, 8, 0, 1, tzinfo=UTC),
+    datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+]
+
+
+@st.composite
+def _wide_logs(draw: st.DrawFn) -> pa.Table:
+    n = draw(st.integers(0, 60))
+    rows = [
+        (
+            draw(st.sampled_from(["a", "b", "c"])),
+            draw(st.sampled_from(["A", "B", "C", "D", "E", "F"])),
+            draw(st.sampled_from(_WIDE_TIMES)),
+            draw(st.integers(-(2**40), 2**40)),
+        )
+        for _ in range(n)
+    ]
+    # 40 cases of A then B, 9999 years apart: 40 such gaps sum past 2^63 microseconds
+    rows += [(f"w{i}", "A", _WIDE_TIMES[0], 0) for i in range(draw(st.sampled_from([0, 40])))]
+    rows += [(f"w{i}", "B", _WIDE_TIMES[-1], 1) for i in range(len(rows) - n)]
+    return pa.table(
+        {
+            "case_id": pa.array([r[0] for r in rows], pa.string()),
+            "activity": pa.array([r[1] for r in rows], pa.string()),
+            "ts": pa.array([r[2] for r in rows], pa.timestamp("us", tz="UTC")),
+            "ord": pa.array([r[3] for r in rows], pa.int64()),
+        }
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(table=_wide_logs())
+def test_in_memory_and_in_engine_agree(table: pa.Table) -> None:
+    with connect("duckdb") as engine:
+        engine.register("_wide", table)
+        fast = _dfg.discover(engine, "_wide")
+        sql = _dfg.discover(engine, "_wide", in_memory_rows=0)
+    if table.num_rows:
+        # an unknown tie (same case, time and tie-break) would make the order arbitrary
+        keys = list(
+            zip(*(table.column(c).to_pylist() for c in ("case_id", "ts", "ord")), strict=True)
+        )
+        if len(set(keys)) < len(keys):
+            return
+    assert (
+        (fast.cases, fast.events)
+        == (sql.cases, sql.events)
+        == (
+            len(set(table.column("case_id").to_pylist())),
+            table.num_rows,
+        )
+    )
+    assert fast.starts.equals(sql.starts) and fast.ends.equals(sql.ends)
+    assert fast.variants.equals(sql.variants)
+    assert fast.dfg.schema == sql.dfg.schema
+    assert fast.dfg.select(["source", "target", "frequency"]).equals(
+        sql.dfg.select(["source", "target", "frequency"])
+    )
+    for col in ("mean_seconds", "median_seconds", "p95_seconds"):
+        assert fast.dfg.column(col).to_pylist() == pytest.approx(
+            sql.dfg.column(col).to_pylist(), rel=1e-12
+        )
+
+
+def test_variants_are_exact_whatever_the_hash() -> None:
+    # A hash that sends every case to one value: the check against each group's first case
+    # must still split the cases by their exact sequences.
+    seqs = [[0, 1], [1, 0], [0, 1], [0], [0, 1, 1], [1, 0], [0]]
+    first = np.cumsum([0] + [len(q) for q in seqs[:-1]])
+    log = _ordered.Ordered(
+        codes=np.array([c for q in seqs for c in q], np.int64),
+        us=np.arange(sum(len(q) for q in seqs), dtype=np.int64),
+        first=first.astype(np.int64),
+        names=pa.array(["A", "B"]),
+    )
+    for hash_fn in (None, lambda x: np.zeros_like(x)):
+        ids = _ordered.variant_ids(log, hash_fn).tolist()
+        same = {(i, j) for i in range(len(seqs)) for j in range(len(seqs)) if ids[i] == ids[j]}
+        truth = {(i, j) for i in range(len(seqs)) for j in range(len(seqs)) if seqs[i] == seqs[j]}
+        assert same == truth
+        activities, cases = _ordered.variants(log, _ordered.variant_ids(log, hash_fn))
+        got = dict(zip(map(tuple, activities.to_pylist()), cases.tolist(), strict=True))
+        assert got == {("A", "B"): 2, ("B", "A"): 2, ("A",): 2, ("A", "B", "B"): 1}
 
 
 @pytest.mark.parametrize("by", ["activity", "org", "channel"])

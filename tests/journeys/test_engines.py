@@ -35,7 +35,14 @@ EXPECTED_DFG = {
 }
 
 
-def test_process_map_is_the_same_on_every_engine(engine: Engine) -> None:
+# Sorted in memory (the default for a log this size) and computed in the engine's SQL.
+PATHS = [pytest.param(None, id="in-memory"), pytest.param(0, id="in-engine")]
+
+
+@pytest.mark.parametrize("in_memory_rows", PATHS)
+def test_process_map_is_the_same_on_every_engine(
+    engine: Engine, in_memory_rows: int | None
+) -> None:
     engine.register(
         "_test_log",
         pa.table(
@@ -49,7 +56,8 @@ def test_process_map_is_the_same_on_every_engine(engine: Engine) -> None:
             }
         ),
     )
-    result = discover(engine, "_test_log")
+    result = discover(engine, "_test_log", in_memory_rows=in_memory_rows)
+    assert (result.cases, result.events) == (4, len(ROWS))
     dfg = {(r["source"], r["target"]): r for r in result.dfg.to_pylist()}
     assert {k: r["frequency"] for k, r in dfg.items()} == EXPECTED_DFG
     assert dfg[("A", "B")]["mean_seconds"] == pytest.approx(45)
@@ -64,6 +72,7 @@ def test_process_map_is_the_same_on_every_engine(engine: Engine) -> None:
     }
     variants = {r["variant"]: r["cases"] for r in result.variants.to_pylist()}
     assert variants == {"A > C > B > D": 1, "A > B > A > B": 1, "A": 1, "X > X > X": 1}
+    assert result.variants.column("share").to_pylist() == [0.25] * 4
 
 
 def _event(

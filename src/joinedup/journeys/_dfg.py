@@ -1,21 +1,52 @@
-"""Directly-follows graphs, start and end activities and variants, in SQL.
+"""Directly-follows graphs, start and end activities and variants.
 
 Works on any log staged as ``(case_id, activity, ts, ord)``: ``ord`` breaks ties between
 events of one case with equal timestamps (a file's row order, or an episode's position).
-Each case is ordered by ``ts`` then ``ord``; ``LEAD`` over that order gives each event's
-successor, so nothing is sorted or held in Python and the engine can spill to disk.
+Each case is ordered by ``ts`` then ``ord``.
+
+Two ways to the same figures. A log of up to :data:`IN_MEMORY_ROWS` events is read back
+from the engine once and sorted in memory; successors are then neighbouring rows
+(``_ordered.py``). A larger log stays in the engine: ``LEAD`` over each case's order
+gives each event's successor in SQL, so nothing is held in Python and the engine can
+spill to disk.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from joinedup.engine import Engine
+from joinedup.journeys import _ordered
 
 _STEPS, _CODES = "_jn_steps", "_jn_codes"
 VARIANT_SEPARATOR = " > "
+#: Logs up to this many events are sorted in memory (about 150 bytes an event at the
+#: peak, so 3 GB here); larger ones are processed in the engine, out of core.
+IN_MEMORY_ROWS = 20_000_000
+
+DFG_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("target", pa.string()),
+        ("frequency", pa.int64()),
+        ("mean_seconds", pa.float64()),
+        ("median_seconds", pa.float64()),
+        ("p95_seconds", pa.float64()),
+    ]
+)
+ENDS_SCHEMA = pa.schema([("activity", pa.string()), ("cases", pa.int64())])
+VARIANTS_SCHEMA = pa.schema(
+    [
+        ("variant", pa.string()),
+        ("cases", pa.int64()),
+        ("share", pa.float64()),
+        ("activities", pa.list_(pa.string())),
+    ]
+)
 
 
 @dataclass
@@ -36,8 +67,91 @@ class ProcessMap:
     skipped: int = 0  # rows of a log file left out for lacking a case, activity or time
 
 
-def discover(engine: Engine, log: str, *, variants: bool = True, keep: bool = False) -> ProcessMap:
-    """The process map of the log staged as table ``log``."""
+def discover(
+    engine: Engine,
+    log: str,
+    *,
+    variants: bool = True,
+    keep: bool = False,
+    in_memory_rows: int | None = None,
+) -> ProcessMap:
+    """The process map of the log staged as table ``log``.
+
+    ``in_memory_rows`` overrides :data:`IN_MEMORY_ROWS` (0: always in the engine);
+    ``keep`` keeps the engine's intermediate tables when the log is processed there.
+    """
+    limit = IN_MEMORY_ROWS if in_memory_rows is None else in_memory_rows
+    if engine.count(log) <= limit:
+        ordered = read_ordered(engine, log)
+        if ordered is not None:
+            return map_of(ordered, with_variants=variants)
+    return _in_engine(engine, log, variants=variants, keep=keep)
+
+
+def read_ordered(engine: Engine, log: str) -> _ordered.Ordered | None:
+    """The staged log read back and sorted by case, time and tie-break (None when a
+    value is missing: the SQL decides what that means)."""
+    table = engine.to_arrow(
+        engine.sql(f"SELECT case_id, activity, epoch_us(ts) AS us, ord FROM {log}")
+    )
+    return _ordered.order(table)
+
+
+def map_of(log: _ordered.Ordered, *, with_variants: bool = True) -> ProcessMap:
+    """The process map of a sorted log held in memory."""
+    g = _ordered.graph(log)
+    names = log.names.cast(pa.string())
+    dfg = pa.table(
+        {
+            "source": names.take(pa.array(g.source)),
+            "target": names.take(pa.array(g.target)),
+            "frequency": g.frequency,
+            "mean_seconds": g.mean_us / 1e6,
+            "median_seconds": g.median_us / 1e6,
+            "p95_seconds": g.p95_us / 1e6,
+        },
+        schema=DFG_SCHEMA,
+    ).sort_by([("frequency", "descending"), ("source", "ascending"), ("target", "ascending")])
+    starts, ends = (_ends(names, counts) for counts in (g.starts, g.ends))
+    cases = len(log.first)
+    return ProcessMap(
+        dfg=dfg,
+        starts=starts,
+        ends=ends,
+        variants=variants_of(log) if with_variants else VARIANTS_SCHEMA.empty_table(),
+        cases=cases,
+        events=len(log.codes),
+    )
+
+
+def _ends(names: pa.Array, counts: np.ndarray) -> pa.Table:
+    seen = np.flatnonzero(counts)
+    table = pa.table(
+        {"activity": names.take(pa.array(seen)), "cases": counts[seen]}, schema=ENDS_SCHEMA
+    )
+    return table.sort_by([("cases", "descending"), ("activity", "ascending")])
+
+
+def variants_of(log: _ordered.Ordered) -> pa.Table:
+    """The variants of a sorted log held in memory, most cases first, then by name."""
+    activities, cases = _ordered.variants(log, _ordered.variant_ids(log))
+    variant = pc.binary_join(activities, VARIANT_SEPARATOR)
+    # names are ranked once, then ordered with the counts as integers
+    by_name = pc.rank(variant, sort_keys="ascending").to_numpy()
+    order = np.lexsort((by_name, -cases))
+    taken = pa.array(order)
+    return pa.table(
+        {
+            "variant": variant.take(taken),
+            "cases": cases[order],
+            "share": cases[order] / max(len(log.first), 1),
+            "activities": activities.take(taken),
+        },
+        schema=VARIANTS_SCHEMA,
+    )
+
+
+def _in_engine(engine: Engine, log: str, *, variants: bool, keep: bool) -> ProcessMap:
     # Activities become small integer codes first: windows, groupings and variant lists
     # over integers are several times cheaper than over strings. Durations are whole
     # microseconds (exact integers) until the final division.
@@ -87,7 +201,7 @@ def _from_steps(engine: Engine, log: str, with_variants: bool) -> ProcessMap:
             ORDER BY frequency DESC, source, target
             """
         )
-    )
+    ).cast(DFG_SCHEMA)
     starts, ends = (
         engine.to_arrow(
             engine.sql(
@@ -97,32 +211,15 @@ def _from_steps(engine: Engine, log: str, with_variants: bool) -> ProcessMap:
                 GROUP BY c.activity ORDER BY cases DESC, c.activity
                 """
             )
-        )
+        ).cast(ENDS_SCHEMA)
         for cond in ("s.pos = 1", "s.next_code IS NULL")
     )
     cases = sum(starts.column("cases").to_pylist())
     events = engine.count(log)
-    variants = (
-        _variants(engine, cases)
-        if with_variants
-        else pa.table(
-            {"variant": [], "cases": [], "share": [], "activities": []},
-            schema=VARIANTS_SCHEMA,
-        )
-    )
+    variants = _variants(engine, cases) if with_variants else VARIANTS_SCHEMA.empty_table()
     return ProcessMap(
         dfg=dfg, starts=starts, ends=ends, variants=variants, cases=cases, events=events
     )
-
-
-VARIANTS_SCHEMA = pa.schema(
-    [
-        ("variant", pa.string()),
-        ("cases", pa.int64()),
-        ("share", pa.float64()),
-        ("activities", pa.list_(pa.string())),
-    ]
-)
 
 
 def _variants(engine: Engine, cases: int) -> pa.Table:
