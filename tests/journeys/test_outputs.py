@@ -144,12 +144,17 @@ def test_cli_build_map_dfg_shape_export(
         "median_seconds",
         "p95_seconds",
     ]
-    assert pacsv.read_csv(tmp_path / "v.csv").column_names == ["variant", "cases", "share"]
+    assert pacsv.read_csv(tmp_path / "v.csv").column_names == ["variant", "cases"]
+    assert (tmp_path / "m.notes.txt").exists()
     res = runner.invoke(app, ["map", "-w", str(ws)])
     assert res.exit_code == 0 and "directly-follows graph" in res.output
     res = runner.invoke(app, ["shape", "-w", str(ws)])
     assert res.exit_code == 0 and "service shape" in res.output, res.output
     res = runner.invoke(app, ["export", str(tmp_path / "x.xes"), "-w", str(ws)])
+    assert res.exit_code == 1 and "--no-disclosure-control" in res.output, res.output
+    res = runner.invoke(
+        app, ["export", str(tmp_path / "x.xes"), "-w", str(ws), "--no-disclosure-control"]
+    )
     assert res.exit_code == 0 and "traces" in res.output, res.output
     res = runner.invoke(
         app,
@@ -165,7 +170,8 @@ def test_cli_build_map_dfg_shape_export(
     assert res.exit_code == 0, res.output
     assert pacsv.read_csv(tmp_path / "d.csv").num_rows > 0
     variants = pacsv.read_csv(tmp_path / "dv.csv").to_pylist()
-    assert " > " in variants[0]["variant"]
+    assert any(" > " in v["variant"] for v in variants)
+    assert all(v["cases"] == "[c]" or int(v["cases"]) >= 10 for v in variants)
 
 
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:

@@ -12,12 +12,12 @@
   chained to the one before by SHA-256, so an edit, deletion or reordering is found.
 - **Access control** (:class:`AccessStore`, :func:`can_read`): users with an organisation
   and a role, argon2 password hashes, expiring sessions, revocable API tokens and a rate
-  limit on logins.
+  limit on logins; :func:`acting_user` says who a command-line command acts as.
 """
 
 from __future__ import annotations
 
-from joinedup.governance._access import AccessStore, ApiToken
+from joinedup.governance._access import AccessStore, ApiToken, acting_user
 from joinedup.governance._agreement import (
     Agreement,
     Dominance,
@@ -84,6 +84,7 @@ __all__ = [
     "Retention",
     "Role",
     "User",
+    "acting_user",
     "can",
     "can_read",
     "check_run",

@@ -28,12 +28,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from joinedup.governance._audit import AuditLog
-from joinedup.governance._errors import AuthenticationError, GovernanceError
+from joinedup.governance._audit import AuditLog, _os_user
+from joinedup.governance._errors import AccessDenied, AuthenticationError, GovernanceError
 from joinedup.governance._policy import Role, User
 from joinedup.governance._ratelimit import LoginRateLimiter
 
-__all__ = ["AccessStore", "ApiToken"]
+__all__ = ["AccessStore", "ApiToken", "acting_user"]
 
 ACCESS_FILE = "access.sqlite"
 MIN_PASSWORD = 12  # NCSC password guidance: length, not composition rules
@@ -443,3 +443,29 @@ def _sha256(text: str) -> str:
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise GovernanceError(f"a password needs at least {MIN_PASSWORD} characters")
+
+
+def acting_user(folder: Path | str, who: str | None = None) -> str | User:
+    """Who a command-line command acts as: ``who`` (its ``--as``), else the
+    operating-system user.
+
+    In a workspace with users (``access.sqlite``) the name must be one of them and not
+    deleted; the :class:`User` is returned, so that their role is checked where it
+    matters (only an administrator may turn disclosure control off). A workspace without
+    users has one analyst inside a secure setting, who is trusted with its files anyway:
+    the name is returned as it is, to be recorded in the audit log.
+    """
+    name = who or _os_user()
+    if not (Path(folder) / ACCESS_FILE).exists():
+        return name
+    store = AccessStore(folder)
+    try:
+        user = store.user(name)
+    except AuthenticationError:
+        raise AccessDenied(
+            f"{name} is not a user of the workspace {folder}: pass --as with your user "
+            "name, or ask an administrator to add you (joinedup access user-add)"
+        ) from None
+    if not user.active:
+        raise AccessDenied(f"user {name} has been deleted")
+    return user

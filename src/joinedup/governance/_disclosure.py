@@ -59,6 +59,7 @@ def disclose(
     audit: AuditLog | None = None,
     who: str | User | None = None,
     output: str | None = None,
+    keep: Sequence[str] = (),
 ) -> Disclosed:
     """Apply disclosure control to a table of counts and money by ``by``.
 
@@ -77,9 +78,38 @@ def disclose(
     setting only) returns the table untouched and is refused unless ``audit`` is given,
     where it is recorded with ``who`` and ``output``. When ``who`` is a :class:`User`,
     their role must allow it (``can(user, "no_disclosure_control")``).
+
+    ``keep`` names other columns to carry along, such as a median duration: statistics
+    of the same cell, withheld wherever the cell is (as its values are: null with a
+    marker beside it, or the marker in place). Keep only figures from which a count
+    cannot be worked out (a share of a published total would undo the rounding).
     """
     rules = rules or OutputRules()
-    by, counts, money = list(by), list(counts), list(money)
+    by, counts, money, keep = list(by), list(counts), list(money), list(keep)
+    if keep:
+        missing = [k for k in keep if k not in table.column_names]
+        if missing:
+            raise DisclosureError(
+                f"keep: column(s) {missing} not in the table {table.column_names}"
+            )
+        clash = set(keep) & {*by, *counts, *money, *(m + TOP_SUFFIX for m in money)}
+        if clash:
+            raise DisclosureError(f"keep: {sorted(clash)} are already dimensions or values")
+        if enabled:
+            safe, notes = disclose(
+                table.drop_columns(keep),
+                by=by,
+                counts=counts,
+                money=money,
+                units=units,
+                rules=rules,
+                totals=totals,
+                markers=markers,
+                audit=audit,
+                who=who,
+                output=output,
+            )
+            return Disclosed(_carry(safe, table, by, keep, [*counts, *money], markers), notes)
     _check_columns(table, by, counts, money, units)
     if isinstance(who, User):
         if not enabled and not can(who, "no_disclosure_control"):
@@ -377,3 +407,43 @@ def tabulate(
 
 def _renamed(table: pa.Table, names: dict[str, str]) -> pa.Table:
     return table.rename_columns([names.get(c, c) for c in table.column_names])
+
+
+def _carry(
+    safe: pa.Table,
+    table: pa.Table,
+    by: list[str],
+    keep: list[str],
+    values: list[str],
+    markers: str,
+) -> pa.Table:
+    """Join ``keep`` columns back onto the published rows, withheld where the cell is."""
+
+    def key(row: dict[str, Any]) -> tuple[str, ...]:
+        # Totals turn the dimensions into text; compare as text either way.
+        return tuple("" if row[b] is None else str(row[b]) for b in by)
+
+    source = {key(r): r for r in table.select([*by, *keep]).to_pylist()}
+    rows = safe.to_pylist()
+    hidden = [
+        (r[values[0]] == MARKER if markers == "inline" else r[values[0] + "_marker"] == MARKER)
+        for r in rows
+    ]
+    out = safe
+    for k in keep:
+        got = [
+            None if h else source.get(key(r), {}).get(k) for r, h in zip(rows, hidden, strict=True)
+        ]
+        if markers == "inline":
+            text = [
+                MARKER if h else ("" if v is None else str(v))
+                for v, h in zip(got, hidden, strict=True)
+            ]
+            out = out.append_column(k, pa.array(text, pa.string()))
+        else:
+            kind = table.schema.field(k).type
+            out = out.append_column(pa.field(k, kind), pa.array(got, kind))
+            out = out.append_column(
+                k + "_marker", pa.array([MARKER if h else None for h in hidden], pa.string())
+            )
+    return out

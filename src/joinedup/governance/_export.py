@@ -19,14 +19,14 @@ import csv
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from joinedup.governance._agreement import OutputRules
 from joinedup.governance._audit import AuditLog
-from joinedup.governance._disclosure import MARKER, TOP_SUFFIX, disclose
+from joinedup.governance._disclosure import MARKER, disclose
 from joinedup.governance._errors import DisclosureError
 from joinedup.governance._policy import User
 
@@ -56,7 +56,7 @@ def write_disclosed(
     table: pa.Table,
     path: Path | str,
     *,
-    audit: AuditLog,
+    audit: AuditLog | None,
     by: Sequence[str],
     counts: Sequence[str] = (),
     money: Sequence[str] = (),
@@ -66,15 +66,18 @@ def write_disclosed(
     totals: bool = False,
     enabled: bool = True,
     who: str | User | None = None,
+    notes: Sequence[str] = (),
 ) -> Exported:
     """Disclosure-control ``table`` and write it to ``path`` (``.csv``, ``.parquet`` or
     ``.json``), recording the export in ``audit``.
 
-    ``by``, ``counts``, ``money``, ``units``, ``rules`` and ``totals`` are as for
-    :func:`disclose`. ``keep`` names other columns of ``table`` to carry along, such as a
-    median duration: a statistic of the same cell, withheld wherever the cell is. Keep
-    only figures from which a count cannot be worked out (a share of a published total
-    would undo the rounding). ``enabled=False`` is the ``--no-disclosure-control`` flag.
+    ``by``, ``counts``, ``money``, ``units``, ``rules``, ``totals`` and ``keep`` are as
+    for :func:`disclose` (``keep``: other statistics of the same cells, such as a median
+    duration, withheld wherever the cell is). ``enabled=False`` is the
+    ``--no-disclosure-control`` flag. ``notes`` are footnotes of the caller's own, written
+    after those of disclosure control. ``audit=None`` is only for figures of data from
+    outside any workspace (an event log file given to ``journeys dfg``): nothing is
+    recorded then, and control cannot be turned off.
 
     CSV is written for people: withheld values are the marker ``[c]`` in place and text
     that a spreadsheet would run as a formula is escaped. Parquet and JSON keep value
@@ -86,57 +89,41 @@ def write_disclosed(
         raise DisclosureError(
             f"{path}: write figures as .csv, .parquet or .json, not {path.suffix or 'no suffix'}"
         )
-    by, keep = list(by), list(keep)
-    missing = [k for k in keep if k not in table.column_names]
-    if missing:
-        raise DisclosureError(f"keep: column(s) {missing} not in the table {table.column_names}")
-    clash = set(keep) & {*by, *counts, *money, *(m + TOP_SUFFIX for m in money)}
-    if clash:
-        raise DisclosureError(f"keep: {sorted(clash)} are already dimensions or values")
     markers: Literal["column", "inline"] = "inline" if fmt == "csv" else "column"
-    user = who.username if isinstance(who, User) else who
-    if enabled:
-        # The export entry below says what disclose() did; no second entry for it.
-        safe, notes = disclose(
-            table.drop_columns(keep),
-            by=by,
-            counts=counts,
-            money=money,
-            units=units,
-            rules=rules,
-            totals=totals,
-            markers=markers,
-            who=who,
-        )
-    else:
-        safe, notes = disclose(
-            table.drop_columns(keep),
-            by=by,
-            counts=counts,
-            money=money,
-            units=units,
-            rules=rules,
-            enabled=False,
-            audit=audit,
-            who=who,
-            output=str(path),
-        )
+    # With control on, the export entry below says what disclose() did: no second entry.
+    safe, notes_of_control = disclose(
+        table,
+        by=by,
+        counts=counts,
+        money=money,
+        units=units,
+        rules=rules,
+        totals=totals,
+        markers=markers,
+        enabled=enabled,
+        audit=None if enabled else audit,
+        who=who,
+        output=None if enabled else str(path),
+        keep=keep,
+    )
+    footnotes = [*notes_of_control, *notes]
     withheld = _withheld(safe, [*counts, *money], markers) if enabled else 0
-    if keep:
-        safe = _carry(safe, table, by, keep, [*counts, *money], markers, enabled)
+    user = who.username if isinstance(who, User) else who
     path.parent.mkdir(parents=True, exist_ok=True)
     notes_path = None
     if fmt == "csv":
         _write_csv(safe, path)
         notes_path = path.with_suffix(".notes.txt")
-        notes_path.write_text("".join(n + "\n" for n in notes), encoding="utf-8")
+        notes_path.write_text("".join(n + "\n" for n in footnotes), encoding="utf-8")
     elif fmt == "parquet":
         meta = dict(safe.schema.metadata or {})
-        meta[NOTES_KEY] = json.dumps(notes).encode()
+        meta[NOTES_KEY] = json.dumps(footnotes).encode()
         pq.write_table(safe.replace_schema_metadata(meta), path)
     else:
-        doc = {"notes": notes, "columns": safe.column_names, "rows": safe.to_pylist()}
+        doc = {"notes": footnotes, "columns": safe.column_names, "rows": safe.to_pylist()}
         path.write_text(json.dumps(doc, default=str, indent=1) + "\n", encoding="utf-8")
+    if audit is None:
+        return Exported(path, notes_path, safe, footnotes, withheld)
     audit.append(
         user,
         "export",
@@ -151,7 +138,7 @@ def write_disclosed(
             **({"rules": (rules or OutputRules()).model_dump()} if enabled else {}),
         },
     )
-    return Exported(path, notes_path, safe, notes, withheld)
+    return Exported(path, notes_path, safe, footnotes, withheld)
 
 
 def _withheld(safe: pa.Table, values: list[str], markers: str) -> int:
@@ -159,50 +146,6 @@ def _withheld(safe: pa.Table, values: list[str], markers: str) -> int:
         return 0
     col = values[0] if markers == "inline" else values[0] + "_marker"
     return sum(1 for v in safe.column(col).to_pylist() if v == MARKER)
-
-
-def _carry(
-    safe: pa.Table,
-    table: pa.Table,
-    by: list[str],
-    keep: list[str],
-    values: list[str],
-    markers: str,
-    enabled: bool,
-) -> pa.Table:
-    """Join ``keep`` columns back onto the published rows, withheld where the cell is."""
-
-    def key(row: dict[str, Any]) -> tuple[str, ...]:
-        # Totals turn the dimensions into text; compare as text either way.
-        return tuple("" if row[b] is None else str(row[b]) for b in by)
-
-    source = {key(r): r for r in table.select([*by, *keep]).to_pylist()}
-    rows = safe.to_pylist()
-    hidden = [
-        enabled
-        and bool(values)
-        and (r[values[0]] == MARKER if markers == "inline" else r[values[0] + "_marker"] == MARKER)
-        for r in rows
-    ]
-    out = safe
-    for k in keep:
-        got = [
-            None if h else source.get(key(r), {}).get(k) for r, h in zip(rows, hidden, strict=True)
-        ]
-        if markers == "inline":
-            text = [
-                MARKER if h else ("" if v is None else str(v))
-                for v, h in zip(got, hidden, strict=True)
-            ]
-            out = out.append_column(k, pa.array(text, pa.string()))
-        else:
-            out = out.append_column(
-                pa.field(k, table.schema.field(k).type), pa.array(got, table.schema.field(k).type)
-            )
-            out = out.append_column(
-                k + "_marker", pa.array([MARKER if h else None for h in hidden], pa.string())
-            )
-    return out
 
 
 def _cell_text(value: object) -> object:

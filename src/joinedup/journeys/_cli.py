@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
+import pyarrow.compute as pc
 import typer
 import yaml
 from pydantic import ValidationError
@@ -19,6 +19,18 @@ from rich.table import Table
 
 from joinedup import journeys
 from joinedup.errors import JoinedupError
+from joinedup.governance import (
+    MARKER,
+    AccessDenied,
+    AuditLog,
+    OutputRules,
+    User,
+    acting_user,
+    can,
+    disclose,
+    load_agreement,
+    write_disclosed,
+)
 from joinedup.journeys._settings import EpisodeSettings, ShapeSettings
 from joinedup.workspace import Workspace
 
@@ -33,6 +45,23 @@ err = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace directory.")]
+AgreementOpt = Annotated[
+    Path | None,
+    typer.Option("--agreement", help="Take the disclosure-control rules from this agreement."),
+]
+NoControlOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-disclosure-control",
+        help="Exact counts, for work inside the secure setting only: an administrator's "
+        "(in a workspace with users); recorded in the audit log.",
+    ),
+]
+WhoOpt = Annotated[
+    str | None, typer.Option("--as", help="Who to record in the audit log (default: OS user).")
+]
+#: The row that stands for every variant followed by fewer cases than the threshold.
+OTHER_VARIANTS = "(other variants)"
 
 
 def _friendly(fn: F) -> F:
@@ -78,9 +107,103 @@ def _workspace(path: Path) -> Workspace:
     return Workspace(path, create=False)
 
 
-def _write_csv(table: pa.Table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pacsv.write_csv(table, path)
+class _Outputs:
+    """Where a command's figures go and under which rules: every table passes
+    disclosure control (``governance.disclose``) unless it was turned off, and every
+    file is recorded in the workspace's audit log (when there is a workspace)."""
+
+    def __init__(
+        self,
+        workspace: Path | None,
+        agreement: Path | None,
+        no_disclosure_control: bool,
+        who: str | None,
+        command: str,
+    ) -> None:
+        self.rules = load_agreement(agreement).outputs if agreement is not None else None
+        self.enabled = not no_disclosure_control
+        self.command = command
+        self.audit = AuditLog(workspace) if workspace is not None else None
+        self.who: str | User | None = who
+        if workspace is not None:
+            self.who = acting_user(workspace, who)
+        if not self.enabled:
+            if self.audit is None:
+                raise journeys.JourneysError(
+                    "--no-disclosure-control needs --workspace: the workspace whose audit "
+                    "log records it"
+                )
+            if isinstance(self.who, User) and not can(self.who, "no_disclosure_control"):
+                raise AccessDenied(
+                    f"{self.who.username} ({self.who.role.value}) may not turn disclosure "
+                    "control off: only an administrator, inside the secure setting"
+                )
+
+    @property
+    def threshold(self) -> int:
+        return (self.rules or OutputRules()).threshold
+
+    def write(self, table: pa.Table, path: Path, what: str, **how: Any) -> None:
+        done = write_disclosed(
+            table,
+            path,
+            audit=self.audit,
+            rules=self.rules,
+            enabled=self.enabled,
+            who=self.who,
+            **how,
+        )
+        withheld = f" ({done.withheld:,} withheld)" if done.withheld else ""
+        console.print(f"wrote {done.table.num_rows:,} {what}{withheld} to {escape(str(path))}")
+        if done.notes_path is not None:
+            console.print(f"  footnotes: {escape(str(done.notes_path))}")
+
+    def table(self, table: pa.Table, output: str, **how: Any) -> tuple[pa.Table, list[str]]:
+        """``table`` as it may be printed: values withheld are null with a marker."""
+        return disclose(
+            table,
+            rules=self.rules,
+            enabled=self.enabled,
+            audit=None if self.enabled else self.audit,
+            who=self.who,
+            output=f"{self.command} ({output})",
+            **how,
+        )
+
+    def count(self, n: int) -> str:
+        """One count, as it may be printed."""
+        if not self.enabled:
+            return f"{n:,}"
+        safe, _ = disclose(
+            pa.table({"all": ["all"], "n": [n]}), by=["all"], counts=["n"], rules=self.rules
+        )
+        shown = safe.column("n")[0].as_py()
+        return MARKER if shown is None else f"{shown:,}"
+
+
+def _shown(row: dict[str, Any], col: str, fmt: str = "{:,}") -> str:
+    value = row[col]
+    if value is None:
+        return escape(row.get(col + "_marker") or "")
+    return fmt.format(value)
+
+
+def _published_first(table: pa.Table, col: str, names: list[str]) -> pa.Table:
+    """Rows by their published value, largest first, withheld ones after in name order:
+    the order must not depend on a value that is not shown."""
+    shown = table.filter(pc.is_valid(table.column(col)))
+    hidden = table.filter(pc.is_null(table.column(col)))
+    return pa.concat_tables(
+        [
+            shown.sort_by([(col, "descending"), *((n, "ascending") for n in names)]),
+            hidden.sort_by([(n, "ascending") for n in names]),
+        ]
+    )
+
+
+def _print_notes(notes: list[str]) -> None:
+    for note in notes:
+        console.print(escape(note), highlight=False)
 
 
 @app.command()
@@ -110,23 +233,80 @@ def build(
     )
 
 
-def _print_map(result: journeys.ProcessMap, top: int) -> None:
-    table = Table(title=f"directly-follows graph: {result.cases:,} cases, {result.events:,} events")
+def _print_map(result: journeys.ProcessMap, top: int, outputs: _Outputs) -> None:
+    hours = pa.table(
+        {
+            "source": result.dfg.column("source"),
+            "target": result.dfg.column("target"),
+            "frequency": result.dfg.column("frequency"),
+            "median_h": pc.divide(result.dfg.column("median_seconds"), 3600.0),
+            "p95_h": pc.divide(result.dfg.column("p95_seconds"), 3600.0),
+        }
+    )
+    graph, notes = outputs.table(
+        hours,
+        "printout",
+        by=["source", "target"],
+        counts=["frequency"],
+        keep=["median_h", "p95_h"],
+    )
+    if outputs.enabled:
+        graph = _published_first(graph, "frequency", ["source", "target"])
+    table = Table(
+        title=f"directly-follows graph: {outputs.count(result.cases)} cases, "
+        f"{outputs.count(result.events)} events"
+    )
     for col in ("source", "target", "frequency", "median (h)", "p95 (h)"):
         table.add_column(col, justify="right" if col[0] in "fmp" else "left")
-    for r in result.dfg.slice(0, top).to_pylist():
+    for r in graph.slice(0, top).to_pylist():
         table.add_row(
-            r["source"],
-            r["target"],
-            f"{r['frequency']:,}",
-            f"{r['median_seconds'] / 3600:.1f}",
-            f"{r['p95_seconds'] / 3600:.1f}",
+            escape(r["source"]),
+            escape(r["target"]),
+            _shown(r, "frequency"),
+            _shown(r, "median_h", "{:.1f}"),
+            _shown(r, "p95_h", "{:.1f}"),
         )
     console.print(table)
+    _print_notes(notes)
     if result.variants.num_rows:
-        v = result.variants.slice(0, min(top, 5)).to_pylist()
-        for r in v:
-            console.print(f"{r['share']:6.1%}  {r['cases']:>7,}  {r['variant']}", highlight=False)
+        variants, vnotes = outputs.table(
+            _variant_table(result.variants, outputs),
+            "printout of variants",
+            by=["variant"],
+            counts=["cases"],
+        )
+        if outputs.enabled:
+            variants = _published_first(variants, "cases", ["variant"])
+        console.print(f"\ntop variants of {outputs.count(result.cases)} cases:")
+        for r in variants.slice(0, min(top, 5)).to_pylist():
+            console.print(f"{_shown(r, 'cases'):>7}  {escape(r['variant'])}", highlight=False)
+        _print_notes(vnotes + _variant_notes(outputs))
+
+
+def _variant_notes(outputs: _Outputs) -> list[str]:
+    if not outputs.enabled:
+        return []
+    return [
+        f"{OTHER_VARIANTS} is every variant followed by fewer than {outputs.threshold} "
+        "cases, together: a path so rare is not listed."
+    ]
+
+
+def _variant_table(variants: pa.Table, outputs: _Outputs) -> pa.Table:
+    """Variants and their cases; with disclosure control, every variant followed by
+    fewer cases than the threshold is one row, :data:`OTHER_VARIANTS`. A rare path is
+    itself what must not be shown (it is what a handful of people did, step by step),
+    and a withheld count beside it would still say that someone followed it."""
+    table = variants.select(["variant", "cases"])
+    if not outputs.enabled:
+        return table
+    rare = pc.less(table.column("cases"), outputs.threshold)
+    common = table.filter(pc.invert(rare))
+    few = pc.sum(table.filter(rare).column("cases")).as_py() or 0
+    if not few:
+        return common
+    other = pa.table({"variant": [OTHER_VARIANTS], "cases": [few]}, schema=common.schema)
+    return pa.concat_tables([common, other])
 
 
 @app.command("map")
@@ -138,45 +318,73 @@ def map_cmd(
     contacts_only: Annotated[
         bool, typer.Option(help="Only citizens' contacts, not organisations' own actions.")
     ] = False,
-    out: Annotated[Path | None, typer.Option(help="Write the graph as CSV here.")] = None,
-    variants: Annotated[Path | None, typer.Option(help="Write the variants as CSV here.")] = None,
-    ends: Annotated[
-        Path | None, typer.Option(help="Write start and end activities as CSV here.")
+    out: Annotated[
+        Path | None, typer.Option(help="Write the graph here (.csv, .parquet or .json).")
     ] = None,
+    variants: Annotated[Path | None, typer.Option(help="Write the variants here.")] = None,
+    ends: Annotated[Path | None, typer.Option(help="Write start and end activities here.")] = None,
     top: Annotated[int, typer.Option(help="Rows to print.", min=1)] = 15,
+    agreement: AgreementOpt = None,
+    no_disclosure_control: NoControlOpt = False,
+    who: WhoOpt = None,
 ) -> None:
-    """The directly-follows graph of the episodes, with durations, and their variants."""
-    with _workspace(workspace) as ws, _spinner("discovering"):
-        result = journeys.process_map(ws, by=by, service=service, contacts_only=contacts_only)
-    _save(result, out, variants, ends)
+    """The directly-follows graph of the episodes, with durations, and their variants.
+
+    Counts pass disclosure control (by default: under 10 and zeros withheld as \\[c],
+    others rounded to 5; durations withheld with their pair) and every file written is
+    recorded in the audit log.
+    """
+    with _workspace(workspace) as ws:
+        outputs = _Outputs(workspace, agreement, no_disclosure_control, who, "journeys map")
+        with _spinner("discovering"):
+            result = journeys.process_map(ws, by=by, service=service, contacts_only=contacts_only)
+    _save(result, out, variants, ends, outputs)
     if out is None:
-        _print_map(result, top)
+        _print_map(result, top, outputs)
 
 
 def _save(
-    result: journeys.ProcessMap, out: Path | None, variants: Path | None, ends: Path | None
+    result: journeys.ProcessMap,
+    out: Path | None,
+    variants: Path | None,
+    ends: Path | None,
+    outputs: _Outputs,
 ) -> None:
     if out is not None:
-        _write_csv(result.dfg, out)
-        console.print(f"wrote {result.dfg.num_rows:,} directly-follows pairs to {out}")
+        outputs.write(
+            result.dfg,
+            out,
+            "directly-follows pairs",
+            by=["source", "target"],
+            counts=["frequency"],
+            keep=["mean_seconds", "median_seconds", "p95_seconds"],
+        )
     if variants is not None:
-        _write_csv(result.variants.select(["variant", "cases", "share"]), variants)
-        console.print(f"wrote {result.variants.num_rows:,} variants to {variants}")
+        outputs.write(
+            _variant_table(result.variants, outputs),
+            variants,
+            "variants",
+            by=["variant"],
+            counts=["cases"],
+            notes=_variant_notes(outputs),
+        )
     if ends is not None:
         starts = {r["activity"]: r["cases"] for r in result.starts.to_pylist()}
         finals = {r["activity"]: r["cases"] for r in result.ends.to_pylist()}
         names = sorted(set(starts) | set(finals))
-        _write_csv(
+        outputs.write(
             pa.table(
                 {
-                    "activity": names,
-                    "start_cases": [starts.get(n, 0) for n in names],
-                    "end_cases": [finals.get(n, 0) for n in names],
+                    "activity": pa.array(names, pa.string()),
+                    "start_cases": pa.array([starts.get(n, 0) for n in names], pa.int64()),
+                    "end_cases": pa.array([finals.get(n, 0) for n in names], pa.int64()),
                 }
             ),
             ends,
+            "start and end activities",
+            by=["activity"],
+            counts=["start_cases", "end_cases"],
         )
-        console.print(f"wrote start and end activities to {ends}")
 
 
 @app.command()
@@ -189,16 +397,30 @@ def dfg(
     time_format: Annotated[
         str | None, typer.Option(help="strptime format of text times (default ISO 8601).")
     ] = None,
-    out: Annotated[Path, typer.Option(help="Where to write the graph (CSV).")] = Path("dfg.csv"),
-    variants: Annotated[Path | None, typer.Option(help="Write the variants as CSV here.")] = None,
-    ends: Annotated[
-        Path | None, typer.Option(help="Write start and end activities as CSV here.")
-    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Where to write the graph (.csv, .parquet or .json).")
+    ] = Path("dfg.csv"),
+    variants: Annotated[Path | None, typer.Option(help="Write the variants here.")] = None,
+    ends: Annotated[Path | None, typer.Option(help="Write start and end activities here.")] = None,
     spill_dir: Annotated[
         Path | None, typer.Option(help="Work in a database here, for logs larger than memory.")
     ] = None,
+    workspace: Annotated[
+        Path | None,
+        typer.Option("--workspace", "-w", help="Record the files in this workspace's audit log."),
+    ] = None,
+    agreement: AgreementOpt = None,
+    no_disclosure_control: NoControlOpt = False,
+    who: WhoOpt = None,
 ) -> None:
-    """Directly-follows graph (and variants) of any event log, no workspace needed."""
+    """Directly-follows graph (and variants) of any event log, no workspace needed.
+
+    Counts pass disclosure control, as for `journeys map`; with --workspace the files are
+    recorded in its audit log (--no-disclosure-control needs one).
+    """
+    if workspace is not None and not workspace.is_dir():
+        raise journeys.JourneysError(f"no workspace at {workspace}")
+    outputs = _Outputs(workspace, agreement, no_disclosure_control, who, "journeys dfg")
     with _spinner(f"reading and mining {log.name}"):
         result = journeys.discover_log(
             log,
@@ -211,7 +433,7 @@ def dfg(
         )
     if result.skipped:
         err.print(f"left out {result.skipped:,} rows lacking a case, an activity or a time")
-    _save(result, out, variants, ends)
+    _save(result, out, variants, ends, outputs)
 
 
 @app.command()
@@ -221,16 +443,30 @@ def shape(
     settings: Annotated[
         Path | None, typer.Option(help="YAML file of shape thresholds (see docs/journeys.md).")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Write the table as CSV here.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the table here (.csv, .parquet or .json).")
+    ] = None,
+    agreement: AgreementOpt = None,
+    no_disclosure_control: NoControlOpt = False,
+    who: WhoOpt = None,
 ) -> None:
-    """Class each service as transactional, high-variety or complex."""
+    """Class each service as transactional, high-variety or complex.
+
+    The count of episodes passes disclosure control; a service whose count is withheld
+    has its measures and shape withheld too.
+    """
     cfg = ShapeSettings(**_settings_file(settings, "shape"))
     with _workspace(workspace) as ws:
+        outputs = _Outputs(workspace, agreement, no_disclosure_control, who, "journeys shape")
         table = journeys.service_shapes(ws, cfg)
+    measures = [c for c in table.column_names if c not in ("service", "episodes")]
+    how: dict[str, Any] = {"by": ["service"], "counts": ["episodes"], "keep": measures}
     if out is not None:
-        _write_csv(table, out)
-        console.print(f"wrote {table.num_rows} services to {out}")
+        outputs.write(table, out, "services", **how)
         return
+    shown, notes = outputs.table(table, "printout", **how)
+    if outputs.enabled:
+        shown = _published_first(shown, "episodes", ["service"])
     view = Table(title="service shape")
     for col in (
         "service",
@@ -243,18 +479,28 @@ def shape(
         "shape",
     ):
         view.add_column(col)
-    for r in table.to_pylist():
+    for r in shown.to_pylist():
         view.add_row(
-            r["service"],
-            f"{r['episodes']:,}",
-            f"{r['variants']:,}",
-            f"{r['entropy_ratio']:.2f}",
-            f"{r['tail_share']:.0%}",
-            f"{r['orgs_per_need']:.2f}",
-            f"{r['concurrent_needs']:.2f}",
-            r["shape"],
+            escape(r["service"]),
+            _shown(r, "episodes"),
+            _shown(r, "variants"),
+            _shown(r, "entropy_ratio", "{:.2f}"),
+            _shown(r, "tail_share", "{:.0%}"),
+            _shown(r, "orgs_per_need", "{:.2f}"),
+            _shown(r, "concurrent_needs", "{:.2f}"),
+            _shown(r, "shape", "{}"),
         )
     console.print(view)
+    _print_notes(notes)
+
+
+#: What ``journeys export`` writes, and why it needs control turned off.
+_ROW_LEVEL = (
+    "journeys export writes the joined, row-level log: every linked event of every "
+    "organisation, with the person and the need it belongs to. It is not a table of "
+    "figures, so disclosure control cannot make it safe, and the policy allows the joined "
+    "tables only as aggregates."
+)
 
 
 @app.command()
@@ -262,18 +508,71 @@ def shape(
 def export(
     out: Annotated[Path, typer.Argument(help="File to write: .jsonocel/.json, .sqlite or .xes.")],
     workspace: WorkspaceOpt = Path("workspace"),
+    no_disclosure_control: Annotated[
+        bool,
+        typer.Option(
+            "--no-disclosure-control",
+            help="Required: the log is row-level, for use inside the secure setting only; "
+            "an administrator's (in a workspace with users); recorded in the audit log.",
+        ),
+    ] = False,
+    who: WhoOpt = None,
 ) -> None:
-    """Export the linked log as OCEL 2.0 (JSON or SQLite) or XES."""
+    """Export the linked log as OCEL 2.0 (JSON or SQLite) or XES, for other tools.
+
+    The log is row-level and joins every organisation's events, so it is written only
+    with --no-disclosure-control, for work inside the secure setting; the refusal, the
+    turning off and the file are recorded in the audit log. For figures to share, use
+    `journeys map --out` instead.
+    """
     suffix = out.suffix.lower()
-    with _workspace(workspace) as ws, _spinner(f"writing {out.name}"):
-        if suffix == ".xes":
-            n = journeys.export_xes(ws, out)
-            what = "traces"
-        elif suffix in (".json", ".jsonocel", ".sqlite", ".db", ".sqlite3"):
-            n = journeys.export_ocel(ws, out)
-            what = "events"
-        else:
+    if suffix == ".xes":
+        write, what = journeys.export_xes, "traces"
+    elif suffix in (".json", ".jsonocel", ".sqlite", ".db", ".sqlite3"):
+        write, what = journeys.export_ocel, "events"
+    else:
+        raise journeys.JourneysError(
+            f"{out}: cannot tell the format; name it .jsonocel, .json, .sqlite or .xes"
+        )
+    with _workspace(workspace) as ws:
+        audit = AuditLog(workspace)
+        refused = {"output": str(out), "command": "journeys export"}
+        if not no_disclosure_control:
+            audit.append(who, "export.refused", {**refused, "reason": "row-level"})
             raise journeys.JourneysError(
-                f"{out}: cannot tell the format; name it .jsonocel, .json, .sqlite or .xes"
+                f"{_ROW_LEVEL} If you work inside the secure setting and may turn disclosure "
+                "control off (an administrator, where the workspace has users), run it "
+                "again with --no-disclosure-control; the audit log records it. For figures "
+                "to share, use `joinedup journeys map --out` instead."
             )
-    console.print(f"wrote {n:,} {what} to {out}")
+        try:
+            user = acting_user(workspace, who)
+            if isinstance(user, User) and not can(user, "no_disclosure_control"):
+                raise AccessDenied(
+                    f"{user.username} ({user.role.value}) may not turn disclosure control "
+                    "off: only an administrator may export the row-level log"
+                )
+        except AccessDenied as exc:
+            audit.append(who, "export.refused", {**refused, "reason": str(exc)})
+            raise
+        name = user.username if isinstance(user, User) else user
+        audit.append(name, "disclosure.off", {**refused, "row_level": True})
+        with _spinner(f"writing {out.name}"):
+            n = write(ws, out)
+        audit.append(
+            name,
+            "export",
+            {
+                **refused,
+                "format": suffix.lstrip("."),
+                what: n,
+                "row_level": True,
+                "disclosure_control": False,
+            },
+        )
+    console.print(f"wrote {n:,} {what} to {escape(str(out))}")
+    console.print(
+        "Disclosure control was turned off for this output: it is row-level and not "
+        "cleared for release outside the secure setting.",
+        highlight=False,
+    )
