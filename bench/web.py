@@ -54,6 +54,15 @@ def build(path: Path, people: int) -> float:
     return time.perf_counter() - start
 
 
+def people_in(path: Path) -> int | None:
+    """The number of people the workspace's synthetic population was made with."""
+    from joinedup.workspace import Workspace
+
+    with Workspace(path, create=False) as ws:
+        made = [r for r in ws.runs() if r["command"] == "synth" and r["status"] == "ok"]
+    return int(made[-1]["settings"]["people"]) if made else None
+
+
 def token_for(path: Path) -> str:
     from joinedup.governance._access import AccessStore
 
@@ -116,11 +125,19 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 async def load(
-    base: str, token: str, target: str, params: list[dict[str, str]], clients: int, seconds: float
+    base: str,
+    token: str,
+    target: str,
+    params: list[dict[str, str]],
+    clients: int,
+    seconds: float,
+    server: psutil.Process | None = None,
 ) -> dict[str, Any]:
     """``clients`` closed-loop clients for ``seconds``; each cycles through ``params``.
     Pages are asked for with a session cookie (each client signs in first, before the
-    clock starts), the API with the bearer token."""
+    clock starts), the API with the bearer token. With ``server``, the CPU time the
+    server's process used while the clock ran is reported per request: the service's own
+    cost, apart from what waiting for a busy machine's cores adds to the latencies."""
     latencies: list[float] = []
     errors: dict[str, int] = {}
     api = target.startswith("/api")
@@ -149,13 +166,16 @@ async def load(
     try:
         if not api:
             await asyncio.gather(*(sign_in(h) for h in https))
+        cpu_before = sum(server.cpu_times()[:2]) if server else 0.0
         start = time.perf_counter()
         stop = start + seconds
         await asyncio.gather(*(client(k, h, stop) for k, h in enumerate(https)))
         elapsed = time.perf_counter() - start
+        cpu = sum(server.cpu_times()[:2]) - cpu_before if server else None
     finally:
         await asyncio.gather(*(h.aclose() for h in https))
     return {
+        "server_cpu_ms_per_request": round(1000 * cpu / len(latencies), 2) if cpu else None,
         "requests": len(latencies),
         "seconds": round(elapsed, 2),
         "requests_per_second": round(len(latencies) / elapsed, 1),
@@ -172,11 +192,23 @@ def first_views(base: str, token: str, params: list[dict[str, str]]) -> list[flo
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as http:
         for p in params:
             t0 = time.perf_counter()
-            r = http.get("/", params=p, timeout=600)
+            r = http.get("/", params=p, timeout=7200)
             out.append(time.perf_counter() - t0)
             if r.status_code != 200:
                 raise RuntimeError(f"GET / {p} answered {r.status_code}: {r.text[:300]}")
     return out
+
+
+def _commit() -> str | None:
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+    return None
 
 
 def main() -> None:
@@ -197,6 +229,7 @@ def main() -> None:
         print(f"building a workspace of {args.people:,} people in {path} ...", flush=True)
         built_seconds = build(path, args.people)
         print(f"built in {built_seconds:.0f} s", flush=True)
+    people = people_in(path) or args.people
     token = token_for(path)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -214,27 +247,32 @@ def main() -> None:
             ("api figures, five filter views in turn", "/api/figures", views),
         ]
         with httpx.Client(base_url=base) as http:
-            people = json.loads(
+            records = json.loads(
                 http.get("/api/figures", headers={"Authorization": f"Bearer {token}"}).text
             )["person_records"]
         for name, target, params in scenarios:
             asyncio.run(load(base, token, target, params, args.clients, 3))  # warm-up
+            load_before = round(os.getloadavg()[0], 2)
             with _Peak(proc) as peak_rss:
-                result = asyncio.run(load(base, token, target, params, args.clients, args.seconds))
+                result = asyncio.run(
+                    load(base, token, target, params, args.clients, args.seconds, proc)
+                )
             peak = peak_rss.bytes
             reported = {
                 "target": target,
                 # Other work on the machine competes for its cores: say how much.
                 "load_average_1min": round(os.getloadavg()[0], 2),
+                "load_average_1min_before": load_before,
                 "clients": args.clients,
-                "people": args.people,
-                "person_records_published": people,
+                "people": people,
+                "person_records_published": records,
+                "commit": _commit(),
                 "first_view_seconds": [round(s, 3) for s in cold],
                 "build_seconds": round(built_seconds, 1) if built_seconds else None,
                 **result,
             }
             print(json.dumps({"scenario": name, **reported}), flush=True)
-            measures.append(Measure(name, args.people, result["seconds"], peak / 2**20, reported))
+            measures.append(Measure(name, people, result["seconds"], peak / 2**20, reported))
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import pyarrow as pa
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
@@ -64,6 +65,9 @@ class _State:
     access: AccessStore
     audit: AuditLog
     journal: GroupCommit
+    #: The organisations, services and channels the events hold (the filters' lists),
+    #: read once: the service does not change events.
+    choices: dict[str, list[str]]
     lock: threading.Lock = field(default_factory=threading.Lock)
     cache: OrderedDict[tuple[Any, ...], Any] = field(default_factory=OrderedDict)
     cache_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -73,8 +77,11 @@ class _State:
     generation: int = 0
 
 
-def current_user(request: Request) -> User:
-    """The signed-in user: a bearer API token, or the session cookie of a page."""
+async def current_user(request: Request) -> User:
+    """The signed-in user: a bearer API token, or the session cookie of a page.
+
+    Run on the event loop: the access store's reads are short, and a thread for each
+    would cost a busy service more than the reads do."""
     state: _State = request.app.state.joinedup
     header = request.headers.get("authorization", "")
     try:
@@ -112,7 +119,13 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
     """The web service for one workspace (which must exist)."""
     ws = Workspace(workspace, create=False)
     audit = AuditLog(ws.path)
-    state = _State(ws, access or AccessStore(ws.path, audit=audit), audit, GroupCommit(audit))
+    state = _State(
+        ws,
+        access or AccessStore(ws.path, audit=audit),
+        audit,
+        GroupCommit(audit),
+        _choices(ws),
+    )
     env = _env()
     app = FastAPI(
         # The interactive docs pages load their scripts from a CDN: off. The schema is at
@@ -202,7 +215,7 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
             raise HTTPException(403, str(exc)) from exc
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def dashboard(
+    async def dashboard(
         request: Request,
         user: UserDep,
         org: str = "",
@@ -212,9 +225,10 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
         end: str = "",
     ) -> HTMLResponse:
         filters = _filters(org, service, channel, start, end)
-        view = _views(filters)
-        choices = _choices()
-        state.journal.append(user.username, "web.view", {"page": "dashboard", **_asdict(filters)})
+        view = await _view(filters)
+        await state.journal.append_async(
+            user.username, "web.view", {"page": "dashboard", **_asdict(filters)}
+        )
         return page(
             request,
             "dashboard.html.j2",
@@ -223,7 +237,7 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
             pub=view.pub,
             sections_html=view.html,
             filters=filters,
-            choices=choices,
+            choices=state.choices,
         )
 
     def _filters(org: str, service: str, channel: str, start: str, end: str) -> Filters:
@@ -236,7 +250,7 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
             raise HTTPException(422, "the period starts after it ends")
         # A filter names something the workspace holds: anything else is a mistake to
         # report, not a query to run.
-        known = _choices()
+        known = state.choices
         for name, value in (("org", org), ("service", service), ("channel", channel)):
             if value and value not in known[name]:
                 shown = ", ".join(known[name][:20]) + (" …" if len(known[name]) > 20 else "")
@@ -285,6 +299,15 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
                         state.cache.popitem(last=False)
             return value
 
+    async def _view(filters: Filters) -> _View:
+        """A filter view: a kept one at once, else computed in a worker thread."""
+        with state.cache_lock:
+            kept: _View | None = state.cache.get(("views", filters))
+            if kept is not None:
+                state.cache.move_to_end(("views", filters))
+                return kept
+        return await run_in_threadpool(_views, filters)
+
     def _views(filters: Filters) -> _View:
         def make() -> _View:
             fig = compute(state.ws, filters)
@@ -300,22 +323,10 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
         view: _View = _cached(("views", filters), make)
         return view
 
-    def _choices() -> dict[str, list[str]]:
-        def make() -> dict[str, list[str]]:
-            ev = state.ws.engine.table("events")
-            out = {}
-            for col in ("org", "service", "channel"):
-                vals = state.ws.engine.to_arrow(ev.select(col).distinct()).column(col)
-                out[col] = sorted(v for v in vals.to_pylist() if v)
-            return out
-
-        choices: dict[str, list[str]] = _cached(("choices",), make)
-        return choices
-
     # -- JSON API -------------------------------------------------------------------------
 
     @app.get("/api/figures", tags=["figures"])
-    def api_figures(
+    async def api_figures(
         user: UserDep,
         org: str = "",
         service: str = "",
@@ -326,8 +337,8 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
         """Disclosure-controlled figures for every organisation, with the same filters as
         the dashboard. Withheld values are null, with the footnotes in ``notes``."""
         filters = _filters(org, service, channel, start, end)
-        view = _views(filters)
-        state.journal.append(user.username, "api.figures", _asdict(filters))
+        view = await _view(filters)
+        await state.journal.append_async(user.username, "api.figures", _asdict(filters))
         result: dict[str, Any] = view.figures
         return result
 
@@ -449,6 +460,15 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
         )
 
     return app
+
+
+def _choices(ws: Workspace) -> dict[str, list[str]]:
+    ev = ws.engine.table("events")
+    out = {}
+    for col in ("org", "service", "channel"):
+        vals = ws.engine.to_arrow(ev.select(col).distinct()).column(col)
+        out[col] = sorted(v for v in vals.to_pylist() if v)
+    return out
 
 
 def _asdict(filters: Filters) -> dict[str, Any]:
