@@ -59,3 +59,27 @@ def test_a_failed_write_is_raised_to_the_request(tmp_path: Path) -> None:
         journal.append("someone", "web.view", {})
     with pytest.raises(AuditError, match="needs a 'what'"):
         journal.append("someone", "", {})
+
+
+def test_coroutines_and_threads_share_the_batches(tmp_path: Path) -> None:
+    import asyncio
+
+    log = AuditLog(tmp_path)
+    journal = GroupCommit(log)
+
+    async def many() -> None:
+        await asyncio.gather(
+            *(journal.append_async("async", "api.figures", {"i": i}) for i in range(40))
+        )
+
+    worker = threading.Thread(
+        target=lambda: [journal.append("thread", "web.view", {"i": i}) for i in range(40)]
+    )
+    worker.start()
+    asyncio.run(many())
+    worker.join()
+    assert log.verify().ok
+    entries = list(log.entries())
+    assert len(entries) == 80
+    assert sorted(e.details["i"] for e in entries if e.who == "async") == list(range(40))
+    assert [e.details["i"] for e in entries if e.who == "thread"] == list(range(40))

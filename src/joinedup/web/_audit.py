@@ -66,8 +66,12 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         written: asyncio.Future[None] = loop.create_future()
 
+        def finish() -> None:
+            if not written.done():
+                written.set_result(None)
+
         def done() -> None:
-            loop.call_soon_threadsafe(lambda: written.done() or written.set_result(None))
+            loop.call_soon_threadsafe(finish)
 
         mine = self._submit(who, what, details, done)
         await written
