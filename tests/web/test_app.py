@@ -196,3 +196,28 @@ def test_views_are_cached_up_to_a_bound(served: Served, monkeypatch: pytest.Monk
     assert len(state.cache) <= 3 and len(views) >= 2
     # The newest views are the ones kept.
     assert views[-1][1].orgs == ("benefits",)
+
+
+def test_a_kept_view_is_the_same_for_every_organisation_and_each_view_is_audited(
+    served: Served,
+) -> None:
+    """One kept view serves every user: it holds only what each of them may see (the
+    published aggregates), so a council user and a benefits user get the same figures,
+    and each request is still written to the audit log."""
+    from joinedup.governance import AuditLog
+
+    council, benefits = sign_in(served, "ana.council"), sign_in(served, "ben.benefits")
+    log = AuditLog(served.path)
+    before = sum(1 for _ in log.entries(what="api.figures"))
+    for params in ({}, {"org": "council"}, {"org": "benefits", "channel": "phone"}):
+        mine = council.get("/api/figures", params=params).json()
+        theirs = benefits.get("/api/figures", params=params).json()
+        assert mine == theirs and mine["controlled"] is True
+        # Counts are published rounded to the base (nothing unrounded from one org's rows).
+        base = mine["rules"]["rounding_base"]
+        for n in mine["contacts_by_org"].values():
+            assert n is None or n % base == 0
+    entries = list(log.entries(what="api.figures"))
+    assert len(entries) - before == 6
+    assert {e.who for e in entries[-6:]} == {"ana.council", "ben.benefits"}
+    assert log.verify().ok
