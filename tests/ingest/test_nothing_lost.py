@@ -126,8 +126,8 @@ _CHILD = textwrap.dedent(
     workspace, contract, stop_after, marker = sys.argv[1:5]
     real = _load.insert
 
-    def insert_then_wait(engine, table, query):
-        n = real(engine, table, query)
+    def insert_then_wait(engine, table, query, **options):
+        n = real(engine, table, query, **options)
         if table == stop_after:
             Path(marker).write_text("inside the transaction")
             time.sleep(120)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,22 @@ class DuckDBEngine(Engine):
     name = "duckdb"
     capabilities = frozenset({"files", "transactions", "try_strptime", "bit_count", "splink"})
 
-    def __init__(self, path: Path | str | None = None, *, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str | None = None,
+        *,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        temp_directory: Path | str | None = None,
+    ) -> None:
+        """Open (or create) the database at ``path``.
+
+        ``memory_limit`` (for example ``"1500MB"``) bounds the memory DuckDB keeps for
+        tables and intermediate results; beyond it they spill to ``temp_directory``
+        (DuckDB's default: a ``.tmp`` folder beside the database). Left unset, they come
+        from ``JOINEDUP_DUCKDB_MEMORY_LIMIT`` and ``JOINEDUP_DUCKDB_TEMP_DIRECTORY``, and
+        failing those DuckDB's own defaults apply (80% of the machine's memory).
+        """
         self._path = str(path) if path is not None else ":memory:"
         try:
             self._con = ibis.duckdb.connect(self._path)
@@ -34,6 +50,34 @@ class DuckDBEngine(Engine):
         self.raw.execute("SET enable_progress_bar = false")
         if threads is not None:
             self.raw.execute(f"SET threads = {int(threads)}")
+        settings = {
+            "memory_limit": memory_limit or os.environ.get("JOINEDUP_DUCKDB_MEMORY_LIMIT"),
+            "temp_directory": temp_directory or os.environ.get("JOINEDUP_DUCKDB_TEMP_DIRECTORY"),
+        }
+        for name, value in settings.items():
+            if value:
+                try:
+                    self.raw.execute(f"SET {name} = {_quote(str(value))}")
+                except duckdb.Error as exc:
+                    self.close()
+                    raise EngineError(f"DuckDB setting {name} = {value!r}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def unordered(self) -> Iterator[None]:
+        """A block whose writes may store rows in any order.
+
+        DuckDB keeps a scan's order when it writes (``preserve_insertion_order``); a
+        parallel scan of a large file must then hold rows back until those before them
+        are written. Rows of a table have no order the analyses rely on, so a write that
+        numbers nothing can let DuckDB write from every thread as rows come.
+        """
+        held = self.raw.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+        self.raw.execute("SET preserve_insertion_order = false")
+        try:
+            yield
+        finally:
+            keep = "true" if held is None or held[0] else "false"
+            self.raw.execute(f"SET preserve_insertion_order = {keep}")
 
     @property
     def backend(self) -> Any:

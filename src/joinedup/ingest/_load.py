@@ -21,8 +21,20 @@ from joinedup.errors import JoinedupError
 from joinedup.ingest._contract import Contract, ContractError, TableSpec, load_contract
 from joinedup.ingest._duck import delete, insert, transaction
 from joinedup.ingest._quality import measure
-from joinedup.ingest._read import RawSource, read_raw, rejects_table
-from joinedup.ingest._sql import lit, q, source_name, source_sql, text_name, text_sql, typed_sql
+from joinedup.ingest._read import Part, RawSource, check_part, read_raw, rejects_table
+from joinedup.ingest._sql import (
+    Reason,
+    lit,
+    parsed_name,
+    parsed_sql,
+    q,
+    reasons_sql,
+    source_name,
+    source_sql,
+    text_name,
+    text_sql,
+    typed_sql,
+)
 from joinedup.model import EVENTS, PEOPLE, SOURCES
 from joinedup.workspace import Workspace
 
@@ -160,7 +172,7 @@ def load(
             preps: list[_Prepared] = []
             try:
                 for name, spec in _tables(contract):
-                    preps.append(_prepare(engine, contract, name, spec, files[name], today))
+                    _prepare(engine, contract, name, spec, files[name], today, preps)
                 with transaction(engine):
                     tables = [_write(engine, contract, p) for p in preps]
                     result = IngestResult(contract.org, contract.source, tables, digest)
@@ -168,8 +180,9 @@ def load(
                     measure(engine, contract, today=today)
             finally:
                 for p in preps:
-                    for temp in p.temps:
+                    for temp in p.raw.temps:
                         engine.drop_temp(temp)
+                    p.raw.close()
             for done in tables:
                 run.outputs[done.table] = {"loaded": done.loaded, "quarantined": done.quarantined}
     if result.tables and result.loaded == 0:
@@ -263,15 +276,97 @@ def _check_columns(raw: RawSource, table: str, spec: TableSpec, files: list[Path
 
 @dataclass
 class _Prepared:
-    """One table read, typed and checked in temporary tables, ready to be written."""
+    """One table read and checked, with the queries that write it (in the transaction)."""
 
     table: str
     files: list[Path]
     raw: RawSource
-    good: str | None = None
+    rows: str | None = None
+    firsts: str | None = None
     bad: str | None = None
     unmapped: list[str] = field(default_factory=list)
-    temps: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Typing:
+    """The SQL that types one table's fields and says what is wrong with each row.
+
+    A row's fields are trimmed (``inner``) and its dates parsed (``parsed``) once, the
+    costly parts; ``selects`` are the
+    standard table's columns, ``why`` the row's reasons joined (empty when it loads) and
+    ``key`` the row's key as typed (an event id before the organisation's prefix).
+    """
+
+    selects: list[str]
+    why: str
+    key: str
+    inner: str
+    parsed: str
+    raw_json: str
+    columns: list[str]
+
+    def checks(self, source: str, numbered: bool) -> str:
+        """Per row of ``source``: its key, its reasons, and its raw content when it has
+        reasons (computed for those rows only)."""
+        place = "r._file, r._row, " if numbered else ""
+        return (
+            f"SELECT {place}r.__key, r.__why, CASE WHEN r.__why <> '' THEN {self.raw_json} END "
+            f"AS __raw FROM (SELECT r.*, {self.why} AS __why, {self.key} AS __key "
+            f"FROM ({self._texts(source)}) AS r) AS r"
+        )
+
+    def rows(self, source: str, numbered: bool = False) -> str:
+        """Per row of ``source``: the standard table's columns typed, with ``__why`` and
+        ``__key``; with ``numbered``, also ``_file``, ``_row`` and ``__raw``."""
+        more = f", r._file, r._row, {self.raw_json} AS __raw" if numbered else ""
+        return (
+            f"SELECT {', '.join(self.selects)}, {self.why} AS __why, {self.key} AS __key{more} "
+            f"FROM ({self._texts(source)}) AS r"
+        )
+
+    def _texts(self, source: str) -> str:
+        texts = f"SELECT r.*, {self.inner} FROM ({source}) AS r"
+        return f"SELECT r.*, {self.parsed} FROM ({texts}) AS r" if self.parsed else texts
+
+
+def _typing(
+    contract: Contract, table: str, spec: TableSpec, columns: list[str], today: date
+) -> _Typing:
+    schema = _TARGETS[table]
+    key = _KEYS[table]
+    src, org = lit(contract.source), lit(contract.org)
+    selects: list[str] = []
+    checks: list[Reason] = []
+    key_sql = ""
+    for col in schema.names:
+        if col == "org":
+            selects.append(f"{org} AS org")
+        elif col == "source":
+            selects.append(f"{src} AS source")
+        elif col in spec.fields:
+            typed, why = typed_sql(col, spec.fields[col], contract, today)
+            if col == key:
+                key_sql = typed
+            if col == "event_id":
+                typed = f"{lit(contract.org + ':')} || {typed}"
+            selects.append(f"{typed} AS {q(col)}")
+            checks.extend(why)
+        else:
+            selects.append(f"CAST(NULL AS {_sql_type(schema.field(col).type)}) AS {q(col)}")
+    required = (key, "occurred_at") if table == "events" else (key,)
+    for name in reversed(required):
+        checks.insert(0, Reason(f"{text_name(name)} IS NULL", lit(name + ": empty")))
+    inner = ", ".join(
+        f"{text_sql(fs)} AS {text_name(std)}, {source_sql(fs)} AS {source_name(std)}"
+        for std, fs in spec.fields.items()
+    )
+    parsed = ", ".join(
+        f"{sql} AS {parsed_name(std)}"
+        for std, fs in spec.fields.items()
+        if (sql := parsed_sql(std, fs)) is not None
+    )
+    raw_json = "to_json({" + ", ".join(f"{lit(c)}: r.{q(c)}" for c in columns) + "})"
+    return _Typing(selects, reasons_sql(checks), key_sql, inner, parsed, raw_json, schema.names)
 
 
 def _prepare(
@@ -281,83 +376,99 @@ def _prepare(
     spec: TableSpec,
     files: list[Path],
     today: date,
+    preps: list[_Prepared],
 ) -> _Prepared:
-    """Read and type one table into temporary tables (outside the transaction: nothing
-    in the workspace changes here)."""
+    """Read and check one table, and write the queries that load it (outside the
+    transaction: nothing in the workspace changes here).
+
+    The files are scanned once to check every row, keeping only each row's key and
+    reasons (and the raw content of rows with reasons), so memory stays small however
+    large the export; the rows that pass are typed again as they are written. Rows that
+    repeat a key are fetched by one more scan only when there are any.
+    """
     raw = read_raw(engine, contract, table, spec, files)
-    prep = _Prepared(table, files, raw, temps=list(raw.temps))
+    prep = _Prepared(table, files, raw)
+    preps.append(prep)  # so its temporary tables are dropped whatever happens next
     if raw.columns:
         _check_columns(raw, table, spec, files)
     mapped = {fs.column for fs in spec.fields.values() if fs.column is not None}
     prep.unmapped = [c for c in raw.columns if c not in mapped]
+    if not raw.parts:
+        return prep
+    typing = _typing(contract, table, spec, raw.columns, today)
+    checked_tables = [f"_check_{table}_{i}" for i in range(len(raw.parts))]
+    for part, name in zip(raw.parts, checked_tables, strict=True):
+        check_part(engine, raw, part, name, typing.checks)
     if raw.rows_read == 0:
         return prep
-    schema = _TARGETS[table]
     key = _KEYS[table]
     src, org = lit(contract.source), lit(contract.org)
-    selects, checks = [], []
-    for col in schema.names:
-        if col == "org":
-            selects.append(f"{org} AS org")
-        elif col == "source":
-            selects.append(f"{src} AS source")
-        elif col in spec.fields:
-            typed, why = typed_sql(col, spec.fields[col], contract, today)
-            if col == "event_id":
-                typed = f"{lit(contract.org + ':')} || {typed}"
-            selects.append(f"{typed} AS {q(col)}")
-            checks.extend(why)
-        else:
-            selects.append(f"CAST(NULL AS {_sql_type(schema.field(col).type)}) AS {q(col)}")
-    required = (key, "occurred_at") if table == "events" else (key,)
-    for name in reversed(required):
-        empty = f"CASE WHEN {text_name(name)} IS NULL THEN {lit(name + ': empty')} END"
-        checks.insert(0, empty)
-    staged, late = f"_staged_{table}", f"_late_{table}"
-    inner = ", ".join(
-        f"{text_sql(fs)} AS {text_name(std)}, {source_sql(fs)} AS {source_name(std)}"
-        for std, fs in spec.fields.items()
+    checked = " UNION ALL ".join(
+        f"SELECT _file, _row, __key, __why, __raw FROM ({p.number(n)})"
+        for p, n in zip(raw.parts, checked_tables, strict=True)
     )
-    engine.stage(
-        staged,
-        f"SELECT _file, _row, concat_ws('; ', {', '.join(checks)}) AS _why, "
-        f"{', '.join(selects)} FROM (SELECT r._file, r._row, {inner} FROM ({raw.sql}) AS r)",
-    )
-    prep.temps.append(staged)
     # Rows whose key an earlier good row already holds; and, for events, keys another
     # source of the same organisation has loaded.
     repeats = (
-        f"SELECT _file, _row, {lit(key + ' repeats an earlier row')} AS _dup_why "
-        f"FROM {q(staged)} WHERE _why = '' AND {q(key)} IN (SELECT {q(key)} FROM {q(staged)} "
-        f"WHERE _why = '' GROUP BY 1 HAVING count(*) > 1) "
-        f"QUALIFY row_number() OVER (PARTITION BY {q(key)} ORDER BY _file, _row) > 1"
+        f"SELECT _file, _row, __key, {lit(key + ' repeats an earlier row')} AS _dup_why "
+        f"FROM ({checked}) WHERE __why = '' AND __key IN (SELECT __key FROM ({checked}) "
+        f"WHERE __why = '' GROUP BY 1 HAVING count(*) > 1) "
+        f"QUALIFY row_number() OVER (PARTITION BY __key ORDER BY _file, _row) > 1"
     )
-    if table == "events":
+    others = f"FROM events WHERE org = {org} AND source <> {src}"
+    if table == "events" and engine.count(engine.sql(f"SELECT 1 AS one {others} LIMIT 1")):
         repeats += (
-            f" UNION ALL SELECT s._file, s._row, 'event_id already loaded from source ' || "
-            f"e.source AS _dup_why FROM {q(staged)} AS s JOIN (SELECT DISTINCT event_id, source "
-            f"FROM events WHERE org = {org} AND source <> {src}) AS e USING (event_id) "
-            f"WHERE s._why = ''"
+            f" UNION ALL SELECT c._file, c._row, c.__key, 'event_id already loaded from "
+            f"source ' || e.source AS _dup_why FROM ({checked}) AS c JOIN (SELECT DISTINCT "
+            f"event_id, source {others}) AS e "
+            f"ON e.event_id = {lit(contract.org + ':')} || c.__key WHERE c.__why = ''"
         )
+    late = f"_late_{table}"
     engine.stage(
-        late, f"SELECT _file, _row, min(_dup_why) AS _dup_why FROM ({repeats}) GROUP BY ALL"
+        late, f"SELECT _file, _row, __key, min(_dup_why) AS _dup_why FROM ({repeats}) GROUP BY ALL"
     )
-    prep.temps.append(late)
-    prep.good = (
-        f"SELECT {', '.join('s.' + q(c) for c in schema.names)} FROM {q(staged)} AS s "
-        f"LEFT JOIN {q(late)} AS d ON s._file = d._file AND s._row = d._row "
-        f"WHERE s._why = '' AND d._row IS NULL"
-    )
-    raw_json = "to_json({" + ", ".join(f"{lit(c)}: r.{q(c)}" for c in raw.columns) + "})"
+    raw.temps.append(late)
+    cols = ", ".join(q(c) for c in typing.columns)
+    scans = [typing.rows(p.scan(n, raw.columns)) for p, n in _scans(raw, f"_write_{table}")]
+    rows = " UNION ALL ".join(f"SELECT {cols}, __key FROM ({s}) WHERE __why = ''" for s in scans)
+    dups = ""
+    if engine.count(late):
+        # Every good row of a repeated key, numbered: the first loads, the others are
+        # quarantined with their raw content.
+        repeated = f"_repeated_{table}"
+        numbered = " UNION ALL ".join(
+            f"SELECT * FROM ({typing.rows(p.numbered(n, raw.columns), True)}) "
+            f"WHERE __why = '' AND __key IN (SELECT __key FROM {q(late)})"
+            for p, n in _scans(raw, f"_refetch_{table}")
+        )
+        engine.stage(repeated, numbered)
+        raw.temps.append(repeated)
+        rows = f"SELECT * FROM ({rows}) WHERE __key NOT IN (SELECT __key FROM {q(late)})"
+        prep.firsts = (
+            f"SELECT {', '.join('d.' + q(c) for c in typing.columns)} FROM {q(repeated)} AS d "
+            f"LEFT JOIN {q(late)} AS l ON d._file = l._file AND d._row = l._row "
+            f"WHERE l._row IS NULL"
+        )
+        dups = (
+            f" UNION ALL SELECT l._file, l._row, l._dup_why, {lit(key)}, d.__raw "
+            f"FROM {q(late)} AS l JOIN {q(repeated)} AS d ON l._file = d._file AND l._row = d._row"
+        )
+    prep.rows = f"SELECT {cols} FROM ({rows})"
     prep.bad = (
         f"SELECT {src} AS source, {lit(table)} AS table_name, b._row AS row_number, "
-        f"b.column_name, b._file || ': ' || b._why AS reason, {raw_json} AS raw "
-        f"FROM (SELECT _file, _row, _why, split_part(_why, ':', 1) AS column_name "
-        f"FROM {q(staged)} WHERE _why <> '' UNION ALL SELECT _file, _row, _dup_why, "
-        f"{lit(key)} FROM {q(late)}) AS b "
-        f"JOIN ({raw.sql}) AS r ON r._file = b._file AND r._row = b._row"
+        f"b.column_name, b._file || ': ' || b._why AS reason, b.raw "
+        f"FROM (SELECT _file, _row, __why AS _why, split_part(__why, ':', 1) AS column_name, "
+        f"__raw AS raw FROM ({checked}) WHERE __why <> ''{dups}) AS b"
     )
     return prep
+
+
+def _scans(raw: RawSource, prefix: str) -> list[tuple[Part, str]]:
+    """Each part with a name for one more scan of it (for the reader's rejects tables,
+    dropped with the other temporary tables)."""
+    named = [(p, f"{prefix}_{i}") for i, p in enumerate(raw.parts)]
+    raw.temps += [f"{n}_{s}" for _, n in named for s in ("rejects", "scans")]
+    return named
 
 
 def _write(engine: Engine, contract: Contract, prep: _Prepared) -> TableResult:
@@ -366,7 +477,9 @@ def _write(engine: Engine, contract: Contract, prep: _Prepared) -> TableResult:
     # The new version of the source replaces the old one, even when it is empty.
     delete(engine, table, f"org = {lit(contract.org)} AND source = {lit(contract.source)}")
     delete(engine, "quarantine", f"source = {lit(contract.source)} AND table_name = {lit(table)}")
-    loaded = insert(engine, table, prep.good) if prep.good is not None else 0
+    loaded = insert(engine, table, prep.rows, ordered=False) if prep.rows is not None else 0
+    if prep.firsts is not None:
+        loaded += insert(engine, table, prep.firsts)
     quarantined = insert(engine, "quarantine", prep.bad) if prep.bad is not None else 0
     if raw.rejects:
         quarantined += engine.write(

@@ -1,13 +1,15 @@
-"""Read one table's files of an export into the engine, every row numbered in file order.
+"""Read one table's files of an export, every row numbered in file order.
 
-The result is SQL over temporary tables with a ``_file`` and a 1-based ``_row`` column
-beside the export's own columns, plus the rows the reader itself could not parse (ragged
-rows, bytes that are not in the declared encoding), which go to quarantine whole.
+A table's files become :class:`Part` s. A CSV file is not loaded anywhere: it is scanned
+by DuckDB in parallel and streamed, once to check every row (the scan that finds the rows
+the reader cannot parse, which go to quarantine whole) and once more to write the rows
+that passed; it is never loaded into Python. Other formats (and a CSV file DuckDB's
+reader gives up on, read row by row instead) are held in a temporary table with a
+``_file`` and a 1-based ``_row`` column beside the export's own columns.
 
-CSV is read by DuckDB in parallel and streamed; it is never loaded into Python. The rows
-of a table created from a scan keep the file's order (DuckDB preserves insertion order),
-so ``rowid`` (less the first one) numbers them; rows the CSV reader rejected are put back
-into the count.
+A CSV scan has no row numbers of its own: a table created from it keeps the file's order
+(DuckDB preserves insertion order), so its ``rowid`` (less the first one) numbers the
+rows; rows the CSV reader rejected are put back into the count.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import codecs
 import csv
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,30 +44,107 @@ _MAGIC = {
 
 
 @dataclass
-class RawSource:
-    """One table's rows as read, before typing."""
+class Part:
+    """One file of a table (or the rows of all of them, for formats held in a table).
 
-    sql: str
+    ``held`` names the temporary table holding the rows, with ``_file`` and ``_row``;
+    otherwise the part is a CSV file that DuckDB scans each time it is read.
+    """
+
+    label: str
     columns: list[str]
-    rows_read: int
+    held: str | None = None
+    path: Path | None = None
+    readable: Path | None = None
+    delimiter: str = ","
+    #: After the checking scan of a CSV file: its first rowid, and the table that puts
+    #: rejected rows back into the count (None when the reader rejected none).
+    base: int = 0
+    gaps: str | None = None
+
+    def scan(self, name: str, everything: list[str]) -> str:
+        """SQL for the part's rows, with every column of ``everything`` (NULL where this
+        file lacks one); a CSV scan keeps the rows it cannot parse in ``<name>_rejects``."""
+        if self.held is not None:
+            return f"SELECT * FROM {q(self.held)}"
+        spec = ", ".join(f"{lit(c)}: 'VARCHAR'" for c in self.columns)
+        # The columns come from the header, so DuckDB's sniffer, which gives up on a file
+        # with an unterminated quote, is not needed.
+        options = (
+            f"columns={{{spec}}}, auto_detect=false, header=true, "
+            f"delim={lit(self.delimiter)}, quote='\"', escape='\"', strict_mode=true, "
+            f"store_rejects=true, rejects_table={lit(name + '_rejects')}, "
+            f"rejects_scan={lit(name + '_scans')}"
+        )
+        missing = "".join(
+            f", CAST(NULL AS VARCHAR) AS {q(c)}" for c in everything if c not in self.columns
+        )
+        return f"SELECT *{missing} FROM read_csv({lit(str(self.readable))}, {options})"
+
+    def numbered(self, name: str, everything: list[str]) -> str:
+        """The part's rows with ``_file`` and ``_row`` (the row's number in its file).
+
+        For a CSV file this numbers the rows as it streams, which DuckDB does on one
+        thread: used only to fetch the few rows a later step needs (repeated keys)."""
+        if self.held is not None:
+            return self.scan(name, everything)
+        rows = f"SELECT row_number() OVER () - 1 AS _k, * FROM ({self.scan(name, everything)})"
+        return self._number(rows, "_k", "_k")
+
+    def number(self, checked: str) -> str:
+        """``_file`` and ``_row`` for the rows of ``checked``, a table made from ``scan``."""
+        if self.held is not None:
+            return f"SELECT * FROM {q(checked)}"
+        return self._number(f"SELECT rowid - {self.base} AS _k, * FROM {q(checked)}", "_k", "_k")
+
+    def _number(self, rows: str, k: str, drop: str) -> str:
+        label = lit(self.label)
+        if self.gaps is None:
+            return (
+                f"SELECT {label} AS _file, CAST(t.{k} + 1 AS BIGINT) AS _row, "
+                f"t.* EXCLUDE ({drop}) FROM ({rows}) AS t"
+            )
+        # The k-th parsed row is data row k + m, where m counts the rejected rows before
+        # it: with rejected rows q_1 < q_2 < …, m = #{j : q_j - j < k}.
+        return (
+            f"SELECT {label} AS _file, CAST(t.{k} + 1 + coalesce(a.m, 0) AS BIGINT) AS _row, "
+            f"t.* EXCLUDE ({drop}) FROM ({rows}) AS t ASOF LEFT JOIN {q(self.gaps)} AS a "
+            f"ON t.{k} >= a.g"
+        )
+
+
+@dataclass
+class RawSource:
+    """One table's files as read, before typing and checking."""
+
+    columns: list[str]
+    parts: list[Part] = field(default_factory=list)
+    #: Rows in the parts, counted by the checking scan.
+    rows_read: int = 0
     rejects: list[dict[str, Any]] = field(default_factory=list)
     temps: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Folders of UTF-8 copies, removed with ``close``.
+    folders: list[tempfile.TemporaryDirectory[str]] = field(default_factory=list)
 
     @property
     def rows_in(self) -> int:
         """Every row the files hold: the parsed ones and the rejected ones."""
         return self.rows_read + len(self.rejects)
 
+    def close(self) -> None:
+        for folder in self.folders:
+            folder.cleanup()
+
 
 def read_raw(
     engine: Engine, contract: Contract, table: str, spec: TableSpec, files: list[Path]
 ) -> RawSource:
-    """Read ``files`` for ``table`` into temporary tables named ``_raw_<table>…``."""
+    """The parts of ``files`` for ``table``; held rows go in ``_raw_<table>…`` tables."""
     name = f"_raw_{table}"
     fmt = contract.format
     if fmt == "csv":
-        return _read_csv(engine, contract, name, files)
+        return _read_csv(contract, files)
     if fmt in ("parquet", "jsonl"):
         for f in files:
             if f.stat().st_size == 0:
@@ -99,12 +179,7 @@ def _read_other(contract: Contract, spec: TableSpec, files: list[Path]) -> pa.Ta
 
 def _from_table(engine: Engine, name: str) -> RawSource:
     columns = [c for c in engine.table(name).columns if c not in ("_file", "_row")]
-    return RawSource(
-        sql=f"SELECT * FROM {q(name)}",
-        columns=columns,
-        rows_read=engine.count(name),
-        temps=[name],
-    )
+    return RawSource(columns, [Part("", columns, held=name)], temps=[name])
 
 
 def _first_line(exc: BaseException) -> str:
@@ -175,102 +250,77 @@ def _is_utf8(encoding: str) -> bool:
     return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
 
 
-def _read_csv(engine: Engine, contract: Contract, name: str, files: list[Path]) -> RawSource:
-    selects: list[str] = []
-    rejects: list[dict[str, Any]] = []
-    temps: list[str] = []
-    notes: list[str] = []
-    columns: list[str] = []
-    rows = 0
-    with tempfile.TemporaryDirectory(prefix="joinedup-ingest-") as tmp:
-        for i, path in enumerate(files):
-            sniff(path, contract.encoding)
-            if path.stat().st_size == 0:
-                notes.append(f"{path}: the file is empty (0 bytes)")
-                continue
-            readable = (
-                path
-                if _is_utf8(contract.encoding)
-                else _utf8_copy(path, contract.encoding, Path(tmp))
-            )
-            t, rej, scan = f"{name}_{i}", f"{name}_{i}_rejects", f"{name}_{i}_scans"
-            cols = header(readable, contract.delimiter)
-            # The columns come from the header, so DuckDB's sniffer, which gives up on a
-            # file with an unterminated quote, is not needed.
-            spec = ", ".join(f"{lit(c)}: 'VARCHAR'" for c in cols)
-            options = (
-                f"columns={{{spec}}}, auto_detect=false, header=true, "
-                f"delim={lit(contract.delimiter)}, quote='\"', escape='\"', strict_mode=true, "
-                f"store_rejects=true, rejects_table={lit(rej)}, rejects_scan={lit(scan)}"
-            )
-            try:
-                engine.stage(t, f"SELECT * FROM read_csv({lit(str(readable))}, {options})")
-            except Exception as exc:
-                # DuckDB's parser gives up on some damage (a line holding only a NUL byte,
-                # for one); Python's reader is slower but takes anything, row by row.
-                arrow, bad = _python_csv(path, readable, cols, contract.delimiter)
-                engine.register(t, arrow)
-                temps.append(t)
-                notes.append(
-                    f"{path}: read row by row because DuckDB's CSV reader stopped "
-                    f"({_first_line(exc)})"
-                )
-                rejects.extend(bad)
-                rows += arrow.num_rows
-                for c in cols:
-                    if c not in columns:
-                        columns.append(c)
-                selects.append(f"SELECT * FROM {q(t)}")
-                continue
-            temps += [t, rej, scan]
-            span = engine.to_arrow(
-                engine.sql(f"SELECT count(*) AS n, min(rowid) AS lo, max(rowid) AS hi FROM {q(t)}")
-            ).to_pylist()[0]
-            n, base = int(span["n"]), int(span["lo"] or 0)
-            if n and int(span["hi"]) - base + 1 != n:  # rowids must be dense to number rows
-                raise ContractError(f"{path}: could not number the rows in file order")
-            for c in cols:
-                if c not in columns:
-                    columns.append(c)
-            bad = _rejects(engine, rej, path, readable)
-            if n == 0 and not bad:
-                notes.append(f"{path}: has a header but no rows")
-            rejects.extend(bad)
-            rows += n
-            label = lit(str(path))
-            if not bad:
-                selects.append(
-                    f"SELECT {label} AS _file, CAST(t.rowid - {base} + 1 AS BIGINT) AS _row, t.* "
-                    f"FROM {q(t)} AS t"
-                )
-                continue
-            # The k-th parsed row is data row k + m, where m counts the rejected rows before
-            # it: with rejected rows q_1 < q_2 < …, m = #{j : q_j - j < k}.
-            gaps = f"{t}_gaps"
-            qs = sorted({r["row_number"] for r in bad})
-            g: dict[int, int] = {}
-            for j, qj in enumerate(qs, start=1):
-                g[qj - j] = j
-            engine.register(gaps, pa.table({"g": list(g), "m": list(g.values())}))
-            temps.append(gaps)
-            selects.append(
-                f"SELECT {label} AS _file, CAST(t.rowid - {base} + 1 + coalesce(a.m, 0) AS BIGINT) "
-                f"AS _row, t.* FROM {q(t)} AS t ASOF LEFT JOIN {q(gaps)} AS a "
-                f"ON t.rowid - {base} >= a.g"
-            )
-    if not selects:
-        selects.append(
-            "SELECT CAST(NULL AS VARCHAR) AS _file, CAST(NULL AS BIGINT) AS _row LIMIT 0"
+def _read_csv(contract: Contract, files: list[Path]) -> RawSource:
+    raw = RawSource([])
+    for path in files:
+        sniff(path, contract.encoding)
+        if path.stat().st_size == 0:
+            raw.notes.append(f"{path}: the file is empty (0 bytes)")
+            continue
+        readable = path
+        if not _is_utf8(contract.encoding):
+            folder = tempfile.TemporaryDirectory(prefix="joinedup-ingest-")
+            raw.folders.append(folder)
+            readable = _utf8_copy(path, contract.encoding, Path(folder.name))
+        cols = header(readable, contract.delimiter)
+        raw.columns += [c for c in cols if c not in raw.columns]
+        raw.parts.append(
+            Part(str(path), cols, path=path, readable=readable, delimiter=contract.delimiter)
         )
-    sql = " UNION ALL BY NAME ".join(f"({s})" for s in selects)
-    return RawSource(
-        sql=f"SELECT * FROM ({sql})",
-        columns=columns,
-        rows_read=rows,
-        rejects=rejects,
-        temps=temps,
-        notes=notes,
-    )
+    return raw
+
+
+def check_part(
+    engine: Engine, raw: RawSource, part: Part, name: str, checks: Callable[[str, bool], str]
+) -> None:
+    """Scan a part once into table ``name`` with ``checks(source_sql, numbered)``, a query
+    over the part's rows giving a few columns per row (its key and what is wrong with it).
+
+    For a CSV file this is the scan that finds the rows the reader cannot parse; if
+    DuckDB's reader gives up on the file, it is read row by row instead and held.
+    """
+    if part.held is not None:
+        engine.stage(name, checks(part.scan(name, raw.columns), True))
+        raw.temps.append(name)
+        raw.rows_read += engine.count(name)
+        return
+    assert part.path is not None and part.readable is not None
+    try:
+        engine.stage(name, checks(part.scan(name, raw.columns), False))
+    except Exception as exc:
+        # DuckDB's parser gives up on some damage (a line holding only a NUL byte, for
+        # one); Python's reader is slower but takes anything, row by row.
+        raw.temps += [f"{name}_rejects", f"{name}_scans"]
+        arrow, bad = _python_csv(part.path, part.readable, part.columns, part.delimiter)
+        part.held = f"{name}_rows"
+        engine.register(part.held, arrow)
+        raw.temps.append(part.held)
+        raw.notes.append(
+            f"{part.path}: read row by row because DuckDB's CSV reader stopped ({_first_line(exc)})"
+        )
+        raw.rejects.extend(bad)
+        check_part(engine, raw, part, name, checks)
+        return
+    raw.temps += [name, f"{name}_rejects", f"{name}_scans"]
+    span = engine.to_arrow(
+        engine.sql(f"SELECT count(*) AS n, min(rowid) AS lo, max(rowid) AS hi FROM {q(name)}")
+    ).to_pylist()[0]
+    n, part.base = int(span["n"]), int(span["lo"] or 0)
+    if n and int(span["hi"]) - part.base + 1 != n:  # rowids must be dense to number rows
+        raise ContractError(f"{part.path}: could not number the rows in file order")
+    bad = _rejects(engine, f"{name}_rejects", part.path, part.readable)
+    if n == 0 and not bad:
+        raw.notes.append(f"{part.path}: has a header but no rows")
+    raw.rejects.extend(bad)
+    raw.rows_read += n
+    if bad:
+        qs = sorted({r["row_number"] for r in bad})
+        g: dict[int, int] = {}
+        for j, qj in enumerate(qs, start=1):
+            g[qj - j] = j
+        part.gaps = f"{name}_gaps"
+        engine.register(part.gaps, pa.table({"g": list(g), "m": list(g.values())}))
+        raw.temps.append(part.gaps)
 
 
 def _python_csv(

@@ -1,12 +1,13 @@
 """SQL (DuckDB dialect) that types one standard field and says why a value fails.
 
-Each field gives two things: the typed value, and a list of SQL expressions that are a
-reason (text) when the value breaks the contract and NULL when it does not. A row loads
+Each field gives two things: the typed value, and the ways it can break the contract,
+each a condition and a message. A row loads
 when none of its reasons fires; otherwise every reason is kept with the row in quarantine.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from joinedup.ingest._contract import Contract, FieldSpec
@@ -40,13 +41,17 @@ def text_sql(fs: FieldSpec, alias: str = "r") -> str:
     zeros restored."""
     # Trim spaces, tabs and line ends only (a stated set, so what is kept is predictable).
     # DuckDB's trim costs more than the rest of the checks together, and few values need
-    # it: test the two ends first (a byte comparison) and trim only those that do.
+    # it: test the two ends first and trim only those that do. A value sorts before '!'
+    # exactly when it is empty or its first byte is a space or a control character, so
+    # one comparison tests the start (and catches the empty value, which trims to NULL).
     value = f"CAST({source_sql(fs, alias)} AS VARCHAR)"
     ends = " OR ".join(
-        f"starts_with({value}, {ch}) OR ends_with({value}, {ch})"
-        for ch in ("' '", "chr(9)", "chr(10)", "chr(13)")
+        f"ends_with({value}, {ch})" for ch in ("' '", "chr(9)", "chr(10)", "chr(13)")
     )
-    text = f"NULLIF(CASE WHEN {ends} THEN trim({value}, {_BLANKS}) ELSE {value} END, '')"
+    text = (
+        f"(CASE WHEN {value} < '!' OR {ends} THEN NULLIF(trim({value}, {_BLANKS}), '') "
+        f"ELSE {value} END)"
+    )
     if fs.zero_pad:
         w = int(fs.zero_pad)
         text = (
@@ -56,8 +61,29 @@ def text_sql(fs: FieldSpec, alias: str = "r") -> str:
     return text
 
 
-def _why(cond: str, *parts: str) -> str:
-    return f"CASE WHEN {cond} THEN {' || '.join(parts)} END"
+@dataclass(frozen=True)
+class Reason:
+    """A way a value can fail: SQL that is true when it does, and SQL for the message."""
+
+    when: str
+    message: str
+
+
+def _why(cond: str, *parts: str) -> Reason:
+    return Reason(cond, " || ".join(parts))
+
+
+def reasons_sql(reasons: list[Reason]) -> str:
+    """SQL for all the reasons a row fails, joined with '; ' ('' when it loads).
+
+    Most rows fail nothing: one test of every condition decides that, and the messages
+    are put together only for the rows that do fail.
+    """
+    if not reasons:
+        return "''"
+    anything = " OR ".join(f"({r.when})" for r in reasons)
+    each = ", ".join(f"CASE WHEN {r.when} THEN {r.message} END" for r in reasons)
+    return f"(CASE WHEN {anything} THEN concat_ws('; ', {each}) ELSE '' END)"
 
 
 def text_name(std: str) -> str:
@@ -70,16 +96,39 @@ def source_name(std: str) -> str:
     return q(f"__src_{std}")
 
 
-def typed_sql(std: str, fs: FieldSpec, contract: Contract, today: date) -> tuple[str, list[str]]:
+def parsed_name(std: str) -> str:
+    """The column of the inner query that holds a date field's parsed value."""
+    return q(f"__parsed_{std}")
+
+
+def parsed_sql(std: str, fs: FieldSpec) -> str | None:
+    """SQL for a date or time field's value as parsed (before any time zone is applied),
+    over the field's text and source value; None for a text field. Computed once per row
+    in a query of its own, since the checks use it several times."""
+    if fs.type == "string":
+        return None
+    text, src = text_name(std), source_name(std)
+    formats = fs.formats
+    fmt_sql = (
+        lit(formats[0]) if len(formats) == 1 else "[" + ", ".join(lit(f) for f in formats) + "]"
+    )
+    if fs.type == "timestamp":
+        return f"TRY_STRPTIME({text}, {fmt_sql})" if formats else f"TRY_CAST({src} AS TIMESTAMPTZ)"
+    if formats:
+        return f"CAST(TRY_STRPTIME({text}, {fmt_sql}) AS DATE)"
+    return f"TRY_CAST({src} AS DATE)"
+
+
+def typed_sql(std: str, fs: FieldSpec, contract: Contract, today: date) -> tuple[str, list[Reason]]:
     """SQL for the typed value of standard field ``std``, and SQL for each reason it fails.
 
-    The SQL refers to the field's text and source value by name (``text_name``,
-    ``source_name``): an inner query computes them once per row, since the checks use
-    the text several times and trimming is the costly part.
+    The SQL refers to the field's text and parsed value by name (``text_name``,
+    ``parsed_name``): inner queries compute them once per row, since the checks use
+    them several times and trimming and parsing are the costly parts.
     """
     text = text_name(std)
     shown = f"{lit(std + ': ' + chr(39))} || {text} || {lit(chr(39))}"
-    reasons: list[str] = []
+    reasons: list[Reason] = []
     if fs.type == "string":
         reasons.append(
             _why(
@@ -110,27 +159,18 @@ def typed_sql(std: str, fs: FieldSpec, contract: Contract, today: date) -> tuple
         return value, reasons
 
     formats = fs.formats
-    src = source_name(std)
-    fmt_sql = (
-        lit(formats[0]) if len(formats) == 1 else "[" + ", ".join(lit(f) for f in formats) + "]"
-    )
     like = " or ".join(formats)
+    parsed = parsed_name(std)
+    typed = parsed
     if fs.type == "timestamp":
         if formats:
-            parsed = f"TRY_STRPTIME({text}, {fmt_sql})"
-            zoned = any("%z" in f or "%Z" in f for f in formats)
-            typed = parsed if zoned else f"timezone({lit(contract.timezone)}, {parsed})"
+            if not any("%z" in f or "%Z" in f for f in formats):
+                typed = f"timezone({lit(contract.timezone)}, {parsed})"
             expect = f"a date and time like {like}"
         else:
-            typed = parsed = f"TRY_CAST({src} AS TIMESTAMPTZ)"
             expect = "a date and time"
     else:
-        if formats:
-            typed = parsed = f"CAST(TRY_STRPTIME({text}, {fmt_sql}) AS DATE)"
-            expect = f"a date like {like}"
-        else:
-            typed = parsed = f"TRY_CAST({src} AS DATE)"
-            expect = "a date"
+        expect = f"a date like {like}" if formats else "a date"
     reasons.append(
         _why(f"{text} IS NOT NULL AND {parsed} IS NULL", shown, lit(f" is not {expect}"))
     )
@@ -142,10 +182,15 @@ def typed_sql(std: str, fs: FieldSpec, contract: Contract, today: date) -> tuple
         hi = f"TIMESTAMPTZ '{after.isoformat()} 00:00:00+00'"
     else:
         lo, hi = f"DATE '{earliest.isoformat()}'", f"DATE '{after.isoformat()}'"
-    reasons.append(
-        _why(f"{typed} < {lo}", shown, lit(f" is before {earliest.isoformat()} (implausible)"))
-    )
-    reasons.append(
-        _why(f"{typed} >= {hi}", shown, lit(f" is after {latest.isoformat()} (in the future)"))
-    )
+    too_early, too_late = f"{typed} < {lo}", f"{typed} >= {hi}"
+    if typed != parsed:
+        # Putting a local time in its time zone is the costliest step of all. No zone is
+        # more than a day from UTC, so only a local time within two days of a bound can
+        # fall either side of it once placed: place those alone.
+        near_lo = f"TIMESTAMP '{(earliest + timedelta(days=2)).isoformat()} 00:00:00'"
+        near_hi = f"TIMESTAMP '{(after - timedelta(days=2)).isoformat()} 00:00:00'"
+        too_early = f"CASE WHEN {parsed} < {near_lo} THEN {too_early} ELSE false END"
+        too_late = f"CASE WHEN {parsed} >= {near_hi} THEN {too_late} ELSE false END"
+    reasons.append(_why(too_early, shown, lit(f" is before {earliest.isoformat()} (implausible)")))
+    reasons.append(_why(too_late, shown, lit(f" is after {latest.isoformat()} (in the future)")))
     return typed, reasons
