@@ -1,0 +1,156 @@
+"""A CSV export streams through the ingest: one scan checks every row, one writes the rows
+that pass, and a further scan runs only to sort out repeated keys. These tests pin the
+parts of that design where a shortcut could change what is loaded or quarantined."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from joinedup import ingest
+from joinedup.engine import Engine
+from joinedup.workspace import Workspace
+
+from .conftest import EVENT_FIELDS, assert_nothing_lost, write_contract
+
+HEADER = "id,when,ch,who,note\n"
+
+
+@pytest.fixture
+def staged(ws: Workspace) -> Iterator[list[str]]:
+    """The names of the temporary tables the ingest makes, in order."""
+    names: list[str] = []
+    engine: Engine = ws.engine
+    real = engine.stage
+
+    def spy(name: str, query: str, **options: Any) -> Any:
+        names.append(name)
+        return real(name, query, **options)
+
+    engine.stage = spy  # type: ignore[method-assign]
+    yield names
+    engine.stage = real  # type: ignore[method-assign]
+
+
+def _quarantine(ws: Workspace) -> dict[int, dict[str, Any]]:
+    rows = ws.engine.to_arrow(ws.engine.sql("SELECT * FROM quarantine")).to_pylist()
+    return {r["row_number"]: r for r in rows}
+
+
+def _ids(ws: Workspace) -> list[str]:
+    rows = ws.engine.to_arrow(ws.engine.sql("SELECT event_id FROM events ORDER BY 1"))
+    return rows.column("event_id").to_pylist()
+
+
+def test_clean_rows_are_scanned_twice_and_nothing_more(
+    ws: Workspace, staged: list[str], tmp_path: Path
+) -> None:
+    rows = "".join(f"E{i},2025-01-01 10:{i:02d},TEL,p{i},note {i}\n" for i in range(50))
+    (tmp_path / "a.csv").write_text(HEADER + rows, encoding="utf-8")
+    res = ingest.load(write_contract(tmp_path, "a.csv"), ws)
+    assert (res.loaded, res.quarantined) == (50, 0)
+    # The checking scan and the (empty) list of repeated keys; no scan to fetch rows back.
+    assert staged == ["_check_events_0", "_late_events"]
+    assert_nothing_lost(res, ws)
+
+
+def test_a_repeated_key_keeps_its_first_row_and_numbers_the_others_past_rejected_rows(
+    ws: Workspace, staged: list[str], tmp_path: Path
+) -> None:
+    (tmp_path / "a.csv").write_text(
+        HEADER
+        + "E1,2025-01-01 10:00,TEL,p1,first\n"  # row 1: loads
+        + "E2,2025-01-01 11:00,TEL\n"  # row 2: ragged, the reader rejects it
+        + "E3,2025-01-01 12:00,FAX,p3,bad code\n"  # row 3: quarantined for its code
+        + "E1,2025-01-02 10:00,WEB,p1,again\n"  # row 4: repeats E1
+        + "E4,2025-01-02 11:00,WEB,p4,fine\n",  # row 5: loads
+        encoding="utf-8",
+    )
+    (tmp_path / "b.csv").write_text(
+        HEADER
+        + "E5,2025-01-03 10:00,TEL,p5,fine\n"  # row 1: loads
+        + "E1,2025-01-03 11:00,TEL,p1,third\n",  # row 2: repeats E1 across files
+        encoding="utf-8",
+    )
+    res = ingest.load(write_contract(tmp_path, "*.csv"), ws)
+    assert_nothing_lost(res, ws)
+    assert "_repeated_events" in staged
+    assert _ids(ws) == ["testorg:E1", "testorg:E4", "testorg:E5"]
+    notes = ws.engine.to_arrow(
+        ws.engine.sql("SELECT note FROM events WHERE event_id = 'testorg:E1'")
+    )
+    assert notes.column("note").to_pylist() == ["first"]
+    held = ws.engine.to_arrow(
+        ws.engine.sql("SELECT row_number, reason, raw FROM quarantine ORDER BY reason")
+    ).to_pylist()
+    by_file = {(r["reason"].split(": ")[0].rsplit("/", 1)[-1], r["row_number"]): r for r in held}
+    assert set(by_file) == {("a.csv", 2), ("a.csv", 3), ("a.csv", 4), ("b.csv", 2)}
+    assert "repeats an earlier row" in by_file[("a.csv", 4)]["reason"]
+    assert '"again"' in by_file[("a.csv", 4)]["raw"]
+    assert "repeats an earlier row" in by_file[("b.csv", 2)]["reason"]
+    assert '"third"' in by_file[("b.csv", 2)]["raw"]
+    assert "unknown code FAX" in by_file[("a.csv", 3)]["reason"]
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago", "Europe/London"])
+def test_times_near_the_date_bounds_are_judged_in_their_time_zone(
+    ws: Workspace, tmp_path: Path, zone: str
+) -> None:
+    # The bounds are checked on the local time first and placed in the zone only near
+    # them: local times either side of each bound, up to a day and a half away, must be
+    # judged exactly as placing every one in the zone would.
+    earliest, latest = date(2020, 3, 1), date(2020, 10, 31)
+    low = datetime(2020, 3, 1, tzinfo=UTC)
+    high = datetime(2020, 11, 1, tzinfo=UTC)  # the day after ``latest``
+    locals_: list[datetime] = []
+    for bound in (low, high):
+        local = bound.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+        for hours in (-36, -15, -14, -1, 0, 1, 14, 15, 36):
+            locals_.append(local + timedelta(hours=hours))
+    lines = [f"E{i},{t:%Y-%m-%d %H:%M},TEL,p,n\n" for i, t in enumerate(locals_)]
+    (tmp_path / "t.csv").write_text(HEADER + "".join(lines), encoding="utf-8")
+    fields = {
+        **EVENT_FIELDS,
+        "occurred_at": {
+            "column": "when",
+            "type": "timestamp",
+            "format": "%Y-%m-%d %H:%M",
+            "earliest": earliest.isoformat(),
+            "latest": latest.isoformat(),
+        },
+    }
+    res = ingest.load(
+        write_contract(tmp_path, "t.csv", timezone=zone, events={"fields": fields}), ws
+    )
+    assert_nothing_lost(res, ws)
+    expected = {
+        f"testorg:E{i}"
+        for i, t in enumerate(locals_)
+        if low <= t.replace(tzinfo=ZoneInfo(zone)) < high
+    }
+    assert set(_ids(ws)) == expected
+    held = _quarantine(ws)
+    assert len(held) == len(locals_) - len(expected)
+    for r in held.values():
+        assert "(implausible)" in r["reason"] or "(in the future)" in r["reason"]
+
+
+def test_an_ingest_runs_under_the_engines_memory_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JOINEDUP_DUCKDB_MEMORY_LIMIT", "64MB")
+    rows = "".join(f"E{i},2025-01-01 10:00,TEL,p{i % 97},note {i}\n" for i in range(20_000))
+    (tmp_path / "a.csv").write_text(HEADER + rows, encoding="utf-8")
+    with Workspace(tmp_path / "ws") as ws:
+        limit = ws.engine.to_arrow(
+            ws.engine.sql("SELECT current_setting('memory_limit') AS m")
+        ).column("m")[0]
+        assert limit.as_py() == "61.0 MiB"  # 64 MB, as DuckDB shows it
+        res = ingest.load(write_contract(tmp_path, "a.csv"), ws)
+        assert res.loaded == 20_000
+        assert_nothing_lost(res, ws)
