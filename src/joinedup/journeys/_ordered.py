@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
 U64 = npt.NDArray[np.uint64]
 
 
@@ -27,7 +28,7 @@ class Ordered:
     """A log's events sorted by case, time and tie-break: activity codes and times, where
     each case starts, and the activity names the codes stand for."""
 
-    codes: I64
+    codes: I32
     us: I64
     first: I64  # index of each case's first event
     names: pa.Array
@@ -47,16 +48,19 @@ def order(table: pa.Table) -> Ordered | None:
     us = _int64(table.column("us"))
     tie = _int64(table.column("ord"))
     perm = _sort(case, us, tie)
+    del tie
     case, codes, us = case[perm], codes[perm], us[perm]
-    first = np.flatnonzero(np.diff(case)) + 1 if len(case) else np.empty(0, np.int64)
-    first = np.concatenate(([0], first)) if len(case) else first
+    del perm
+    starts = np.flatnonzero(case[1:] != case[:-1]) + 1
+    first = np.concatenate(([0], starts)) if len(case) else starts
     return Ordered(codes=codes, us=us, first=first.astype(np.int64), names=names.cast(pa.string()))
 
 
-def _codes(column: pa.ChunkedArray) -> tuple[I64, pa.Array]:
+def _codes(column: pa.ChunkedArray) -> tuple[I32, pa.Array]:
     """Dense integer codes for a column's values, and the values they stand for."""
     encoded = pc.dictionary_encode(column.combine_chunks())
-    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary
+    indices = encoded.indices.to_numpy(zero_copy_only=False)
+    return indices.astype(np.int32, copy=False), encoded.dictionary
 
 
 def _int64(column: pa.ChunkedArray) -> I64:
@@ -67,27 +71,36 @@ def _bits(n: int) -> int:
     return max(int(n).bit_length(), 1)
 
 
-def _sort(case: I64, us: I64, tie: I64) -> I64:
+def _sort(case: I32, us: I64, tie: I64) -> I64:
     """The permutation ordering events by (case, us, tie)."""
     if len(case) == 0:
         return np.empty(0, np.int64)
-    # One integer key when (case, time, tie) fit in 63 bits: times are stepped by their
-    # coarsest common unit (whole seconds or milliseconds, when every time is), the
-    # tie-break by its rank from the smallest.
-    span = us - us.min()
-    for unit in (60_000_000, 1_000_000, 1_000, 1):
-        if unit == 1 or not (span % unit).any():
-            span //= unit
+    # One integer key when (case, time, tie) fit in 63 bits: times are counted from the
+    # first in their coarsest common unit (minutes, seconds or milliseconds, when every
+    # time is whole in it), the tie-break from its smallest. Built in place: fresh memory
+    # costs as much as the arithmetic here.
+    key = us - us.min()
+    scratch = np.empty_like(key)
+    for unit in (60_000_000, 1_000_000, 1_000):
+        if not np.remainder(key, unit, out=scratch).any():
+            key //= unit
             break
-    c_bits, t_bits = _bits(int(case.max())), _bits(int(span.max()))
-    tie_span = tie - tie.min()
-    o_bits = _bits(int(tie_span.max()))
+    c_bits, t_bits = _bits(int(case.max())), _bits(int(key.max()))
+    np.subtract(tie, tie.min(), out=scratch)
+    o_bits = _bits(int(scratch.max()))
     if c_bits + t_bits + o_bits <= 63:
-        key = (case << (t_bits + o_bits)) | (span << o_bits) | tie_span
+        key <<= o_bits
+        key |= scratch
+        scratch[:] = case
+        scratch <<= t_bits + o_bits
+        key |= scratch
         return np.argsort(key)  # keys are unique unless rows repeat: no order to keep
-    if c_bits + t_bits <= 63 and bool((np.diff(tie) >= 0).all()):
+    if c_bits + t_bits <= 63 and bool((tie[1:] >= tie[:-1]).all()):
         # rows already in tie-break order: a stable sort on (case, time) keeps it
-        return np.argsort((case << t_bits) | span, kind="stable")
+        scratch[:] = case
+        scratch <<= t_bits
+        key |= scratch
+        return np.argsort(key, kind="stable")
     return np.lexsort((tie, us, case))
 
 
@@ -114,7 +127,7 @@ def graph(log: Ordered) -> Graph:
     ends = np.bincount(log.codes[last], minlength=k).astype(np.int64)
     same = np.ones(max(n - 1, 0), bool)
     same[log.first[1:] - 1] = False  # the last event of a case has no successor
-    pair = (log.codes[:-1] * k + log.codes[1:])[same]
+    pair = (log.codes[:-1].astype(np.int64) * k + log.codes[1:])[same]
     gap = np.diff(log.us)[same]
     # Sorted by (pair, gap): each pair's gaps are then a run, in order, for the quantiles.
     if len(gap) == 0:
