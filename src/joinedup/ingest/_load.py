@@ -292,13 +292,13 @@ class _Typing:
     """The SQL that types one table's fields and says what is wrong with each row.
 
     A row's fields are trimmed (``inner``) and its dates parsed (``parsed``) once, the
-    costly parts; ``selects`` are the
-    standard table's columns, ``why`` the row's reasons joined (empty when it loads) and
-    ``key`` the row's key as typed (an event id before the organisation's prefix).
+    costly parts; ``selects`` are the standard table's columns, ``reasons`` the ways a
+    row can fail and ``key`` the row's key as typed (an event id before the
+    organisation's prefix).
     """
 
     selects: list[str]
-    why: str
+    reasons: list[Reason]
     key: str
     inner: str
     parsed: str
@@ -306,22 +306,34 @@ class _Typing:
     columns: list[str]
 
     def checks(self, source: str, numbered: bool) -> str:
-        """Per row of ``source``: its key, its reasons, and its raw content when it has
-        reasons (computed for those rows only)."""
+        """Per row of ``source``: its key, its reasons joined (``__why``, empty when it
+        loads) and, for a row that fails, its raw content and which reasons fired
+        (``__fired``, a 0/1 character per reason)."""
         place = "r._file, r._row, " if numbered else ""
+        flags = ", ".join(f"CASE WHEN {r.when} THEN '1' ELSE '0' END" for r in self.reasons)
+        fired = f"concat({flags}, '')" if self.reasons else "''"
         return (
             f"SELECT {place}r.__key, r.__why, CASE WHEN r.__why <> '' THEN {self.raw_json} END "
-            f"AS __raw FROM (SELECT r.*, {self.why} AS __why, {self.key} AS __key "
+            f"AS __raw, CASE WHEN r.__why <> '' THEN {fired} END AS __fired "
+            f"FROM (SELECT r.*, {reasons_sql(self.reasons)} AS __why, {self.key} AS __key "
             f"FROM ({self._texts(source)}) AS r) AS r"
         )
 
-    def rows(self, source: str, numbered: bool = False) -> str:
-        """Per row of ``source``: the standard table's columns typed, with ``__why`` and
-        ``__key``; with ``numbered``, also ``_file``, ``_row`` and ``__raw``."""
+    def rows(self, source: str, fired: list[Reason], numbered: bool = False) -> str:
+        """The rows of ``source`` that pass, with the standard table's columns typed and
+        ``__key``; with ``numbered``, also ``_file``, ``_row`` and ``__raw``.
+
+        ``fired`` are the reasons the checking scan found on some row: only those can
+        fail a row of the same files, so only those are tested again.
+        """
         more = f", r._file, r._row, {self.raw_json} AS __raw" if numbered else ""
+        passes = ""
+        if fired:
+            anything = " OR ".join(f"({r.when})" for r in fired)
+            passes = f" WHERE CASE WHEN {anything} THEN false ELSE true END"
         return (
-            f"SELECT {', '.join(self.selects)}, {self.why} AS __why, {self.key} AS __key{more} "
-            f"FROM ({self._texts(source)}) AS r"
+            f"SELECT {', '.join(self.selects)}, {self.key} AS __key{more} "
+            f"FROM ({self._texts(source)}) AS r{passes}"
         )
 
     def _texts(self, source: str) -> str:
@@ -366,7 +378,7 @@ def _typing(
         if (sql := parsed_sql(std, fs)) is not None
     )
     raw_json = "to_json({" + ", ".join(f"{lit(c)}: r.{q(c)}" for c in columns) + "})"
-    return _Typing(selects, reasons_sql(checks), key_sql, inner, parsed, raw_json, schema.names)
+    return _Typing(selects, checks, key_sql, inner, parsed, raw_json, schema.names)
 
 
 def _prepare(
@@ -403,6 +415,11 @@ def _prepare(
         return prep
     key = _KEYS[table]
     src, org = lit(contract.source), lit(contract.org)
+    masks = engine.to_arrow(
+        engine.sql(" UNION ".join(f"SELECT DISTINCT __fired FROM {q(n)}" for n in checked_tables))
+    ).column("__fired")
+    seen = [m for m in masks.to_pylist() if m]
+    fired = [r for i, r in enumerate(typing.reasons) if any(m[i] == "1" for m in seen)]
     checked = " UNION ALL ".join(
         f"SELECT _file, _row, __key, __why, __raw FROM ({p.number(n)})"
         for p, n in zip(raw.parts, checked_tables, strict=True)
@@ -429,16 +446,16 @@ def _prepare(
     )
     raw.temps.append(late)
     cols = ", ".join(q(c) for c in typing.columns)
-    scans = [typing.rows(p.scan(n, raw.columns)) for p, n in _scans(raw, f"_write_{table}")]
-    rows = " UNION ALL ".join(f"SELECT {cols}, __key FROM ({s}) WHERE __why = ''" for s in scans)
+    scans = [typing.rows(p.scan(n, raw.columns), fired) for p, n in _scans(raw, f"_write_{table}")]
+    rows = " UNION ALL ".join(f"SELECT {cols}, __key FROM ({s})" for s in scans)
     dups = ""
     if engine.count(late):
         # Every good row of a repeated key, numbered: the first loads, the others are
         # quarantined with their raw content.
         repeated = f"_repeated_{table}"
         numbered = " UNION ALL ".join(
-            f"SELECT * FROM ({typing.rows(p.numbered(n, raw.columns), True)}) "
-            f"WHERE __why = '' AND __key IN (SELECT __key FROM {q(late)})"
+            f"SELECT * FROM ({typing.rows(p.numbered(n, raw.columns), fired, True)}) "
+            f"WHERE __key IN (SELECT __key FROM {q(late)})"
             for p, n in _scans(raw, f"_refetch_{table}")
         )
         engine.stage(repeated, numbered)

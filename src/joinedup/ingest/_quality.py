@@ -63,6 +63,7 @@ def measure(engine: Engine, contract: Contract, *, today: date) -> pa.Table:
             engine,
             "SELECT count(*) AS _n"
             + "".join(f", count({q(c)}) AS {q(c)}" for c in cols)
+            + (", max(occurred_at) AS _newest" if table == "events" else "")
             + f" {here}",
         )
         loaded = int(counts["_n"])
@@ -135,7 +136,7 @@ def measure(engine: Engine, contract: Contract, *, today: date) -> pa.Table:
         if table == "people" and loaded:
             out.extend(_people(engine, here, set(cols), today))
         elif table == "events" and loaded:
-            out.extend(_events(engine, contract, here, today))
+            out.extend(_events(engine, contract, here, today, counts))
     now = datetime.now(UTC)
     rows = pa.table(
         {
@@ -242,33 +243,46 @@ def _people(engine: Engine, here: str, cols: set[str], today: date) -> list[_Mea
     return out
 
 
-def _events(engine: Engine, contract: Contract, here: str, today: date) -> list[_Measure]:
-    out = []
+def _events(
+    engine: Engine, contract: Contract, here: str, today: date, counts: dict[str, Any]
+) -> list[_Measure]:
+    out: list[_Measure] = []
     org = lit(contract.org)
-    people = (
-        f"(SELECT local_person_ref, min(date_of_birth) AS dob FROM people WHERE org = {org} "
-        "GROUP BY 1)"
-    )
-    closing = ", ".join(lit(o) for o in contract.closed_outcomes) or "NULL"
-    r = _row(
-        engine,
-        f"WITH e AS (SELECT local_person_ref, case_ref, occurred_at, outcome {here}), "
-        f"p AS {people}, "
-        f"c AS (SELECT case_ref, min(occurred_at) AS closed FROM e "
-        f"WHERE case_ref IS NOT NULL AND outcome IN ({closing}) GROUP BY 1) "
-        f"SELECT (SELECT count(*) FROM p) AS holds, "
-        f"(SELECT max(occurred_at) FROM e) AS newest, "
-        f"(SELECT count(*) FROM e JOIN p USING (local_person_ref) WHERE p.dob IS NOT NULL) "
-        f"AS dob_checked, "
-        f"(SELECT count(*) FROM e JOIN p USING (local_person_ref) "
-        f"WHERE CAST(e.occurred_at AS DATE) < p.dob) AS dob_failed, "
-        f"(SELECT count(*) FROM e WHERE local_person_ref IS NOT NULL) AS refs, "
-        f"(SELECT count(*) FROM e ANTI JOIN p USING (local_person_ref) "
-        f"WHERE e.local_person_ref IS NOT NULL) AS orphans, "
-        f"(SELECT count(*) FROM e WHERE case_ref IS NOT NULL) AS cased, "
-        f"(SELECT count(*) FROM e JOIN c USING (case_ref) WHERE e.occurred_at > c.closed) "
-        f"AS after_close",
-    )
+    # The loaded rows' counts are in hand; a query joins the events with the people and
+    # the closed cases only when there is something to compare them with.
+    refs, cased = int(counts.get("local_person_ref", 0)), int(counts.get("case_ref", 0))
+    holds = refs and _row(engine, f"SELECT count(*) AS n FROM people WHERE org = {org}")["n"]
+    closes = bool(contract.closed_outcomes) and cased > 0
+    r: dict[str, Any] = {"dob_checked": 0, "dob_failed": 0, "orphans": 0, "after_close": 0}
+    parts = []
+    if holds:
+        parts += [
+            "(SELECT count(*) FROM e JOIN p USING (local_person_ref) WHERE p.dob IS NOT NULL) "
+            "AS dob_checked",
+            "(SELECT count(*) FROM e JOIN p USING (local_person_ref) "
+            "WHERE CAST(e.occurred_at AS DATE) < p.dob) AS dob_failed",
+            "(SELECT count(*) FROM e ANTI JOIN p USING (local_person_ref) "
+            "WHERE e.local_person_ref IS NOT NULL) AS orphans",
+        ]
+    if closes:
+        parts.append(
+            "(SELECT count(*) FROM e JOIN c USING (case_ref) WHERE e.occurred_at > c.closed) "
+            "AS after_close"
+        )
+    if parts:
+        people = (
+            f"(SELECT local_person_ref, min(date_of_birth) AS dob FROM people WHERE org = {org} "
+            "GROUP BY 1)"
+        )
+        closing = ", ".join(lit(o) for o in contract.closed_outcomes) or "NULL"
+        r |= _row(
+            engine,
+            f"WITH e AS (SELECT local_person_ref, case_ref, occurred_at, outcome {here}), "
+            f"p AS {people}, "
+            f"c AS (SELECT case_ref, min(occurred_at) AS closed FROM e "
+            f"WHERE case_ref IS NOT NULL AND outcome IN ({closing}) GROUP BY 1) "
+            f"SELECT {', '.join(parts)}",
+        )
     if r["dob_checked"]:
         out.append(
             _Measure(
@@ -281,7 +295,7 @@ def _events(engine: Engine, contract: Contract, here: str, today: date) -> list[
                 f"{r['dob_failed']:,} events happened before the person was born",
             )
         )
-    if r["holds"] and r["refs"]:
+    if holds:
         out.append(
             _Measure(
                 "events",
@@ -289,11 +303,11 @@ def _events(engine: Engine, contract: Contract, here: str, today: date) -> list[
                 "consistency",
                 "person on record",
                 int(r["orphans"]),
-                int(r["refs"]),
+                refs,
                 f"{r['orphans']:,} events name a person the organisation does not hold",
             )
         )
-    if contract.closed_outcomes and r["cased"]:
+    if closes:
         out.append(
             _Measure(
                 "events",
@@ -301,11 +315,11 @@ def _events(engine: Engine, contract: Contract, here: str, today: date) -> list[
                 "consistency",
                 "activity after the case closed",
                 int(r["after_close"]),
-                int(r["cased"]),
+                cased,
                 f"{r['after_close']:,} events come after their case was closed",
             )
         )
-    newest = r["newest"] or None
+    newest = counts.get("_newest") or None
     if newest is not None:
         age = (today - newest.date()).days
         allowed = ALLOWED_AGE.get(contract.frequency)
