@@ -255,8 +255,9 @@ def test_variants_are_exact_whatever_the_hash() -> None:
         same = {(i, j) for i in range(len(seqs)) for j in range(len(seqs)) if ids[i] == ids[j]}
         truth = {(i, j) for i in range(len(seqs)) for j in range(len(seqs)) if seqs[i] == seqs[j]}
         assert same == truth
-        activities, cases = _ordered.variants(log, _ordered.variant_ids(log, hash_fn))
-        got = dict(zip(map(tuple, activities.to_pylist()), cases.tolist(), strict=True))
+        rep, cases = _ordered.variants(_ordered.variant_ids(log, hash_fn))
+        activities = _ordered.activities(log, rep).to_pylist()
+        got = dict(zip(map(tuple, activities), cases.tolist(), strict=True))
         assert got == {("A", "B"): 2, ("B", "A"): 2, ("A",): 2, ("A", "B", "B"): 1}
 
 

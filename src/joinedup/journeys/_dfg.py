@@ -134,18 +134,17 @@ def _ends(names: pa.Array, counts: np.ndarray) -> pa.Table:
 
 def variants_of(log: _ordered.Ordered) -> pa.Table:
     """The variants of a sorted log held in memory, most cases first, then by name."""
-    activities, cases = _ordered.variants(log, _ordered.variant_ids(log))
-    variant = pc.binary_join(activities, VARIANT_SEPARATOR)
+    rep, cases = _ordered.variants(_ordered.variant_ids(log))
+    variant = pc.binary_join(_ordered.activities(log, rep), VARIANT_SEPARATOR)
     # names are ranked once, then ordered with the counts as integers
     by_name = pc.rank(variant, sort_keys="ascending").to_numpy()
     order = np.lexsort((by_name, -cases))
-    taken = pa.array(order)
     return pa.table(
         {
-            "variant": variant.take(taken),
+            "variant": variant.take(pa.array(order)),
             "cases": cases[order],
             "share": cases[order] / max(len(log.first), 1),
-            "activities": activities.take(taken),
+            "activities": _ordered.activities(log, rep[order]),
         },
         schema=VARIANTS_SCHEMA,
     )

@@ -233,11 +233,16 @@ def _mix(x: U64) -> U64:
         return z ^ (z >> np.uint64(31))
 
 
-def variants(log: Ordered, ids: I64) -> tuple[pa.ListArray, I64]:
-    """Each variant's activities (a list of names) and its number of cases."""
+def variants(ids: I64) -> tuple[I64, I64]:
+    """For each variant, one case of it (the first) and its number of cases."""
     _, rep, cases = np.unique(ids, return_index=True, return_counts=True)
-    lengths = log.lengths[rep]
+    return rep.astype(np.int64), cases.astype(np.int64)
+
+
+def activities(log: Ordered, cases: I64) -> pa.ListArray:
+    """The activities of the given cases, in order, one list a case."""
+    lengths = log.lengths[cases]
     offsets = np.concatenate(([0], np.cumsum(lengths)))
-    at = np.repeat(log.first[rep] - offsets[:-1], lengths) + np.arange(offsets[-1])
+    at = np.repeat(log.first[cases] - offsets[:-1], lengths) + np.arange(offsets[-1])
     names = log.names.take(pa.array(log.codes[at]))
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), names), cases
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), names)
