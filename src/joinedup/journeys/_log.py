@@ -75,17 +75,21 @@ def stage_log(
             shown = ", ".join(sorted(c for c in columns if c not in ("_file", "_row")))
             raise JourneysError(f"{path}: no column {col!r} ({option}); the log has: {shown}")
     is_text = raw.schema()[time_col].is_string()
-    return stage_columns(
-        engine,
-        _RAW,
-        source=str(path),
-        case_col=case_col,
-        activity_col=activity_col,
-        time_col=time_col,
-        time_is_text=is_text,
-        time_format=time_format,
-        order_col="_row",
-    )
+    try:
+        return stage_columns(
+            engine,
+            _RAW,
+            source=str(path),
+            case_col=case_col,
+            activity_col=activity_col,
+            time_col=time_col,
+            time_is_text=is_text,
+            time_format=time_format,
+            order_col="_row",
+        )
+    finally:
+        # the whole file is no longer needed once its four columns are staged
+        engine.drop_temp(_RAW)
 
 
 def stage_columns(
