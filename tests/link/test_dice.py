@@ -129,3 +129,15 @@ def test_bad_input_gives_clear_errors() -> None:
         dice_pairs(a, a, np.array([0, 1]), np.array([0]))
     with pytest.raises(LinkageError, match="no Bloom filters for field 'surname'"):
         Filters.from_table(pa.table({"surname__txt": ["x"]}), "surname")
+
+
+def test_threshold_count_rounds_as_the_sql_division_does() -> None:
+    # 2 * 4 / 10 is 0.8 exactly, just below the double nearest 0.8, yet the division
+    # rounds to that double, so SQL's `dice >= 0.8` holds: the count must agree.
+    least = _dice._least_common(512, 0.8)
+    assert 2.0 * 4 / 10 >= 0.8 and least[10] == 4
+    assert least[0] > 512  # 0 / 0 reaches no threshold
+    f = Filters.from_words(np.array([[0b1111, 0], [0b1111_0011, 0]], dtype=np.int64))
+    # popcounts 4 and 6, two bits in common: Dice 4 / 10
+    assert dice_pairs(f, f, np.array([0]), np.array([1]))[0] == 0.4
+    assert count_at_least(f, f, 0.4) == 2 + 2  # the two self-pairs and both cross pairs
