@@ -130,9 +130,12 @@ def typed_sql(std: str, fs: FieldSpec, contract: Contract, today: date) -> tuple
     shown = f"{lit(std + ': ' + chr(39))} || {text} || {lit(chr(39))}"
     reasons: list[Reason] = []
     if fs.type == "string":
+        # Trimming keeps every NUL byte, so the value as exported is tested: the checking
+        # scan then trims only the fields other checks need.
         reasons.append(
             _why(
-                f"contains({text}, chr(0))", lit(f"{std}: contains a NUL byte (a corrupt export?)")
+                f"contains(CAST({source_name(std)} AS VARCHAR), chr(0))",
+                lit(f"{std}: contains a NUL byte (a corrupt export?)"),
             )
         )
         value = text
