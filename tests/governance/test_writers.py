@@ -491,14 +491,23 @@ def test_rare_variants_are_not_listed(world: Path) -> None:
     assert not any("correction" in v or "appeal" in v for v in listed)
 
 
-def test_a_log_file_needs_a_workspace_to_turn_control_off(tmp_path: Path) -> None:
+def test_a_log_file_needs_a_workspace_to_turn_control_off(world: Path) -> None:
     from joinedup.journeys._cli import app
 
-    log = tmp_path / "log.csv"
+    log = world.parent / "log.csv"
     log.write_text("case,activity,time\nc1,apply,2025-01-01T09:00:00\n", encoding="utf-8")
+    out = world.parent / "dfg.json"
     args = ["dfg", str(log), "--case-col", "case", "--activity-col", "activity"]
-    got = CliRunner().invoke(app, [*args, "--time-col", "time", "--no-disclosure-control"])
-    assert got.exit_code == 1 and "needs --workspace" in got.output
+    args += ["--time-col", "time", "--out", str(out)]
+    got = CliRunner().invoke(app, [*args, "--no-disclosure-control"])
+    assert got.exit_code == 1 and "needs --workspace" in got.output and not out.exists()
+    got = CliRunner().invoke(app, [*args, "-w", str(world), "--no-disclosure-control"])
+    assert got.exit_code == 0, got.output
+    [off] = AuditLog(world).entries(what="disclosure.off")
+    [export] = [
+        e for e in AuditLog(world).entries(what="export") if e.details["output"] == str(out)
+    ]
+    assert off.details["output"] == str(out) and export.details["disclosure_control"] is False
 
 
 # -- value -------------------------------------------------------------------------------
