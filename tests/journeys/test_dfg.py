@@ -371,3 +371,23 @@ def test_time_format_offsets_and_missing_values(tmp_path: Path) -> None:
     result = journeys.discover_log(path, case_col="case", activity_col="activity", time_col="ts")
     # 10:00+01:00 is 09:00 UTC, so A comes before B by half an hour
     assert result.dfg.to_pylist()[0]["mean_seconds"] == 1800
+
+
+def test_a_log_with_missing_values_is_left_to_the_engine() -> None:
+    # Staged logs have none (rows lacking a case, activity or time are left out), but a
+    # table handed to discover directly may: the SQL path alone says what they mean.
+    table = pa.table(
+        {
+            "case_id": ["a", "a", "a", "b"],
+            "activity": ["A", None, "B", "A"],
+            "ts": pa.array([T0, T0, T0 + timedelta(seconds=5), T0], pa.timestamp("us", tz="UTC")),
+            "ord": pa.array([1, 2, 3, 4], pa.int64()),
+        }
+    )
+    with connect("duckdb") as engine:
+        engine.register("_gaps", table)
+        assert _dfg.read_ordered(engine, "_gaps") is None
+        default = _dfg.discover(engine, "_gaps")
+        sql = _dfg.discover(engine, "_gaps", in_memory_rows=0)
+    assert default.dfg.equals(sql.dfg) and default.variants.equals(sql.variants)
+    assert default.dfg.to_pylist()[0]["source"] == "A"
