@@ -124,15 +124,16 @@ class _Outputs:
         self.enabled = not no_disclosure_control
         self.command = command
         self.audit = AuditLog(workspace) if workspace is not None else None
+        # With control on, the name is only recorded (as by every other command); it
+        # must be a user allowed to turn control off only to do that.
         self.who: str | User | None = who
-        if workspace is not None:
-            self.who = acting_user(workspace, who)
         if not self.enabled:
-            if self.audit is None:
+            if workspace is None or self.audit is None:
                 raise journeys.JourneysError(
                     "--no-disclosure-control needs --workspace: the workspace whose audit "
                     "log records it"
                 )
+            self.who = acting_user(workspace, who)
             if isinstance(self.who, User) and not can(self.who, "no_disclosure_control"):
                 raise AccessDenied(
                     f"{self.who.username} ({self.who.role.value}) may not turn disclosure "
