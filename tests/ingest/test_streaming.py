@@ -154,3 +154,28 @@ def test_an_ingest_runs_under_the_engines_memory_limit(
         res = ingest.load(write_contract(tmp_path, "a.csv"), ws)
         assert res.loaded == 20_000
         assert_nothing_lost(res, ws)
+
+
+def test_files_of_one_table_may_lack_a_mapped_column_even_when_read_row_by_row(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    (tmp_path / "a.csv").write_text(
+        HEADER + "E1,2025-01-01 10:00,TEL,p1,a note\n", encoding="utf-8"
+    )
+    # No note column; a header ended by a lone carriage return makes DuckDB's reader
+    # give up, so this file is read row by row (and its ragged third row quarantined).
+    (tmp_path / "b.csv").write_bytes(
+        b"id,when,ch,who\rE2,2025-01-02 10:00,WEB,p2\nE3,2025-01-03 10:00,WEB,p3\nE4,2025-01-04\n"
+    )
+    res = ingest.load(write_contract(tmp_path, "*.csv"), ws)
+    assert_nothing_lost(res, ws)
+    assert any("row by row" in n for t in res.tables for n in t.notes)
+    notes = ws.engine.to_arrow(ws.engine.sql("SELECT event_id, note FROM events ORDER BY 1"))
+    assert notes.to_pylist() == [
+        {"event_id": "testorg:E1", "note": "a note"},
+        {"event_id": "testorg:E2", "note": None},
+        {"event_id": "testorg:E3", "note": None},
+    ]
+    assert [(n, r["reason"].split("/")[-1][:5]) for n, r in _quarantine(ws).items()] == [
+        (3, "b.csv")
+    ]

@@ -65,8 +65,11 @@ class Part:
     def scan(self, name: str, everything: list[str]) -> str:
         """SQL for the part's rows, with every column of ``everything`` (NULL where this
         file lacks one); a CSV scan keeps the rows it cannot parse in ``<name>_rejects``."""
+        missing = "".join(
+            f", CAST(NULL AS VARCHAR) AS {q(c)}" for c in everything if c not in self.columns
+        )
         if self.held is not None:
-            return f"SELECT * FROM {q(self.held)}"
+            return f"SELECT *{missing} FROM {q(self.held)}"
         spec = ", ".join(f"{lit(c)}: 'VARCHAR'" for c in self.columns)
         # The columns come from the header, so DuckDB's sniffer, which gives up on a file
         # with an unterminated quote, is not needed.
@@ -75,9 +78,6 @@ class Part:
             f"delim={lit(self.delimiter)}, quote='\"', escape='\"', strict_mode=true, "
             f"store_rejects=true, rejects_table={lit(name + '_rejects')}, "
             f"rejects_scan={lit(name + '_scans')}"
-        )
-        missing = "".join(
-            f", CAST(NULL AS VARCHAR) AS {q(c)}" for c in everything if c not in self.columns
         )
         return f"SELECT *{missing} FROM read_csv({lit(str(self.readable))}, {options})"
 
