@@ -369,3 +369,33 @@ def test_a_directly_follows_graph_of_sixty_activities_is_protected_in_seconds() 
     assert time.perf_counter() - started < 20  # 1.2 s on the shared machine; minutes before
     shown = [v for v in out.column("n").to_pylist() if v is not None]
     assert shown and min(shown) >= 10
+
+
+def test_a_statistic_that_reveals_a_small_count_is_withheld() -> None:
+    """A share of 150 episodes off the main paths is 2%: 3 episodes. It is withheld, the
+    service's other figures are not, and the counts behind it are never published."""
+    table = pa.table(
+        {
+            "service": ["a", "b", "c"],
+            "episodes": [150, 200, 60],
+            "tail_share": [3 / 150, 0.4, 0.0],
+            "off": [3, 80, 0],
+            "on": [147, 120, 60],
+            "orgs_per_need": [1.2, 1.5, 1.1],
+        }
+    )
+    out, notes = disclose(
+        table,
+        by=["service"],
+        counts=["episodes"],
+        keep=["tail_share", "orgs_per_need"],
+        rests_on={"tail_share": ["off", "on"]},
+    )
+    rows = {r["service"]: r for r in out.to_pylist()}
+    assert rows["a"]["tail_share"] is None and rows["a"]["tail_share_marker"] == MARKER
+    assert rows["a"]["orgs_per_need"] == 1.2 and rows["a"]["episodes"] == 150
+    assert rows["b"]["tail_share"] == 0.4 and rows["c"]["tail_share"] == 0.0
+    assert "off" not in out.column_names and "on" not in out.column_names
+    assert any("tail_share is also withheld" in n for n in notes)
+    with pytest.raises(DisclosureError, match="not kept"):
+        disclose(table, by=["service"], counts=["episodes"], rests_on={"tail_share": ["off"]})

@@ -15,7 +15,7 @@ sum of each money column's largest contributions that the dominance rule needs.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -60,6 +60,7 @@ def disclose(
     who: str | User | None = None,
     output: str | None = None,
     keep: Sequence[str] = (),
+    rests_on: Mapping[str, Sequence[str]] | None = None,
 ) -> Disclosed:
     """Apply disclosure control to a table of counts and money by ``by``.
 
@@ -83,21 +84,29 @@ def disclose(
     of the same cell, withheld wherever the cell is (as its values are: null with a
     marker beside it, or the marker in place). Keep only figures from which a count
     cannot be worked out (a share of a published total would undo the rounding).
+    ``rests_on`` maps a kept column to count columns of ``table`` that it reveals (a
+    share of episodes off the main paths reveals how many are off them, and how many
+    on): it is withheld too wherever one of them is above zero and under the threshold.
+    Those count columns are not published.
     """
     rules = rules or OutputRules()
     by, counts, money, keep = list(by), list(counts), list(money), list(keep)
+    behind = {k: list(v) for k, v in (rests_on or {}).items()}
+    if set(behind) - set(keep):
+        raise DisclosureError(f"rests_on: {sorted(set(behind) - set(keep))} are not kept")
+    hidden_counts = sorted({c for v in behind.values() for c in v})
     if keep:
-        missing = [k for k in keep if k not in table.column_names]
+        missing = [k for k in [*keep, *hidden_counts] if k not in table.column_names]
         if missing:
             raise DisclosureError(
                 f"keep: column(s) {missing} not in the table {table.column_names}"
             )
-        clash = set(keep) & {*by, *counts, *money, *(m + TOP_SUFFIX for m in money)}
+        clash = {*keep, *hidden_counts} & {*by, *counts, *money, *(m + TOP_SUFFIX for m in money)}
         if clash:
             raise DisclosureError(f"keep: {sorted(clash)} are already dimensions or values")
         if enabled:
             safe, notes = disclose(
-                table.drop_columns(keep),
+                table.drop_columns([*keep, *hidden_counts]),
                 by=by,
                 counts=counts,
                 money=money,
@@ -109,7 +118,14 @@ def disclose(
                 who=who,
                 output=output,
             )
-            return Disclosed(_carry(safe, table, by, keep, [*counts, *money], markers), notes)
+            floor = rules.threshold
+            out = _carry(safe, table, by, keep, [*counts, *money], markers, behind, floor)
+            notes += [
+                f"{k} is also withheld where it would reveal a count under {floor}." for k in behind
+            ]
+            return Disclosed(out, notes)
+    if hidden_counts:
+        table = table.drop_columns(hidden_counts)
     _check_columns(table, by, counts, money, units)
     if isinstance(who, User):
         if not enabled and not can(who, "no_disclosure_control"):
@@ -416,14 +432,18 @@ def _carry(
     keep: list[str],
     values: list[str],
     markers: str,
+    behind: dict[str, list[str]],
+    threshold: int,
 ) -> pa.Table:
-    """Join ``keep`` columns back onto the published rows, withheld where the cell is."""
+    """Join ``keep`` columns back onto the published rows, withheld where the cell is
+    (and where a count in ``behind`` is above zero and under ``threshold``)."""
 
     def key(row: dict[str, Any]) -> tuple[str, ...]:
         # Totals turn the dimensions into text; compare as text either way.
         return tuple("" if row[b] is None else str(row[b]) for b in by)
 
-    source = {key(r): r for r in table.select([*by, *keep]).to_pylist()}
+    extra = sorted({c for v in behind.values() for c in v})
+    source = {key(r): r for r in table.select([*by, *keep, *extra]).to_pylist()}
     rows = safe.to_pylist()
     hidden = [
         (r[values[0]] == MARKER if markers == "inline" else r[values[0] + "_marker"] == MARKER)
@@ -431,19 +451,25 @@ def _carry(
     ]
     out = safe
     for k in keep:
+
+        def small(row: dict[str, Any], k: str = k) -> bool:
+            return any(0 < (row.get(c) or 0) < threshold for c in behind.get(k, ()))
+
+        withheld = [h or small(source.get(key(r), {})) for r, h in zip(rows, hidden, strict=True)]
         got = [
-            None if h else source.get(key(r), {}).get(k) for r, h in zip(rows, hidden, strict=True)
+            None if h else source.get(key(r), {}).get(k)
+            for r, h in zip(rows, withheld, strict=True)
         ]
         if markers == "inline":
             text = [
                 MARKER if h else ("" if v is None else str(v))
-                for v, h in zip(got, hidden, strict=True)
+                for v, h in zip(got, withheld, strict=True)
             ]
             out = out.append_column(k, pa.array(text, pa.string()))
         else:
             kind = table.schema.field(k).type
             out = out.append_column(pa.field(k, kind), pa.array(got, kind))
             out = out.append_column(
-                k + "_marker", pa.array([MARKER if h else None for h in hidden], pa.string())
+                k + "_marker", pa.array([MARKER if h else None for h in withheld], pa.string())
             )
     return out

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -62,6 +62,7 @@ def write_disclosed(
     money: Sequence[str] = (),
     units: str | None = None,
     keep: Sequence[str] = (),
+    rests_on: Mapping[str, Sequence[str]] | None = None,
     rules: OutputRules | None = None,
     totals: bool = False,
     enabled: bool = True,
@@ -71,9 +72,9 @@ def write_disclosed(
     """Disclosure-control ``table`` and write it to ``path`` (``.csv``, ``.parquet`` or
     ``.json``), recording the export in ``audit``.
 
-    ``by``, ``counts``, ``money``, ``units``, ``rules``, ``totals`` and ``keep`` are as
-    for :func:`disclose` (``keep``: other statistics of the same cells, such as a median
-    duration, withheld wherever the cell is). ``enabled=False`` is the
+    ``by``, ``counts``, ``money``, ``units``, ``rules``, ``totals``, ``keep`` and
+    ``rests_on`` are as for :func:`disclose` (``keep``: other statistics of the same
+    cells, such as a median duration, withheld wherever the cell is). ``enabled=False`` is the
     ``--no-disclosure-control`` flag. ``notes`` are footnotes of the caller's own, written
     after those of disclosure control. ``audit=None`` is only for figures of data from
     outside any workspace (an event log file given to ``journeys dfg``): nothing is
@@ -105,6 +106,7 @@ def write_disclosed(
         who=who,
         output=None if enabled else str(path),
         keep=keep,
+        rests_on=rests_on,
     )
     footnotes = [*notes_of_control, *notes]
     withheld = _withheld(safe, [*counts, *money], markers) if enabled else 0

@@ -461,7 +461,20 @@ def shape(
         outputs = _Outputs(workspace, agreement, no_disclosure_control, who, "journeys shape")
         table = journeys.service_shapes(ws, cfg)
     measures = [c for c in table.column_names if c not in ("service", "episodes")]
-    how: dict[str, Any] = {"by": ["service"], "counts": ["episodes"], "keep": measures}
+    # The tail share times the episodes is how many episodes are off the main paths:
+    # a share that gives away a count under the threshold (off them or on them) is
+    # withheld as that count would be.
+    off = pc.round(pc.multiply(table.column("tail_share"), table.column("episodes")))
+    table = table.append_column("off_main_paths", pc.cast(off, pa.int64()))
+    table = table.append_column(
+        "on_main_paths", pc.subtract(table.column("episodes"), table.column("off_main_paths"))
+    )
+    how: dict[str, Any] = {
+        "by": ["service"],
+        "counts": ["episodes"],
+        "keep": measures,
+        "rests_on": {"tail_share": ["off_main_paths", "on_main_paths"]},
+    }
     if out is not None:
         outputs.write(table, out, "services", **how)
         return
