@@ -45,15 +45,19 @@ def order(table: pa.Table) -> Ordered | None:
         return None
     case = _codes(table.column("case_id"))[0]
     codes, names = _codes(table.column("activity"))
-    us = _int64(table.column("us"))
-    tie = _int64(table.column("ord"))
-    perm = _sort(case, us, tie)
-    del tie
-    case, codes, us = case[perm], codes[perm], us[perm]
-    del perm
-    starts = np.flatnonzero(case[1:] != case[:-1]) + 1
-    first = np.concatenate(([0], starts)) if len(case) else starts
-    return Ordered(codes=codes, us=us, first=first.astype(np.int64), names=names.cast(pa.string()))
+    names = names.cast(pa.string())
+    if len(case) == 0:
+        return Ordered(codes, np.empty(0, np.int64), np.empty(0, np.int64), names)
+    packed = _packed(case, table.column("us"), table.column("ord"))
+    if packed is not None:
+        perm, case_of, us = packed
+    else:
+        us, tie = _int64(table.column("us")), _int64(table.column("ord"))
+        perm = np.lexsort((tie, us, case))
+        case_of, us = case[perm].astype(np.int64), us[perm]
+    codes = codes[perm]
+    first = np.concatenate(([0], np.flatnonzero(case_of[1:] != case_of[:-1]) + 1))
+    return Ordered(codes=codes, us=us, first=first.astype(np.int64), names=names)
 
 
 def _codes(column: pa.ChunkedArray) -> tuple[I32, pa.Array]:
@@ -67,41 +71,66 @@ def _int64(column: pa.ChunkedArray) -> I64:
     return np.asarray(column.combine_chunks().to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
+def _from_smallest(column: pa.ChunkedArray, out: I64) -> int:
+    """Write each value less the column's smallest into ``out``; the smallest."""
+    low = int(pc.min(column).as_py())
+    at = 0
+    for chunk in column.chunks:
+        part = np.asarray(chunk.to_numpy(zero_copy_only=False), dtype=np.int64)
+        np.subtract(part, low, out=out[at : at + len(part)])
+        at += len(part)
+    return low
+
+
 def _bits(n: int) -> int:
     return max(int(n).bit_length(), 1)
 
 
-def _sort(case: I32, us: I64, tie: I64) -> I64:
-    """The permutation ordering events by (case, us, tie)."""
-    if len(case) == 0:
-        return np.empty(0, np.int64)
-    # One integer key when (case, time, tie) fit in 63 bits: times are counted from the
-    # first in their coarsest common unit (minutes, seconds or milliseconds, when every
-    # time is whole in it), the tie-break from its smallest. Built in place: fresh memory
-    # costs as much as the arithmetic here.
-    key = us - us.min()
+def _packed(
+    case: I32, us_column: pa.ChunkedArray, tie_column: pa.ChunkedArray
+) -> tuple[I64, I64, I64] | None:
+    """Events sorted by (case, time, tie-break) through one integer key, when it fits in
+    63 bits: the permutation, each sorted event's case number and its time. None when it
+    does not fit.
+
+    Times are counted from the first in their coarsest common unit (minutes, seconds or
+    milliseconds, when every time is whole in it), the tie-break from its smallest. Case
+    and time are read back from the sorted keys, and the key is built in place: on this
+    kind of machine, fresh memory costs as much as the arithmetic.
+    """
+    key = np.empty(len(case), np.int64)
+    first_us = _from_smallest(us_column, key)
     scratch = np.empty_like(key)
-    for unit in (60_000_000, 1_000_000, 1_000):
-        if not np.remainder(key, unit, out=scratch).any():
-            key //= unit
+    unit = 1
+    for step in (60_000_000, 1_000_000, 1_000):
+        if not np.remainder(key, step, out=scratch).any():
+            key //= step
+            unit = step
             break
     c_bits, t_bits = _bits(int(case.max())), _bits(int(key.max()))
-    np.subtract(tie, tie.min(), out=scratch)
+    _from_smallest(tie_column, scratch)
     o_bits = _bits(int(scratch.max()))
     if c_bits + t_bits + o_bits <= 63:
-        key <<= o_bits
+        low = o_bits  # where the time starts in the key
+        key <<= low
         key |= scratch
-        scratch[:] = case
-        scratch <<= t_bits + o_bits
-        key |= scratch
-        return np.argsort(key)  # keys are unique unless rows repeat: no order to keep
-    if c_bits + t_bits <= 63 and bool((tie[1:] >= tie[:-1]).all()):
-        # rows already in tie-break order: a stable sort on (case, time) keeps it
-        scratch[:] = case
-        scratch <<= t_bits
-        key |= scratch
-        return np.argsort(key, kind="stable")
-    return np.lexsort((tie, us, case))
+    elif c_bits + t_bits <= 63 and bool((scratch[1:] >= scratch[:-1]).all()):
+        low = 0  # rows already in tie-break order: a stable sort keeps it
+    else:
+        return None
+    scratch[:] = case
+    scratch <<= t_bits + low
+    key |= scratch
+    # with the tie-break in it, keys are unique unless rows repeat: no order to keep
+    perm = np.argsort(key, kind="stable" if low == 0 else None)
+    np.take(key, perm, out=scratch)  # the sorted keys
+    case_of = key  # reused: each sorted event's case number
+    np.right_shift(scratch, t_bits + low, out=case_of)
+    scratch >>= low
+    scratch &= (1 << t_bits) - 1
+    scratch *= unit
+    scratch += first_us
+    return perm, case_of, scratch
 
 
 @dataclass
