@@ -301,6 +301,9 @@ def episodes_main(args: list[str]) -> None:
 
 
 def main(args: list[str]) -> None:
+    if "--help" in args or "-h" in args:
+        print(__doc__)
+        return
     if "--episodes" in args:
         episodes_main(args)
         return
