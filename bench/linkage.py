@@ -18,6 +18,9 @@ Then, each in its own process (wall time and peak memory are its own):
 - ``joinedup_plain``: ``link.link(..., plaintext=True)`` on the plain files;
 - ``pseudonymise``: the four organisations encoding their files (keyed);
 - ``joinedup_privacy``: ``link.link`` on the encoded files;
+- ``blocking_pairs``: for each of the model's blocking rules, the pairs of records of
+  different organisations it lets through, counted from key frequencies: the work
+  Splink's scoring has to do at this size, and how it grows;
 - ``dice_kernel``: Dice comparisons per second of the compiled kernel
   (``link/_dice.py``) over all pairs of 20,000 x 20,000 surname filters, on one thread
   and on two, against the machine's popcount limit measured on the same words (the AND
@@ -47,6 +50,7 @@ STEPS = [
     "joinedup_plain",
     "pseudonymise",
     "joinedup_privacy",
+    "blocking_pairs",
     "dice_kernel",
 ]
 #: Filters a side in the all-pairs kernel measure: 20,000 x 20,000 = 400 million pairs.
@@ -220,6 +224,37 @@ took = time.perf_counter() - start
 report({{"records": n, "records_per_second": round(n / took)}})
 """
 
+BLOCKING = """
+import duckdb
+from joinedup.link import _inputs
+from joinedup.link._model import Field, blocking_rules
+out = {out!r}
+orgs = ["benefits", "tax", "council", "health"]
+parties = _inputs.load([f"{{out}}/{{o}}.enc.parquet" for o in orgs], plaintext=False)
+tables = _inputs.harmonise(parties)
+fields = [Field(n, k) for n, k in _inputs.shared_fields(parties).items()]
+rules = blocking_rules(fields, set(tables[0].column_names))
+con = duckdb.connect()
+con.execute("SET threads = {threads}")
+for p, t in zip(parties, tables):
+    con.register(f"t_{{p.org}}", t.append_column("org_", [[p.org] * t.num_rows]))
+con.execute("CREATE TABLE e AS " + " UNION ALL ".join(f"SELECT * FROM t_{{o}}" for o in orgs))
+# Pairs of records of different organisations that each rule lets through, counted from
+# key frequencies (no pairs are made): what Splink has to score at this size.
+pairs = {{}}
+for rule in rules:
+    left, right = (side.strip()[2:] for side in rule.split("="))
+    pairs[rule] = con.execute(f'''
+        WITH l AS (SELECT {{left}} AS k, org_, count(*) AS n FROM e WHERE {{left}} IS NOT NULL
+                   GROUP BY ALL),
+             r AS (SELECT {{right}} AS k, org_, count(*) AS n FROM e WHERE {{right}} IS NOT NULL
+                   GROUP BY ALL)
+        SELECT coalesce(sum(l.n * r.n), 0) FROM l JOIN r ON l.k = r.k AND l.org_ < r.org_
+    ''').fetchone()[0]
+report({{"records": sum(t.num_rows for t in tables), "pairs_by_rule": pairs,
+    "pairs_all_rules_with_repeats": sum(pairs.values())}})
+"""
+
 KERNEL = """
 import json, time, os
 import duckdb, numba, numpy as np, psutil
@@ -329,6 +364,7 @@ def main(sizes: list[int]) -> None:
                 "joinedup_plain": JOINEDUP.format(out=tmp, keyed=False, threads=THREADS),
                 "pseudonymise": ENCODE.format(out=tmp),
                 "joinedup_privacy": JOINEDUP.format(out=tmp, keyed=True, threads=THREADS),
+                "blocking_pairs": BLOCKING.format(out=tmp, threads=THREADS),
                 "dice_kernel": KERNEL.format(out=tmp, threads=THREADS, side=KERNEL_SIDE),
             }
             for name, at in _plan(sizes):
