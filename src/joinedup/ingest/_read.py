@@ -2,8 +2,9 @@
 
 A table's files become :class:`Part` s. A CSV file is not loaded anywhere: it is scanned
 by DuckDB in parallel and streamed, once to check every row (the scan that finds the rows
-the reader cannot parse, which go to quarantine whole) and once more to write the rows
-that passed; it is never loaded into Python. Other formats (and a CSV file DuckDB's
+the reader cannot parse, which go to quarantine whole), once more to write the rows that
+passed and, only when keys repeat, once more to fetch those rows numbered; it is never
+loaded into Python. Other formats (and a CSV file DuckDB's
 reader gives up on, read row by row instead) are held in a temporary table with a
 ``_file`` and a 1-based ``_row`` column beside the export's own columns.
 
@@ -88,28 +89,30 @@ class Part:
         thread: used only to fetch the few rows a later step needs (repeated keys)."""
         if self.held is not None:
             return self.scan(name, everything)
-        rows = f"SELECT row_number() OVER () - 1 AS _k, * FROM ({self.scan(name, everything)})"
-        return self._number(rows, "_k", "_k")
+        return self._number(
+            f"SELECT row_number() OVER () - 1 AS _k, * FROM ({self.scan(name, everything)})"
+        )
 
     def number(self, checked: str) -> str:
         """``_file`` and ``_row`` for the rows of ``checked``, a table made from ``scan``."""
         if self.held is not None:
             return f"SELECT * FROM {q(checked)}"
-        return self._number(f"SELECT rowid - {self.base} AS _k, * FROM {q(checked)}", "_k", "_k")
+        return self._number(f"SELECT rowid - {self.base} AS _k, * FROM {q(checked)}")
 
-    def _number(self, rows: str, k: str, drop: str) -> str:
+    def _number(self, rows: str) -> str:
+        """``rows`` (with ``_k``, the 0-based index among the parsed rows) numbered."""
         label = lit(self.label)
         if self.gaps is None:
             return (
-                f"SELECT {label} AS _file, CAST(t.{k} + 1 AS BIGINT) AS _row, "
-                f"t.* EXCLUDE ({drop}) FROM ({rows}) AS t"
+                f"SELECT {label} AS _file, CAST(t._k + 1 AS BIGINT) AS _row, "
+                f"t.* EXCLUDE (_k) FROM ({rows}) AS t"
             )
         # The k-th parsed row is data row k + m, where m counts the rejected rows before
         # it: with rejected rows q_1 < q_2 < …, m = #{j : q_j - j < k}.
         return (
-            f"SELECT {label} AS _file, CAST(t.{k} + 1 + coalesce(a.m, 0) AS BIGINT) AS _row, "
-            f"t.* EXCLUDE ({drop}) FROM ({rows}) AS t ASOF LEFT JOIN {q(self.gaps)} AS a "
-            f"ON t.{k} >= a.g"
+            f"SELECT {label} AS _file, CAST(t._k + 1 + coalesce(a.m, 0) AS BIGINT) AS _row, "
+            f"t.* EXCLUDE (_k) FROM ({rows}) AS t ASOF LEFT JOIN {q(self.gaps)} AS a "
+            f"ON t._k >= a.g"
         )
 
 
