@@ -24,8 +24,9 @@ from joinedup.journeys import _ordered
 
 _STEPS, _CODES = "_jn_steps", "_jn_codes"
 VARIANT_SEPARATOR = " > "
-#: Logs up to this many events are sorted in memory (about 150 bytes an event at the
-#: peak, so 3 GB here); larger ones are processed in the engine, out of core.
+#: Logs up to this many events are sorted in memory; larger ones are processed in the
+#: engine, out of core. A 10M-event log peaked at 3.0 GB for the whole process (the
+#: engine's copy of the log included), so about 6 GB at this limit.
 IN_MEMORY_ROWS = 20_000_000
 
 DFG_SCHEMA = pa.schema(
