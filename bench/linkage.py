@@ -3,6 +3,7 @@
     python bench/linkage.py                  # 10k and 100k people
     python bench/linkage.py 10000 100000 1000000
     python bench/linkage.py 100000           # adds to the results; other sizes are kept
+    python bench/linkage.py 1000000 --steps make_people,pseudonymise,blocking_pairs
 
 For each population size one set of four organisations' people files is made with the
 synthetic population's identity generator and its realistic disagreements (nicknames,
@@ -334,28 +335,34 @@ report({{"pairs_all_pairs": pairs, "threads": {threads},
 """
 
 
-def _earlier(sizes: list[int]) -> list[Measure]:
-    """Measures kept from the last results at sizes not run now, so that a run at one
-    size (100,000 alone, say) adds to the file rather than replacing it."""
+def _earlier(plan: list[tuple[str, int]]) -> list[Measure]:
+    """Measures kept from the last results that this run does not repeat, so that a run
+    at one size (100,000 alone, say) adds to the file rather than replacing it."""
     path = RESULTS / "linkage.json"
     if not path.exists():
         return []
     doc = json.loads(path.read_text(encoding="utf-8"))
-    kept = [Measure(**m) for m in doc["measures"] if m["size"] not in sizes]
-    # The kernel is measured once, at the smallest size run: a new one replaces the old.
-    return [m for m in kept if m.name != "dice_kernel"]
+    sizes = {size for _, size in plan}
+    kernel = any(name == "dice_kernel" for name, _ in plan)
+    return [
+        Measure(**m)
+        for m in doc["measures"]
+        # The kernel is measured once, at the smallest size run: a new one replaces the old.
+        if m["size"] not in sizes and not (kernel and m["name"] == "dice_kernel")
+    ]
 
 
-def _plan(sizes: list[int]) -> list[tuple[str, int]]:
+def _plan(sizes: list[int], steps: list[str]) -> list[tuple[str, int]]:
     """The (step, size) pairs a run over ``sizes`` measures, in order."""
     out = []
     for size in sorted(sizes):
-        out += [(n, size) for n in STEPS if n != "dice_kernel" or size == min(sizes)]
+        out += [(n, size) for n in steps if n != "dice_kernel" or size == min(sizes)]
     return out
 
 
-def main(sizes: list[int]) -> None:
-    measures: list[Measure] = _earlier(sizes)
+def main(sizes: list[int], steps: list[str] = STEPS) -> None:
+    plan = _plan(sizes, steps)
+    measures: list[Measure] = _earlier(plan)
     for size in sorted(sizes):
         with tempfile.TemporaryDirectory(prefix="joinedup-bench-link-") as tmp:
             code = {
@@ -367,7 +374,7 @@ def main(sizes: list[int]) -> None:
                 "blocking_pairs": BLOCKING.format(out=tmp, threads=THREADS),
                 "dice_kernel": KERNEL.format(out=tmp, threads=THREADS, side=KERNEL_SIDE),
             }
-            for name, at in _plan(sizes):
+            for name, at in plan:
                 if at != size:
                     continue
                 log = str(Path(tmp) / f"{name}.log")
@@ -383,4 +390,16 @@ def main(sizes: list[int]) -> None:
 
 
 if __name__ == "__main__":
-    main([int(a) for a in sys.argv[1:]] or [10_000, 100_000])
+    args = sys.argv[1:]
+    chosen = STEPS
+    if "--steps" in args:
+        # e.g. --steps make_people,pseudonymise,blocking_pairs: the pairs blocking yields
+        # at a size where the linkage runs themselves would not fit the machine.
+        i = args.index("--steps")
+        chosen = args[i + 1].split(",")
+        unknown = set(chosen) - set(STEPS)
+        if unknown:
+            sys.exit(f"unknown steps {sorted(unknown)}; steps are {', '.join(STEPS)}")
+        chosen = [n for n in STEPS if n in chosen]
+        del args[i : i + 2]
+    main([int(a) for a in args] or [10_000, 100_000], chosen)
