@@ -166,3 +166,78 @@ def test_missing_workspace_is_one_clear_line(tmp_path: Path) -> None:
     res = runner.invoke(app, ["classify", "--workspace", str(tmp_path / "nope")])
     assert res.exit_code == 1
     assert "no workspace" in res.output
+
+
+def _corrections(ws_dir: Path, rows: list[tuple[str, str, int]]) -> None:
+    """Write label corrections as the web service's review page does: (event, category, minute)."""
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+
+    from joinedup.model import LABEL_CORRECTIONS
+    from joinedup.workspace import Workspace
+
+    with Workspace(ws_dir, create=False) as ws:
+        found = ws.engine.to_arrow(ws.engine.sql("SELECT event_id, org FROM events"))
+        events = {r["event_id"]: r["org"] for r in found.to_pylist()}
+        table = pa.table(
+            {
+                "event_id": [e for e, _, _ in rows],
+                "org": [events[e] for e, _, _ in rows],
+                "category": [c for _, c, _ in rows],
+                "demand_type": ["value" if c == "bin_repair" else "failure" for _, c, _ in rows],
+                "corrected_by": ["analyst"] * len(rows),
+                "corrected_at": [datetime(2026, 11, 1, 9, m, tzinfo=UTC) for _, _, m in rows],
+            },
+            schema=LABEL_CORRECTIONS,
+        )
+        ws.engine.write("label_corrections", table)
+
+
+def test_train_learns_from_a_workspaces_corrections(
+    loaded_workspace_dir: Path, tmp_path: Path
+) -> None:
+    from joinedup.workspace import Workspace
+
+    ws_dir = tmp_path / "ws"
+    shutil.copytree(loaded_workspace_dir, ws_dir)
+    with Workspace(ws_dir, create=False) as ws:
+        ids = [
+            r["event_id"]
+            for r in ws.engine.to_arrow(
+                ws.engine.sql(
+                    "SELECT event_id FROM events WHERE note IS NOT NULL AND trim(note) <> '' "
+                    "ORDER BY event_id LIMIT 12"
+                )
+            ).to_pylist()
+        ]
+    assert len(ids) == 12
+    tax = tmp_path / "taxonomy.yaml"
+    tax.write_text(
+        "categories:\n  - {code: bin_repair, demand_type: value, meaning: a broken bin}\n",
+        encoding="utf-8",
+    )
+    model = tmp_path / "m.npz"
+    args = ["train", "-w", str(ws_dir), "--taxonomy", str(tax), "--out", str(model)]
+    args += ["--per-category", "10", "--no-embeddings"]
+
+    res = runner.invoke(app, args)  # nothing corrected yet
+    assert res.exit_code == 1 and "no corrected labels yet" in res.output
+
+    # Twelve contacts corrected; the first corrected again later, back to needs_review:
+    # the latest correction stands, so eleven labels are learnt.
+    _corrections(ws_dir, [(e, "bin_repair", 1) for e in ids] + [(ids[0], "needs_review", 2)])
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "11 of your labels" in res.output, res.output
+
+    # A CSV and the workspace together.
+    labels = _write(tmp_path / "l.csv", [{"note": "where is my refund", "category": "chase"}])
+    res = runner.invoke(app, [*args[:1], str(labels), *args[1:]])
+    assert res.exit_code == 0, res.output
+    assert "12 of your labels" in res.output, res.output
+
+
+def test_train_needs_labels_from_somewhere(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["train", "--out", str(tmp_path / "m.npz")])
+    assert res.exit_code == 1 and "CSV of labelled notes" in res.output

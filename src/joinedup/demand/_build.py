@@ -19,6 +19,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp  # type: ignore[import-untyped]
@@ -35,6 +36,9 @@ from joinedup.demand._text import (
     softmax,
     stop_words,
 )
+
+if TYPE_CHECKING:
+    from joinedup.workspace import Workspace
 
 #: Generated notes per category in the shipped model's corpus.
 DEFAULT_PER_CATEGORY = 1500
@@ -209,8 +213,34 @@ def read_labels(
     return out
 
 
+def read_corrections(ws: Workspace, taxonomy: Taxonomy = DEFAULT_TAXONOMY) -> list[Example]:
+    """The labels analysts corrected on the web service's review page (``label_corrections``),
+    each with its contact's note: the latest correction of a contact stands."""
+    if not ws.engine.has_table("label_corrections"):
+        return []
+    rows = ws.engine.to_arrow(
+        ws.engine.sql(
+            "SELECT e.note, c.category FROM (SELECT event_id, category, row_number() OVER "
+            "(PARTITION BY event_id ORDER BY corrected_at DESC) AS k FROM label_corrections) "
+            "AS c JOIN events AS e ON e.event_id = c.event_id "
+            "WHERE c.k = 1 AND e.note IS NOT NULL AND trim(e.note) <> '' "
+            "ORDER BY c.event_id"
+        )
+    ).to_pylist()
+    out: list[Example] = []
+    for r in rows:
+        label = r["category"]
+        try:
+            taxonomy.type_of(label)
+        except DemandError as exc:
+            raise DemandError(f"{ws.path}, table label_corrections: {exc}") from None
+        if label != "needs_review":
+            out.append(Example(r["note"], label, "labels"))
+    return out
+
+
 def train(
-    labels_path: Path | str,
+    labels_path: Path | str | None,
     out: Path | str,
     *,
     text_col: str = "note",
@@ -220,16 +250,29 @@ def train(
     seed: int = DEFAULT_SEED,
     embeddings: bool | None = None,
     progress: Progress | None = None,
+    workspace: Workspace | None = None,
 ) -> TextModel:
     """Retrain on the shipped corpus plus an organisation's labels; save to ``out``.
 
-    The new model has sentence embeddings when ``embeddings`` says so, or, when it is
-    None, when the embeddings extra is installed (as the shipped model chosen by default).
+    The labels come from a CSV (``labels_path``), from the corrections analysts made on the
+    web service's review page in ``workspace``, or from both. The new model has sentence
+    embeddings when ``embeddings`` says so, or, when it is None, when the embeddings extra
+    is installed (as the shipped model chosen by default).
     """
     from joinedup.demand._embed import ENCODER
     from joinedup.demand._text import use_embeddings
 
-    labels = read_labels(labels_path, text_col, label_col, taxonomy)
+    if labels_path is None and workspace is None:
+        raise DemandError("give a CSV of labelled notes, a workspace with corrections, or both")
+    labels = [] if labels_path is None else read_labels(labels_path, text_col, label_col, taxonomy)
+    if workspace is not None:
+        corrected = read_corrections(workspace, taxonomy)
+        if not corrected and labels_path is None:
+            raise DemandError(
+                f"{workspace.path}: no corrected labels yet; correct some on the web "
+                "service's review page (joinedup serve, /labels) or give a CSV of labels"
+            )
+        labels += corrected
     settings = FeatureSettings(embeddings=ENCODER if use_embeddings(embeddings) else None)
     return build_model(
         out,

@@ -235,7 +235,19 @@ def review(
 @app.command()
 @_friendly
 def train(
-    labels: Annotated[Path, typer.Argument(help="CSV of labelled notes.")],
+    labels: Annotated[
+        Path | None,
+        typer.Argument(help="CSV of labelled notes (omit to use only a workspace's corrections)."),
+    ] = None,
+    workspace: Annotated[
+        Path | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            help="Also learn from the labels analysts corrected in this workspace (the web "
+            "service's review page).",
+        ),
+    ] = None,
     text_col: Annotated[str, typer.Option(help="Column holding the note text.")] = "note",
     label_col: Annotated[str, typer.Option(help="Column holding the category.")] = "category",
     out: Annotated[Path, typer.Option(help="Model file to write.")] = Path("demand-model.npz"),
@@ -252,21 +264,28 @@ def train(
 ) -> None:
     """Retrain the text model with your labels on top of the shipped corpus.
 
-    Use the result with --model on classify, review and evaluate.
+    Labels come from a CSV, from the corrections analysts made on the web service's review
+    page (--workspace; the latest correction of each contact stands), or both. Use the
+    result with --model on classify, review and evaluate.
     """
+    from contextlib import nullcontext
+
     from joinedup import demand
+    from joinedup.workspace import Workspace
 
     tax = demand.load_taxonomy(taxonomy)
-    m = demand.train(
-        labels,
-        out,
-        text_col=text_col,
-        label_col=label_col,
-        taxonomy=tax,
-        per_category=per_category,
-        embeddings=embeddings,
-        progress=lambda msg: err.print(msg),
-    )
+    with Workspace(workspace, create=False) if workspace is not None else nullcontext() as ws:
+        m = demand.train(
+            labels,
+            out,
+            text_col=text_col,
+            label_col=label_col,
+            taxonomy=tax,
+            per_category=per_category,
+            embeddings=embeddings,
+            progress=lambda msg: err.print(msg),
+            workspace=ws,
+        )
     console.print(
         f"Wrote {out}: {m.meta.get('labels', 0):,} of your labels on top of "
         f"{m.meta.get('generated', 0):,} generated and {m.meta.get('hand_written', 0):,} "
