@@ -280,9 +280,8 @@ RUNS = pa.schema(
     ]
 )
 
-#: The standard tables a workspace holds, by name.
 #: Demand labels corrected by analysts (in the web service's review page), to retrain the
-#: text model with the organisation's own labels.
+#: text model with the organisation's own labels (``joinedup demand train --workspace``).
 LABEL_CORRECTIONS = pa.schema(
     [
         pa.field("event_id", pa.string(), nullable=False),
@@ -294,6 +293,7 @@ LABEL_CORRECTIONS = pa.schema(
     ]
 )
 
+#: The standard tables a workspace holds, by name.
 STANDARD_TABLES: dict[str, pa.Schema] = {
     "events": EVENTS,
     "people": PEOPLE,
