@@ -10,7 +10,9 @@ last one is answered (a closed loop), for a fixed time after a warm-up.
 
 Two latencies matter and are reported apart: the first view of a filter combination
 (computed from the workspace's tables; later views of it come from the app's cache of
-published figures) and the steady state that the concurrent clients see.
+published figures) and the steady state that the concurrent clients see. The server's
+CPU time per request is reported too: on a shared machine the latencies include waiting
+for a core, which that figure does not.
 
     .venv/bin/python bench/web.py                       # 20,000 people, 50 clients, 30 s
     .venv/bin/python bench/web.py --people 2000 --seconds 10
