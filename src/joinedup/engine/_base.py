@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -56,6 +57,11 @@ class Engine(abc.ABC):
         Engines with the ``"transactions"`` capability override this.
         """
         raise EngineError(f"the {self.name} engine cannot run a transaction")
+
+    def unordered(self) -> AbstractContextManager[None]:
+        """A block whose writes may store rows in any order (an engine that keeps a scan's
+        order when it writes overrides this to stop doing so); by default, no change."""
+        return contextlib.nullcontext()
 
     def condition(self, where: str, *, dialect: str = "duckdb") -> str:
         """A boolean SQL condition written in ``dialect``, in this engine's own SQL: for
