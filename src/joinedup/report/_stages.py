@@ -281,11 +281,19 @@ def money(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
                 measures=("cost",),
             )
         )
-    causes = {
-        (r["cause"], r["absorbed"]): r["top_causes"]
-        for r in shunt
-        if matrix.get(r["cause"], {}).get(r["absorbed"]) is not None
-    }
+    if pub.controlled and shunt:
+        # The stored matrix counts each cause; published, a cell names its main causes
+        # only, each resting on at least the threshold of contacts and people.
+        from joinedup.value._ledger import published_matrix
+
+        named = {
+            (c.caused_by_org, c.absorbed_by_org): ", ".join(c.top_causes)
+            for c in published_matrix(ws, rules=pub.rules).cells
+            if c.top_causes
+        }
+    else:
+        named = {(r["cause"], r["absorbed"]): r["top_causes"] for r in shunt}
+    causes = {k: v for k, v in named.items() if matrix.get(k[0], {}).get(k[1]) is not None and v}
     return Section(
         "money",
         "Money: the cost of failure demand, and who pays it",
