@@ -143,11 +143,26 @@ def test_every_chart_has_its_table(section: Section) -> None:
         assert 'role="img"' in chart.svg and "aria-label=" in chart.svg
 
 
-def test_process_maps_are_left_out_under_a_filter(pipeline_dir: Path) -> None:
+def test_process_maps_under_a_filter_cover_the_filtered_needs(pipeline_dir: Path) -> None:
+    from joinedup import journeys as stage
+
+    kept = (
+        "SELECT ee.episode_id FROM episode_events ee JOIN events e USING (event_id) "
+        "WHERE e.org = 'council'"
+    )
     with Workspace(pipeline_dir, create=False) as ws:
         fig = compute(ws, Filters(orgs=("council",)))
         made = journeys(ws, fig, publish(fig))
-    assert made is not None and made.context["maps_left_out"]
+        whole = stage.process_map(ws, by="activity")
+        part = stage.process_map(ws, by="activity", episodes=kept)
+        n_kept = ws.engine.count(ws.engine.sql(f"SELECT DISTINCT episode_id FROM ({kept})"))
+    assert made is not None
     titles = [c.title for c in made.charts]
-    assert not any(t.startswith(("Process map", "Hand-offs", "The most common")) for t in titles)
+    assert any(t.startswith("Process map") for t in titles), titles
     assert any(t.startswith("End-to-end time") for t in titles)
+    # The filtered map is the map of the episodes that touched the council, no more.
+    assert part.cases == n_kept < whole.cases
+    assert 0 < part.events < whole.events
+    assert {r["source"] for r in part.dfg.to_pylist()} <= {
+        r["source"] for r in whole.dfg.to_pylist()
+    }

@@ -86,10 +86,14 @@ def process_map(
     by: str = "activity",
     service: str | None = None,
     contacts_only: bool = False,
+    episodes: str | None = None,
 ) -> ProcessMap:
     """The directly-follows graph, start/end activities and variants of the workspace's
-    episodes; ``by`` labels each event by its activity, organisation or channel."""
-    log = stage_workspace_log(ws.engine, by=by, service=service, contacts_only=contacts_only)
+    episodes; ``by`` labels each event by its activity, organisation or channel.
+    ``episodes``, SQL selecting episode ids, limits the map to those episodes."""
+    log = stage_workspace_log(
+        ws.engine, by=by, service=service, contacts_only=contacts_only, episodes=episodes
+    )
     try:
         return discover(ws.engine, log)
     finally:

@@ -28,9 +28,11 @@ def stage_workspace_log(
     by: str = "activity",
     service: str | None = None,
     contacts_only: bool = False,
+    episodes: str | None = None,
 ) -> str:
     """Stage every episode's events as a log ``(case_id, activity, ts, ord)``: the case is
-    the episode, the order is the episode's own (time, then event id)."""
+    the episode, the order is the episode's own (time, then event id). ``episodes``, SQL
+    selecting episode ids, limits the log to those episodes."""
     if engine.count("episode_events") == 0:
         raise JourneysError("the workspace has no episodes: run `joinedup journeys build` first")
     where = []
@@ -49,6 +51,8 @@ def stage_workspace_log(
         where.append(f"ep.need_type = {lit(service)}")
     if contacts_only:
         where.append("coalesce(e.direction, 'in') = 'in'")
+    if episodes is not None:
+        where.append(f"ee.episode_id IN ({episodes})")
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     engine.stage(
         WS_LOG,

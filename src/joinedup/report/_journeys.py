@@ -4,8 +4,8 @@ they follow (the organisation-level flow, the activity process map, the top vari
 Every count shown passes disclosure control through
 :func:`joinedup.report._publish.grid`; a time (a median or a percentile) is shown only
 for a group whose count is shown. Process maps come from
-:func:`joinedup.journeys.process_map`, which covers every need in the workspace: under a
-dashboard filter they are left out (and the page says so) rather than shown unfiltered.
+:func:`joinedup.journeys.process_map`; under a dashboard filter they cover the needs with
+at least one contact the filter keeps, as every other figure of the section does.
 Large tables are cut to their biggest rows plus an "all others" row before control, so
 the control stays quick and the total stays true.
 """
@@ -50,13 +50,13 @@ def journeys(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
     if not _present(ws, "episodes"):
         return None
     # With filters, the needs are those with at least one contact the filters keep.
-    chosen = "episodes"
+    chosen, kept = "episodes", None
     if fig.filters.active:
-        chosen = (
-            "(SELECT * FROM episodes WHERE episode_id IN (SELECT ee.episode_id FROM "
-            "episode_events ee JOIN events e USING (event_id) "
-            f"WHERE {fig.filters.where('e')}))"
+        kept = (
+            "SELECT ee.episode_id FROM episode_events ee JOIN events e USING (event_id) "
+            f"WHERE {fig.filters.where('e')}"
         )
+        chosen = f"(SELECT * FROM episodes WHERE episode_id IN ({kept}))"
     stats = _rows(
         ws,
         "SELECT coalesce(need_type, 'unknown') AS need, count(*) AS needs, "
@@ -97,13 +97,12 @@ def journeys(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
         if safe.get(r["need"], {}).get("needs") is not None and r["q"]
     }
     charts = [c for c in (_needs_chart(safe), _time_chart(ws, chosen, pub)) if c]
-    maps_left_out = fig.filters.active
-    variants: list[dict[str, Any]] = []
-    if not maps_left_out:
-        from joinedup import journeys as stage
+    from joinedup import journeys as stage
 
-        pm = stage.process_map(ws, by="activity")
-        charts.extend(c for c in (_org_flow(ws, pub), _process_map(pm, pub)) if c)
+    pm = stage.process_map(ws, by="activity", episodes=kept)
+    variants: list[dict[str, Any]] = []
+    if pm.events:
+        charts.extend(c for c in (_org_flow(ws, pub, kept), _process_map(pm, pub)) if c)
         variants = _variants(pm, pub)
         if variants:
             charts.append(_variants_chart(variants))
@@ -117,7 +116,6 @@ def journeys(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
             "detail": detail,
             "shapes": shapes,
             "variants": variants,
-            "maps_left_out": maps_left_out,
         },
         charts,
     )
@@ -206,11 +204,12 @@ def _time_chart(ws: Workspace, chosen: str, pub: Published) -> Chart | None:
     )
 
 
-def _org_flow(ws: Workspace, pub: Published) -> Chart | None:
-    """Hand-offs between organisations, from the organisation-level process map."""
+def _org_flow(ws: Workspace, pub: Published, episodes: str | None) -> Chart | None:
+    """Hand-offs between organisations, from the organisation-level process map of the
+    episodes ``episodes`` selects (all when None)."""
     from joinedup import journeys as stage
 
-    flow = stage.process_map(ws, by="org")
+    flow = stage.process_map(ws, by="org", episodes=episodes)
     orgs = sorted(
         {r["source"] for r in flow.dfg.to_pylist()} | {r["target"] for r in flow.dfg.to_pylist()}
     )
