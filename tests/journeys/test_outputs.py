@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 import sqlite3
 import warnings
 from pathlib import Path
@@ -54,11 +55,12 @@ def test_service_shapes_follow_the_thresholds(linked_workspace_dir: Path) -> Non
 
 def test_ocel_json_and_sqlite_are_read_by_pm4py(linked_workspace_dir: Path, tmp_path: Path) -> None:
     pm4py = _pm4py()
-    with Workspace(linked_workspace_dir, create=False) as ws:
+    shutil.copytree(linked_workspace_dir, tmp_path / "ws")  # exports are audited there
+    with Workspace(tmp_path / "ws", create=False) as ws:
         events = ws.count("episode_events")
         people = len(set(ws.read("episode_events").column("person_id").to_pylist()))
-        assert journeys.export_ocel(ws, tmp_path / "log.jsonocel") == events
-        assert journeys.export_ocel(ws, tmp_path / "log.sqlite") == events
+        for name in ("log.jsonocel", "log.sqlite"):
+            assert journeys.export_ocel(ws, tmp_path / name, disclosure_control=False) == events
     doc = json.loads((tmp_path / "log.jsonocel").read_text())
     assert len(doc["events"]) == events
     with warnings.catch_warnings():
@@ -83,8 +85,9 @@ def test_xes_export_reads_back_with_the_same_process_map(
     linked_workspace_dir: Path, tmp_path: Path
 ) -> None:
     path = tmp_path / "log.xes"
-    with Workspace(linked_workspace_dir, create=False) as ws:
-        traces = journeys.export_xes(ws, path)
+    shutil.copytree(linked_workspace_dir, tmp_path / "ws")  # exports are audited there
+    with Workspace(tmp_path / "ws", create=False) as ws:
+        traces = journeys.export_xes(ws, path, disclosure_control=False)
         assert traces == ws.count("episodes")
         ours = journeys.process_map(ws, by="activity")
     back = journeys.discover_log(
@@ -187,3 +190,22 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     settings.write_text("episodes:\n  quiet_days: -3\n")
     res = runner.invoke(app, ["build", "-w", str(tmp_path), "--settings", str(settings)])
     assert res.exit_code == 1 and "quiet_days" in res.output
+
+
+def test_the_python_api_refuses_a_row_level_export_and_audits_it(
+    linked_workspace_dir: Path, tmp_path: Path
+) -> None:
+    from joinedup.governance import AuditLog
+
+    shutil.copytree(linked_workspace_dir, tmp_path / "ws")
+    out = tmp_path / "log.xes"
+    with Workspace(tmp_path / "ws", create=False) as ws:
+        with pytest.raises(journeys.JourneysError, match="row-level"):
+            journeys.export_xes(ws, out)
+        with pytest.raises(journeys.JourneysError, match="row-level"):
+            journeys.export_ocel(ws, tmp_path / "log.jsonocel")
+    assert not out.exists() and not (tmp_path / "log.jsonocel").exists()
+    log = AuditLog(tmp_path / "ws")
+    refused = [e.details["output"] for e in log.entries(what="export.refused")]
+    assert refused == [str(out), str(tmp_path / "log.jsonocel")]
+    assert {e.what for e in log.entries(what="export")} == {"export.refused"}

@@ -17,11 +17,12 @@ file for a log file, the event id within an episode.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
 
-from joinedup.engine import connect
+from joinedup.engine import Engine, connect
 from joinedup.journeys._dfg import ProcessMap, discover
 from joinedup.journeys._episodes import EpisodeResult, build_episodes
 from joinedup.journeys._errors import JourneysError
@@ -149,15 +150,76 @@ def service_shapes(ws: Workspace, settings: ShapeSettings | None = None) -> pa.T
     return _service_shapes(ws.engine, settings or ShapeSettings())
 
 
-def export_ocel(ws: Workspace, path: Path | str) -> int:
+#: Why the linked log cannot be released as it is.
+ROW_LEVEL = (
+    "journeys export writes the joined, row-level log: every linked event of every "
+    "organisation, with the person and the need it belongs to. It is not a table of "
+    "figures, so disclosure control cannot make it safe, and the policy allows the joined "
+    "tables only as aggregates."
+)
+
+
+def export_ocel(
+    ws: Workspace, path: Path | str, *, disclosure_control: bool = True, who: str | None = None
+) -> int:
     """Write the linked log as OCEL 2.0: SQLite for a ``.sqlite``/``.db`` file, JSON
-    otherwise (``.json``, ``.jsonocel``); returns the events written."""
+    otherwise (``.json``, ``.jsonocel``); returns the events written.
+
+    The log is row-level: it is written only with ``disclosure_control=False``, by an
+    administrator where the workspace has users (``who``); see :func:`export_xes`.
+    """
     path = Path(path)
     if path.suffix.lower() in (".sqlite", ".db", ".sqlite3"):
-        return export_ocel_sqlite(ws.engine, path)
-    return export_ocel_json(ws.engine, path)
+        return _row_level(ws, path, export_ocel_sqlite, "events", disclosure_control, who)
+    return _row_level(ws, path, export_ocel_json, "events", disclosure_control, who)
 
 
-def export_xes(ws: Workspace, path: Path | str) -> int:
-    """Write the linked log as XES (one trace per need episode); returns traces written."""
-    return _export_xes(ws.engine, path)
+def export_xes(
+    ws: Workspace, path: Path | str, *, disclosure_control: bool = True, who: str | None = None
+) -> int:
+    """Write the linked log as XES (one trace per need episode); returns traces written.
+
+    The log is row-level, so it is written only with ``disclosure_control=False``, for
+    work inside the secure setting, and, where the workspace has users, only by an
+    administrator (``who``). The refusal, the turning off and the file are recorded in
+    the workspace's audit log.
+    """
+    return _row_level(ws, Path(path), _export_xes, "traces", disclosure_control, who)
+
+
+def _row_level(
+    ws: Workspace,
+    path: Path,
+    write: Callable[[Engine, Path], int],
+    what: str,
+    disclosure_control: bool,
+    who: str | None,
+) -> int:
+    from joinedup.governance import AccessDenied, AuditLog, User, acting_user, can
+
+    audit = AuditLog(ws.path)
+    about = {"output": str(path), "command": "journeys export"}
+    if disclosure_control:
+        audit.append(who, "export.refused", {**about, "reason": "row-level"})
+        raise JourneysError(
+            f"{ROW_LEVEL} If you work inside the secure setting and may turn disclosure "
+            "control off (an administrator, where the workspace has users), run it again "
+            "with --no-disclosure-control (disclosure_control=False in Python); the audit log "
+            "records it. For figures to share, use `joinedup journeys map --out` instead."
+        )
+    try:
+        user = acting_user(ws.path, who)
+        if isinstance(user, User) and not can(user, "no_disclosure_control"):
+            raise AccessDenied(
+                f"{user.username} ({user.role.value}) may not turn disclosure control "
+                "off: only an administrator may export the row-level log"
+            )
+    except AccessDenied as exc:
+        audit.append(who, "export.refused", {**about, "reason": str(exc)})
+        raise
+    name = user.username if isinstance(user, User) else user
+    audit.append(name, "disclosure.off", {**about, "row_level": True})
+    n = write(ws.engine, path)
+    details = {**about, "format": path.suffix.lower().lstrip("."), what: n}
+    audit.append(name, "export", {**details, "row_level": True, "disclosure_control": False})
+    return n

@@ -509,14 +509,6 @@ def shape(
 
 
 #: What ``journeys export`` writes, and why it needs control turned off.
-_ROW_LEVEL = (
-    "journeys export writes the joined, row-level log: every linked event of every "
-    "organisation, with the person and the need it belongs to. It is not a table of "
-    "figures, so disclosure control cannot make it safe, and the policy allows the joined "
-    "tables only as aggregates."
-)
-
-
 @app.command()
 @_friendly
 def export(
@@ -548,42 +540,8 @@ def export(
         raise journeys.JourneysError(
             f"{out}: cannot tell the format; name it .jsonocel, .json, .sqlite or .xes"
         )
-    with _workspace(workspace) as ws:
-        audit = AuditLog(workspace)
-        refused = {"output": str(out), "command": "journeys export"}
-        if not no_disclosure_control:
-            audit.append(who, "export.refused", {**refused, "reason": "row-level"})
-            raise journeys.JourneysError(
-                f"{_ROW_LEVEL} If you work inside the secure setting and may turn disclosure "
-                "control off (an administrator, where the workspace has users), run it "
-                "again with --no-disclosure-control; the audit log records it. For figures "
-                "to share, use `joinedup journeys map --out` instead."
-            )
-        try:
-            user = acting_user(workspace, who)
-            if isinstance(user, User) and not can(user, "no_disclosure_control"):
-                raise AccessDenied(
-                    f"{user.username} ({user.role.value}) may not turn disclosure control "
-                    "off: only an administrator may export the row-level log"
-                )
-        except AccessDenied as exc:
-            audit.append(who, "export.refused", {**refused, "reason": str(exc)})
-            raise
-        name = user.username if isinstance(user, User) else user
-        audit.append(name, "disclosure.off", {**refused, "row_level": True})
-        with _spinner(f"writing {out.name}"):
-            n = write(ws, out)
-        audit.append(
-            name,
-            "export",
-            {
-                **refused,
-                "format": suffix.lstrip("."),
-                what: n,
-                "row_level": True,
-                "disclosure_control": False,
-            },
-        )
+    with _workspace(workspace) as ws, _spinner(f"writing {out.name}"):
+        n = write(ws, out, disclosure_control=not no_disclosure_control, who=who)
     console.print(f"wrote {n:,} {what} to {escape(str(out))}")
     console.print(
         "Disclosure control was turned off for this output: it is row-level and not "
