@@ -80,8 +80,11 @@ def spark_ws(tmp_path: Path) -> Iterator[Workspace]:
 
 
 def _seed(ws: Workspace, tables: Snapshot) -> None:
+    """The Spark workspace's tables made as the DuckDB one's were at that point, columns
+    included (``demand`` gains its optional ``cause`` column once classified)."""
     for name, table in tables.items():
-        ws.engine.write(name, table, mode="replace")
+        ws.engine.drop(name)
+        ws.engine.write(name, table)
 
 
 # -- comparing results --------------------------------------------------------------------
