@@ -17,7 +17,7 @@ import getpass
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,8 +108,17 @@ class AuditLog:
         self, who: str | None, what: str, details: dict[str, Any] | None = None
     ) -> AuditEntry:
         """Add an entry; ``who`` defaults to the operating-system user."""
-        if not what:
+        return self.append_many([(who, what, details, None)])[0]
+
+    def append_many(
+        self, batch: Sequence[tuple[str | None, str, dict[str, Any] | None, datetime | None]]
+    ) -> list[AuditEntry]:
+        """Add ``(who, what, details, at)`` entries as consecutive lines, under one lock
+        and with one sync; ``at`` defaults to now, ``who`` to the operating-system user."""
+        if any(not what for _, what, _, _ in batch):
             raise AuditError("an audit entry needs a 'what'")
+        if not batch:
+            return []
         self.folder.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a+b") as f, _locked(f):
             last = _last_line(f)
@@ -124,23 +133,27 @@ class AuditLog:
                         f"{self.path}: the last line is not an audit entry; run "
                         "`joinedup audit verify` and restore the log before adding to it"
                     ) from exc
-            entry: dict[str, Any] = {
-                "seq": seq,
-                "at": datetime.now(UTC).isoformat(timespec="microseconds"),
-                "who": who or _os_user(),
-                "what": what,
-                "details": json.loads(json.dumps(details or {}, default=str)),
-                "prev": prev,
-            }
-            entry["hash"] = _digest(entry)
+            entries: list[dict[str, Any]] = []
+            for who, what, details, at in batch:
+                entry: dict[str, Any] = {
+                    "seq": seq,
+                    "at": (at or datetime.now(UTC)).isoformat(timespec="microseconds"),
+                    "who": who or _os_user(),
+                    "what": what,
+                    "details": json.loads(json.dumps(details or {}, default=str)),
+                    "prev": prev,
+                }
+                entry["hash"] = prev = _digest(entry)
+                entries.append(entry)
+                seq += 1
             f.seek(0, os.SEEK_END)
-            f.write(_canonical(entry) + b"\n")
+            f.write(b"".join(_canonical(e) + b"\n" for e in entries))
             f.flush()
             os.fsync(f.fileno())
             tmp = self.head_path.with_suffix(".head.tmp")
-            tmp.write_text(json.dumps({"seq": seq, "hash": entry["hash"]}) + "\n")
+            tmp.write_text(json.dumps({"seq": seq - 1, "hash": prev}) + "\n")
             tmp.replace(self.head_path)
-        return AuditEntry.from_json(entry)
+        return [AuditEntry.from_json(e) for e in entries]
 
     def entries(
         self,

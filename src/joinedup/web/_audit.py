@@ -12,8 +12,6 @@ all of them, in the log's own format (the same hash chain, checked by
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +19,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from joinedup.governance import AuditLog
-from joinedup.governance._audit import GENESIS, _canonical, _digest, _last_line, _locked
 from joinedup.governance._errors import AuditError
 
 
@@ -110,39 +107,5 @@ class GroupCommit:
 
 
 def _write(log: AuditLog, batch: list[_Pending]) -> None:
-    """Append ``batch`` to the log as consecutive entries with one sync (the steps of
-    :meth:`AuditLog.append`, once for the whole batch)."""
-    log.folder.mkdir(parents=True, exist_ok=True)
-    with open(log.path, "a+b") as f, _locked(f):
-        last = _last_line(f)
-        if last is None:
-            seq, prev = 1, GENESIS
-        else:
-            try:
-                before = json.loads(last)
-                seq, prev = int(before["seq"]) + 1, str(before["hash"])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise AuditError(
-                    f"{log.path}: the last line is not an audit entry; run "
-                    "`joinedup audit verify` and restore the log before adding to it"
-                ) from exc
-        lines = []
-        for p in batch:
-            entry: dict[str, Any] = {
-                "seq": seq,
-                "at": p.at.isoformat(timespec="microseconds"),
-                "who": p.who,
-                "what": p.what,
-                "details": json.loads(json.dumps(p.details, default=str)),
-                "prev": prev,
-            }
-            entry["hash"] = prev = _digest(entry)
-            lines.append(_canonical(entry) + b"\n")
-            seq += 1
-        f.seek(0, os.SEEK_END)
-        f.write(b"".join(lines))
-        f.flush()
-        os.fsync(f.fileno())
-        tmp = log.head_path.with_suffix(".head.tmp")
-        tmp.write_text(json.dumps({"seq": seq - 1, "hash": prev}) + "\n")
-        tmp.replace(log.head_path)
+    """Append ``batch`` to the log as consecutive entries, with one sync."""
+    log.append_many([(p.who, p.what, p.details, p.at) for p in batch])
