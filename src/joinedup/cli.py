@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from joinedup._options import WhoOpt
 from joinedup._version import __version__
 from joinedup.errors import JoinedupError
 
@@ -36,10 +37,6 @@ err = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Who a command records in the workspace's audit log.
-WhoOpt = Annotated[
-    str | None, typer.Option("--as", help="Who to record in the audit log (default: OS user).")
-]
 
 WorkspaceOpt = Annotated[
     Path, typer.Option("--workspace", "-w", help="Workspace directory.", show_default=True)

@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from joinedup._options import WorkspaceOpt
 from joinedup.errors import JoinedupError
 
 app = typer.Typer(
@@ -29,7 +30,6 @@ err = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace directory.")]
 ModelOpt = Annotated[
     Path | None, typer.Option("--model", help="Model file (default: the shipped model).")
 ]

@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from joinedup._options import WhoOpt, WorkspaceOpt
 from joinedup.errors import JoinedupError
 from joinedup.governance._audit import AuditLog
 
@@ -40,11 +41,6 @@ console = Console()
 err = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace directory.")]
-WhoOpt = Annotated[
-    str | None, typer.Option("--as", help="Who to record in the audit log (default: OS user).")
-]
 
 
 def _friendly(fn: F) -> F:

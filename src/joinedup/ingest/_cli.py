@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from joinedup._options import AgreementOpt, WhoOpt, WorkspaceOpt
 from joinedup.errors import JoinedupError
 
 app = typer.Typer(
@@ -35,8 +36,6 @@ out = Console()
 err = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace directory.")]
 
 
 def _friendly(fn: F) -> F:
@@ -75,19 +74,12 @@ def infer(
     typer.echo(contract_yaml(contract, export), nl=False)
 
 
-AgreementOpt = Annotated[
-    Path | None,
-    typer.Option("--agreement", help="Take the output rules from this agreement YAML."),
-]
 NoControlOpt = Annotated[
     bool,
     typer.Option(
         "--no-disclosure-control",
         help="Exact counts, for work inside the secure setting only; recorded in the audit log.",
     ),
-]
-WhoOpt = Annotated[
-    str | None, typer.Option("--as", help="Who to record in the audit log (default: OS user).")
 ]
 
 

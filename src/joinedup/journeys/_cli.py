@@ -18,6 +18,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from joinedup import journeys
+from joinedup._options import AgreementOpt, WhoOpt, WorkspaceOpt
 from joinedup.errors import JoinedupError
 from joinedup.governance import (
     MARKER,
@@ -44,11 +45,6 @@ console = Console()
 err = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
-WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace directory.")]
-AgreementOpt = Annotated[
-    Path | None,
-    typer.Option("--agreement", help="Take the disclosure-control rules from this agreement."),
-]
 NoControlOpt = Annotated[
     bool,
     typer.Option(
@@ -56,9 +52,6 @@ NoControlOpt = Annotated[
         help="Exact counts, for work inside the secure setting only: an administrator's "
         "(in a workspace with users); recorded in the audit log.",
     ),
-]
-WhoOpt = Annotated[
-    str | None, typer.Option("--as", help="Who to record in the audit log (default: OS user).")
 ]
 #: The row that stands for every variant followed by fewer cases than the threshold.
 OTHER_VARIANTS = "(other variants)"

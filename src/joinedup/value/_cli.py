@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from joinedup._options import AgreementOpt, WhoOpt, WorkspaceOpt
 from joinedup.errors import JoinedupError
 from joinedup.governance import MARKER, OutputRules
 from joinedup.value._published import PublishedMatrix, merge_notes
@@ -28,7 +29,6 @@ err = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace directory.")]
 CostsOpt = Annotated[
     Path | None,
     typer.Option(
@@ -67,15 +67,6 @@ def _friendly(fn: F) -> F:
 
 def _gbp(x: float | None) -> str:
     return "" if x is None else f"£{x:,.0f}"
-
-
-AgreementOpt = Annotated[
-    Path | None,
-    typer.Option("--agreement", help="Take the output rules from this agreement YAML."),
-]
-WhoOpt = Annotated[
-    str | None, typer.Option("--as", help="Who to record in the audit log (default: OS user).")
-]
 
 
 def _rules(agreement: Path | None) -> OutputRules | None:
