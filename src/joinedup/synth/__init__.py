@@ -25,17 +25,30 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
+from operator import itemgetter
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from joinedup.ingest._contract import Contract, FieldSpec, TableSpec
 from joinedup.synth._config import ORGS, IdentityErrorRates, SynthConfig
 from joinedup.synth._exports import CHANNEL_CODES, DIRECTION_CODES, FILES, open_exports
 from joinedup.synth._identity import Identity, make_identity
-from joinedup.synth._journeys import Groups, JourneySimulator, SimEvent, draw_groups, multiplier
+from joinedup.synth._journeys import (
+    E_CAUSED_BY,
+    E_DIRECTION,
+    EVENT_FIELDS,
+    Groups,
+    JourneySimulator,
+    SimEvent,
+    draw_groups,
+    multiplier,
+)
 from joinedup.synth._records import OrgRecord, org_record
+from joinedup.synth._text import numbered
 
 __all__ = ["IdentityErrorRates", "SynthConfig", "SynthResult", "generate"]
 
@@ -125,35 +138,44 @@ class _LocalIds:
         self.event = dict.fromkeys(ORGS, 0)
         self.case = dict.fromkeys(ORGS, 0)
 
-    def person_ref(self, org: str) -> str:
-        n = self.person[org] = self.person[org] + 1
+    @staticmethod
+    def _next(counters: dict[str, int], org: str, n: int) -> np.ndarray:
+        start = counters[org]
+        counters[org] = start + n
+        return np.arange(start + 1, start + n + 1, dtype=np.int64)
+
+    def person_refs(self, org: str, n: int) -> pa.Array:
+        """The next ``n`` person references."""
+        k = self._next(self.person, org, n)
         # Multiplying by a number coprime with 10^k permutes the counter, so references
         # look scattered, as real ones do, yet stay unique.
         if org == "benefits":
-            return f"CLM{(n * 7919 + 104729) % 10**7:07d}"
+            return numbered("CLM", (k * 7919 + 104729) % 10**7, 7)
         if org == "tax":
-            return f"{(n * 7919 + 1_000_003) % 10**10:010d}"
+            return numbered("", (k * 7919 + 1_000_003) % 10**10, 10)
         if org == "council":
-            return f"R{(n * 7919 + 3571) % 10**7:07d}"
-        return f"PAT{(n * 7919 + 15485863) % 10**8:08d}"
+            return numbered("R", (k * 7919 + 3571) % 10**7, 7)
+        return numbered("PAT", (k * 7919 + 15485863) % 10**8, 8)
 
-    def event_ref(self, org: str) -> str:
-        n = self.event[org] = self.event[org] + 1
-        return {
-            "benefits": f"CT{n:09d}",
-            "tax": f"INT-{n:010d}",
-            "council": str(500_000 + n),
-            "health": f"ENC-{n:09d}",
-        }[org]
+    def event_refs(self, org: str, n: int) -> pa.Array:
+        """The next ``n`` event references."""
+        k = self._next(self.event, org, n)
+        prefix, width = {"benefits": ("CT", 9), "tax": ("INT-", 10), "health": ("ENC-", 9)}.get(
+            org, ("", 0)
+        )
+        return numbered(prefix, k + 500_000 if org == "council" else k, width)
 
-    def case_ref(self, org: str) -> str:
-        n = self.case[org] = self.case[org] + 1
-        return {
-            "benefits": f"BEN/{n:08d}",
-            "tax": f"TX{n:09d}",
-            "council": f"CSE-{n:08d}",
-            "health": f"EP{n:08d}",
+    def case_refs(self, org: str, slots: pa.ChunkedArray | pa.Array, n: int) -> pa.Array:
+        """Case references for a batch's ``n`` new cases; ``slots`` numbers each event's
+        case from 0 in order of first appearance."""
+        k = self._next(self.case, org, n)
+        prefix, width = {
+            "benefits": ("BEN/", 8),
+            "tax": ("TX", 9),
+            "council": ("CSE-", 8),
+            "health": ("EP", 8),
         }[org]
+        return numbered(prefix, k, width).take(slots)
 
 
 @cache
@@ -172,9 +194,11 @@ def _calibrate(cfg_json: str) -> tuple[float, float]:
         who = make_identity(rng, f"CAL{i}", cfg.start)
         groups = draw_groups(rng, who, cfg)
         mults.append(multiplier(groups, cfg))
-        for e in probe.person(rng, who, groups):
-            if e.direction == "in":
-                if e.caused_by is None:
+        events: list[SimEvent] = []
+        probe.person(rng, who, groups, 0, events)
+        for e in events:
+            if e[E_DIRECTION] == "in":
+                if e[E_CAUSED_BY] is None:
                     value += 1
                 else:
                     failure += 1
@@ -235,13 +259,17 @@ def generate(
 
 @dataclass
 class _Batch:
-    """One batch of people, simulated: identities, and per organisation its events in
-    time order and its person records in order of first contact (references unset)."""
+    """One batch of people, simulated, as Arrow tables (cheap to pass between processes):
+    the true people, and per organisation its person records in order of first contact
+    and its events in time order, which point at their record and case by number."""
 
     last: int
-    identities: list[tuple[Identity, Groups]]
-    events: dict[str, list[SimEvent]]
-    records: dict[str, list[OrgRecord]]
+    people: pa.Table
+    records: dict[str, pa.Table]
+    events: dict[str, pa.Table]
+    cases: dict[str, int]
+    contacts: int
+    failure_contacts: int
 
 
 _WORKER: dict[str, object] = {}
@@ -260,28 +288,126 @@ def _simulate(chunk_no: int, first: int, last: int) -> _Batch:
     # A generator per batch, seeded from (seed, batch), keeps runs reproducible.
     rng = random.Random(f"{cfg.seed}:{chunk_no}")
     identities: list[tuple[Identity, Groups]] = []
-    by_org: dict[str, list[SimEvent]] = {o: [] for o in ORGS}
+    events: list[SimEvent] = []
     for i in range(first, last):
         who = make_identity(rng, f"P{i + 1:08d}", cfg.start)
         groups = draw_groups(rng, who, cfg)
         identities.append((who, groups))
-        for e in sim.person(rng, who, groups):
-            by_org[e.org].append(e)
-    index = {who.person_id: who for who, _ in identities}
-    records: dict[str, list[OrgRecord]] = {}
+        sim.person(rng, who, groups, i - first, events)
+    by_org: dict[str, list[SimEvent]] = {o: [] for o in ORGS}
+    for e in events:
+        by_org[e[0]].append(e)
+    records: dict[str, pa.Table] = {}
+    tables: dict[str, pa.Table] = {}
+    cases: dict[str, int] = {}
     for org in ORGS:
-        by_org[org].sort(key=lambda e: e.occurred_at)
-        seen: set[str] = set()
-        recs = records[org] = []
-        for e in by_org[org]:
-            if e.person_id not in seen:
-                seen.add(e.person_id)
-                recs.append(
-                    org_record(
-                        rng, org, "", index[e.person_id], cfg.identity_errors[org], _HOLDS[org]
-                    )
-                )
-    return _Batch(last, identities, by_org, records)
+        evs = by_org[org]
+        evs.sort(key=itemgetter(4))  # by time; stable, so ties keep the order simulated
+        slot: dict[int, int] = {}
+        recs: list[OrgRecord] = []
+        person_slot: list[int] = []
+        for e in evs:
+            s = slot.get(e[1])
+            if s is None:
+                s = slot[e[1]] = len(recs)
+                who = identities[e[1]][0]
+                recs.append(org_record(rng, org, "", who, cfg.identity_errors[org], _HOLDS[org]))
+            person_slot.append(s)
+        need_case: dict[str, int] = {}
+        case_slot = [need_case.setdefault(e[2], len(need_case)) for e in evs]
+        cases[org] = len(need_case)
+        records[org] = pa.table(
+            {name: [getattr(r, name) for r in recs] for name in _SIM_RECORDS.names},
+            schema=_SIM_RECORDS,
+        )
+        tables[org] = _event_table(evs, identities, person_slot, case_slot)
+    contacts = failures = 0
+    for e in events:
+        if e[E_DIRECTION] == "in":
+            contacts += 1
+            failures += e[E_CAUSED_BY] is not None
+    return _Batch(last, _truth_people(identities), records, tables, cases, contacts, failures)
+
+
+#: A batch's person records for one organisation, before they get their references.
+_SIM_RECORDS = pa.schema(
+    [
+        ("person_id", pa.string()),
+        ("forename", pa.string()),
+        ("surname", pa.string()),
+        ("date_of_birth", pa.date32()),
+        ("nino", pa.string()),
+        ("nhs_number", pa.string()),
+        ("address", pa.string()),
+        ("postcode", pa.string()),
+        ("sex", pa.string()),
+        ("forename_flag", pa.string()),
+        ("surname_flag", pa.string()),
+        ("dob_flag", pa.string()),
+        ("postcode_flag", pa.string()),
+        ("id_flag", pa.string()),
+    ]
+)
+#: A batch's events for one organisation, in time order, before they get references.
+_SIM_EVENTS = pa.schema(
+    [
+        ("person_slot", pa.int32()),
+        ("case_slot", pa.int32()),
+        ("person_id", pa.string()),
+        ("need_id", pa.string()),
+        ("service", pa.string()),
+        ("utc", pa.timestamp("us", tz="UTC")),
+        ("local", pa.timestamp("us")),
+        ("channel", pa.string()),
+        ("activity", pa.string()),
+        ("direction", pa.string()),
+        ("outcome", pa.string()),
+        ("note", pa.string()),
+        ("category", pa.string()),
+        ("caused_by", pa.string()),
+        ("failure", pa.string()),
+        ("life_event", pa.string()),
+        ("demand_type", pa.string()),
+    ]
+)
+_DEMAND_TYPE: dict[str | None, str | None] = {
+    c: "failure" if c in _FAILURE_CATEGORIES else "value"
+    for c in ("service", "info", "change", "help", *_FAILURE_CATEGORIES)
+}
+
+
+def _event_table(
+    evs: list[SimEvent],
+    identities: list[tuple[Identity, Groups]],
+    person_slot: list[int],
+    case_slot: list[int],
+) -> pa.Table:
+    if not evs:
+        return _SIM_EVENTS.empty_table()
+    cols = dict(zip(EVENT_FIELDS, zip(*evs, strict=True), strict=True))
+    category = cols["category"]
+    return pa.table(
+        {
+            "person_slot": person_slot,
+            "case_slot": case_slot,
+            "person_id": [identities[i][0].person_id for i in cols["person"]],
+            "need_id": cols["need_id"],
+            "service": cols["service"],
+            "utc": cols["utc_us"],
+            "local": cols["local_us"],
+            "channel": cols["channel"],
+            "activity": cols["activity"],
+            "direction": cols["direction"],
+            "outcome": cols["outcome"],
+            "note": cols["note"],
+            "category": category,
+            "caused_by": cols["caused_by"],
+            "failure": cols["failure"],
+            "life_event": cols["life_event"],
+            "demand_type": [_DEMAND_TYPE.get(c) for c in category],
+        },
+        schema=_SIM_EVENTS,
+    )
 
 
 def _simulated(
@@ -325,80 +451,59 @@ def _write_batch(
 ) -> None:
     """Give a simulated batch its local references and write it out."""
     t_people, t_records, t_events = truth
-    t_people.write_table(_truth_people(batch.identities))
-    rec_rows: list[OrgRecord] = []
-    ev_rows: list[tuple[str, ...]] = []
+    t_people.write_table(batch.people)
+    rec_parts: list[pa.Table] = []
+    ev_parts: list[pa.Table] = []
     for org in ORGS:
-        events = batch.events[org]
-        records = batch.records[org]
-        local_person: dict[str, str] = {}
-        for rec in records:
-            rec.local_ref = local_person[rec.person_id] = ids.person_ref(org)
-        records.sort(key=lambda r: r.local_ref)
-        cases: dict[str, str] = {}
-        rows = []
-        for e in events:
-            case = cases.get(e.need_id)
-            if case is None:
-                case = cases[e.need_id] = ids.case_ref(org)
-            eid = ids.event_ref(org)
-            rows.append((eid, local_person[e.person_id], case, e))
-            ev_rows.append(_truth_event(org, eid, e))
-            if e.direction == "in":
-                result.contacts += 1
-                result.failure_contacts += e.caused_by is not None
+        records, events = batch.records[org], batch.events[org]
+        person_refs = ids.person_refs(org, records.num_rows)
+        records = records.append_column("local_ref", person_refs)
+        records = records.take(pc.sort_indices(records["local_ref"]))
+        event_refs = ids.event_refs(org, events.num_rows)
+        events = (
+            events.append_column("event_ref", event_refs)
+            .append_column("person_ref", person_refs.take(events["person_slot"]))
+            .append_column("case_ref", ids.case_refs(org, events["case_slot"], batch.cases[org]))
+        )
         writers[org].people(records)
-        writers[org].events(rows)
-        result.events[org] += len(rows)
-        result.records[org] += len(records)
-        rec_rows.extend(records)
-    t_records.write_table(
-        pa.table(
-            {
-                "org": [r.org for r in rec_rows],
-                "local_person_ref": [r.local_ref for r in rec_rows],
-                "person_id": [r.person_id for r in rec_rows],
-                "forename_flag": [r.forename_flag for r in rec_rows],
-                "surname_flag": [r.surname_flag for r in rec_rows],
-                "dob_flag": [r.dob_flag for r in rec_rows],
-                "postcode_flag": [r.postcode_flag for r in rec_rows],
-                "id_flag": [r.id_flag for r in rec_rows],
-            },
-            schema=_TRUTH_RECORDS,
+        writers[org].events(events)
+        result.events[org] += events.num_rows
+        result.records[org] += records.num_rows
+        org_col = pa.array([org] * records.num_rows, pa.string())
+        rec_parts.append(
+            pa.Table.from_arrays(
+                [org_col, records["local_ref"], *(records[c] for c in _TRUTH_RECORDS.names[2:])],
+                schema=_TRUTH_RECORDS,
+            )
         )
-    )
-    cols: list[tuple[object, ...]] = (
-        list(zip(*ev_rows, strict=True)) if ev_rows else [() for _ in _TRUTH_EVENTS]
-    )
-    t_events.write_table(
-        pa.table(
-            {name: list(col) for name, col in zip(_TRUTH_EVENTS.names, cols, strict=True)},
-            schema=_TRUTH_EVENTS,
+        n = events.num_rows
+        caused = events["caused_by"]
+        ev_parts.append(
+            pa.Table.from_arrays(
+                [
+                    pc.binary_join_element_wise(f"{org}:", event_refs, ""),
+                    pa.array([org] * n, pa.string()),
+                    event_refs,
+                    events["person_id"],
+                    events["need_id"],
+                    events["life_event"],
+                    events["service"],
+                    events["utc"],
+                    events["direction"],
+                    events["channel"],
+                    events["demand_type"],
+                    events["category"],
+                    caused,
+                    pc.if_else(pc.is_valid(caused), pa.scalar(org), pa.scalar(None, pa.string())),
+                    events["failure"],
+                ],
+                schema=_TRUTH_EVENTS,
+            )
         )
-    )
-
-
-def _truth_event(org: str, local_id: str, e: SimEvent) -> tuple:
-    demand_type = None
-    if e.category is not None:
-        demand_type = "failure" if e.category in _FAILURE_CATEGORIES else "value"
-    return (
-        f"{org}:{local_id}",
-        org,
-        local_id,
-        e.person_id,
-        e.need_id,
-        e.life_event,
-        e.service,
-        e.occurred_at,
-        e.direction,
-        e.channel,
-        demand_type,
-        e.category,
-        e.caused_by,
-        org if e.caused_by else None,
-        e.failure,
-    )
+    result.contacts += batch.contacts
+    result.failure_contacts += batch.failure_contacts
+    t_records.write_table(pa.concat_tables(rec_parts))
+    t_events.write_table(pa.concat_tables(ev_parts))
 
 
 def _truth_people(rows: list[tuple[Identity, Groups]]) -> pa.Table:

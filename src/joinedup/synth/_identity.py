@@ -9,6 +9,8 @@ follow HMRC's rules for allowed prefixes.
 from __future__ import annotations
 
 import random
+from bisect import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
@@ -167,12 +169,17 @@ def _pools() -> _Pools:
     )
 
 
+def _pick(rng: random.Random, seq: Sequence[str]) -> str:
+    """A uniform choice: one draw, without ``Random.choice``'s rejection loop."""
+    return seq[int(rng.random() * len(seq))]
+
+
 def _gb_surname(rng: random.Random, p: _Pools) -> str:
-    return rng.choices(p.surnames, cum_weights=p.surname_cum, k=1)[0]
+    return p.surnames[bisect(p.surname_cum, rng.random(), 0, len(p.surname_cum) - 1)]
 
 
 def _polish_surname(rng: random.Random, p: _Pools, sex: str) -> str:
-    name: str = rng.choice(p.pl_surnames)
+    name = _pick(rng, p.pl_surnames)
     if sex == _SEX_FEMALE and name.endswith(("ski", "cki", "dzki")):
         name = name[:-1] + "a"
     return name
@@ -184,15 +191,15 @@ def _name(rng: random.Random, sex: str) -> tuple[str, str, str]:
     u = rng.random()
     male = sex == _SEX_MALE
     if u < 0.07:
-        fore = rng.choice(p.in_male if male else p.in_female)
-        return fore, rng.choice(p.sa_surnames), "south_asian"
+        fore = _pick(rng, p.in_male if male else p.in_female)
+        return fore, _pick(rng, p.sa_surnames), "south_asian"
     if u < 0.12:
-        fore = rng.choice(_WELSH_MALE if male else _WELSH_FEMALE)
-        return fore, rng.choice(_WELSH_SURNAMES), "welsh"
+        fore = _pick(rng, _WELSH_MALE if male else _WELSH_FEMALE)
+        return fore, _pick(rng, _WELSH_SURNAMES), "welsh"
     if u < 0.15:
-        fore = rng.choice(p.pl_male if male else p.pl_female)
+        fore = _pick(rng, p.pl_male if male else p.pl_female)
         return fore, _polish_surname(rng, p, sex), "polish"
-    fore = rng.choice(p.male if male else p.female)
+    fore = _pick(rng, p.male if male else p.female)
     if u < 0.19:
         a, b = _gb_surname(rng, p), _gb_surname(rng, p)
         if a != b:
@@ -203,22 +210,22 @@ def _name(rng: random.Random, sex: str) -> tuple[str, str, str]:
 def nino(rng: random.Random) -> str:
     """A national-insurance-style number with an allowed prefix, e.g. ``JK123456C``."""
     while True:
-        prefix = rng.choice(_NINO_FIRST) + rng.choice(_NINO_SECOND)
+        prefix = _pick(rng, _NINO_FIRST) + _pick(rng, _NINO_SECOND)
         if prefix not in _NINO_BAD:
             break
-    return f"{prefix}{rng.randrange(1_000_000):06d}{rng.choice('ABCD')}"
+    return f"{prefix}{int(rng.random() * 1_000_000):06d}{'ABCD'[int(rng.random() * 4)]}"
 
 
 def nhs_number(rng: random.Random) -> str:
     """A ten-digit NHS-style number whose last digit is the modulus-11 check digit."""
     while True:
-        digits = [rng.choice((4, 6, 7))] + [rng.randrange(10) for _ in range(8)]
-        total = sum(d * (10 - i) for i, d in enumerate(digits))
+        body = "467"[int(rng.random() * 3)] + f"{int(rng.random() * 100_000_000):08d}"
+        total = sum(int(d) * w for d, w in zip(body, range(10, 1, -1), strict=True))
         check = 11 - total % 11
         if check == 11:
             check = 0
         if check != 10:  # 10 means the number is never issued
-            return "".join(map(str, digits)) + str(check)
+            return f"{body}{check}"
 
 
 def make_identity(rng: random.Random, person_id: str, start: date) -> Identity:
@@ -242,11 +249,15 @@ def make_identity(rng: random.Random, person_id: str, start: date) -> Identity:
         surname=surname,
         maiden_name=maiden,
         date_of_birth=dob,
-        house=str(rng.randint(1, 180)) if rng.random() < 0.9 else f"Flat {rng.randint(1, 40)}",
-        street=rng.choice(p.streets),
-        town=rng.choice(p.towns),
-        postcode=rng.choice(p.postcodes),
-        old_postcode=rng.choice(p.postcodes) if rng.random() < 0.3 else None,
+        house=(
+            str(1 + int(rng.random() * 180))
+            if rng.random() < 0.9
+            else f"Flat {1 + int(rng.random() * 40)}"
+        ),
+        street=_pick(rng, p.streets),
+        town=_pick(rng, p.towns),
+        postcode=_pick(rng, p.postcodes),
+        old_postcode=_pick(rng, p.postcodes) if rng.random() < 0.3 else None,
         nino=nino(rng),
         nhs_number=nhs_number(rng),
         origin=origin,

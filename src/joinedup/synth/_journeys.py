@@ -8,10 +8,13 @@ and, often, at another one ("knock-on"): the cross-organisation cost joinedup me
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
+from bisect import bisect
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -35,6 +38,13 @@ _CHANNELS = ("phone", "web", "letter", "face_to_face", "webchat", "email")
 _MIX_DIGITAL = (0.30, 0.34, 0.04, 0.08, 0.12, 0.12)
 _MIX_LOW_DIGITAL = (0.56, 0.02, 0.18, 0.20, 0.01, 0.03)
 _MIX_HEALTH = (0.60, 0.20, 0.02, 0.12, 0.02, 0.04)
+_CUM_DIGITAL = tuple(itertools.accumulate(_MIX_DIGITAL))
+_CUM_LOW_DIGITAL = tuple(itertools.accumulate(_MIX_LOW_DIGITAL))
+_CUM_HEALTH = tuple(itertools.accumulate(_MIX_HEALTH))
+_STAFFED = frozenset({"phone", "face_to_face", "webchat", "letter"})
+_CHASING = frozenset({"chase", "repeat"})
+_OTHERS: dict[str, tuple[str, ...]] = {o: tuple(x for x in ORGS if x != o) for o in ORGS}
+_DISPLAY = ORG_DISPLAY
 
 _IN_ACTIVITY: dict[str, tuple[str, ...]] = {
     "service": ("Application",),
@@ -53,24 +63,30 @@ _VALUE_OUTCOMES = ("resolved", "resolved", "pending", "referred")
 _FAILURE_OUTCOMES = ("resolved", "pending", "pending", "escalated")
 
 
-@dataclass(slots=True)
-class SimEvent:
-    """One event of a synthetic journey, before it is shaped into an organisation's export."""
-
-    org: str
-    person_id: str
-    need_id: str
-    service: str
-    occurred_at: datetime  # UTC
-    channel: str
-    activity: str
-    direction: str  # "in" for a citizen's contact, "out" for the organisation's own action
-    outcome: str
-    note: str | None
-    category: str | None
-    caused_by: str | None
-    failure: str | None
-    life_event: str
+#: The fields of one simulated event, in the order of the tuples the simulator appends.
+#: Plain tuples, not objects: a million people make about twenty million events.
+EVENT_FIELDS: tuple[str, ...] = (
+    "org",
+    "person",  # index of the person in their batch
+    "need_id",
+    "service",
+    "utc_us",  # microseconds since 1970-01-01 UTC
+    "local_us",  # the same moment on a London wall clock, as microseconds since 1970
+    "channel",
+    "activity",
+    "direction",  # "in" for a citizen's contact, "out" for the organisation's own action
+    "outcome",
+    "note",
+    "category",
+    "caused_by",
+    "failure",
+    "life_event",
+)
+SimEvent = tuple[
+    str, int, str, str, int, int, str, str, str, str, str | None, str | None, str | None,
+    str | None, str,
+]  # fmt: skip
+E_ORG, E_PERSON, E_DIRECTION, E_CAUSED_BY = 0, 1, 8, 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,29 +146,33 @@ class JourneySimulator:
         # journeys that run past its end): contacts fall between 06:00 and 23:00, after
         # the 01:00 clock change, so the day's noon offset is the right one.
         noon = datetime(cfg.start.year, cfg.start.month, cfg.start.day, 12, tzinfo=_LONDON)
-        self._offsets = [
-            _utc_offset(noon + timedelta(days=d)) for d in range(-30, (end - cfg.start).days + 400)
+        self._offsets_us = [
+            _utc_offset(noon + timedelta(days=d)) * 1_000_000
+            for d in range(-30, (end - cfg.start).days + 400)
         ]
+        self._start_us = int(self.start.timestamp()) * 1_000_000
+        self._weekday0 = self.start.weekday()
         # Life events stop 90 days before the end so most needs can finish in the period.
         self.span_days = max(1, (end - cfg.start).days - 90)
         self.failure_incidents = 0
         self.needs = 0
 
-    def person(self, rng: random.Random, who: Identity, groups: Groups) -> list[SimEvent]:
-        """Every event of one person's journeys over the period, in no particular order."""
-        out: list[SimEvent] = []
+    def person(
+        self, rng: random.Random, who: Identity, groups: Groups, index: int, out: list[SimEvent]
+    ) -> None:
+        """Append every event of one person's journeys over the period to ``out``, in no
+        particular order; ``index`` is the person's place in their batch."""
         p = min(1.0, self.fail_p * multiplier(groups, self.cfg) / self.mean_multiplier)
         age = age_on(who.date_of_birth, self.cfg.start)
-        eligible = [e for e in LIFE_EVENTS if e.min_age <= age <= e.max_age]
-        weights = [e.weight for e in eligible]
+        eligible, cum = _eligible(age)
+        total = cum[-1]
         for n in range(_poisson(rng, self.cfg.life_events_per_person)):
-            life = rng.choices(eligible, weights=weights, k=1)[0]
-            t0 = rng.uniform(0, self.span_days)
+            life = eligible[bisect(cum, rng.random() * total, 0, len(cum) - 1)]
+            t0 = rng.random() * self.span_days
             needs = [nd for nd in life.needs if rng.random() < 0.8] or [life.needs[0]]
             for k, need in enumerate(needs):
                 need_id = f"{who.person_id}-{n}-{k}"
-                self._need(rng, out, who, groups, life, need, need_id, t0, p)
-        return out
+                self._need(rng, out, who, index, groups, life, need, need_id, t0, p)
 
     # -- one need -------------------------------------------------------------------------
 
@@ -161,6 +181,7 @@ class JourneySimulator:
         rng: random.Random,
         out: list[SimEvent],
         who: Identity,
+        index: int,
         groups: Groups,
         life: LifeEvent,
         need: Need,
@@ -170,8 +191,12 @@ class JourneySimulator:
     ) -> None:
         self.needs += 1
         org = need.org
-        others = [o for o in ORGS if o != org]
-        amount = rng.randrange(20, 1500)
+        others = _OTHERS[org]
+        amount = 20 + int(rng.random() * 1480)
+        rand = rng.random
+        when = self._when
+        service, life_code = need.service, life.code
+        mix = _CUM_LOW_DIGITAL if groups.low_digital else _CUM_DIGITAL
 
         def contact(
             at: float,
@@ -183,68 +208,78 @@ class JourneySimulator:
             other: str | None = None,
             activity: str | None = None,
         ) -> None:
-            channel = self._channel(rng, groups, where, chasing=category in ("chase", "repeat"))
-            when = self._when(rng, at, channel)
-            other_org = other or rng.choice([o for o in ORGS if o != where])
+            if category in _CHASING and rand() < 0.4:
+                channel = "phone"  # people chase by phone
+            else:
+                channel = _CHANNELS[bisect(_CUM_HEALTH if where == "health" else mix, rand(), 0, 5)]
+            utc, local = when(rng, at, channel)
+            if other is None:
+                other = _OTHERS[where][int(rand() * 3)]
             ctx = NoteContext(
-                org=ORG_DISPLAY[where],
-                service=need.service,
-                thing=need.thing,
-                other_org=ORG_DISPLAY[other_org],
-                life_event=life.phrase,
-                days=max(1, int(at - t_first)),
-                amount=amount,
-                channel=channel,
+                _DISPLAY[where],
+                service,
+                need.thing,
+                _DISPLAY[other],
+                life.phrase,
+                max(1, int(at - t_first)),
+                amount,
+                channel,
             )
-            is_failure = caused is not None
+            if activity is None:
+                choices = _IN_ACTIVITY[category]
+                activity = choices[int(rand() * len(choices))]
+            outcomes = _VALUE_OUTCOMES if caused is None else _FAILURE_OUTCOMES
             out.append(
-                SimEvent(
-                    org=where,
-                    person_id=who.person_id,
-                    need_id=need_id,
-                    service=need.service if where == org else _service_at(where),
-                    occurred_at=when,
-                    channel=channel,
-                    activity=activity or rng.choice(_IN_ACTIVITY[category]),
-                    direction="in",
-                    outcome=rng.choice(_FAILURE_OUTCOMES if is_failure else _VALUE_OUTCOMES),
-                    note=render_note(rng, category, ctx),
-                    category=category,
-                    caused_by=caused,
-                    failure=failure,
-                    life_event=life.code,
+                (
+                    where,
+                    index,
+                    need_id,
+                    service if where == org else _SERVICE_AT[where],
+                    utc,
+                    local,
+                    channel,
+                    activity,
+                    "in",
+                    outcomes[int(rand() * 4)],
+                    render_note(rng, category, ctx),
+                    category,
+                    caused,
+                    failure,
+                    life_code,
                 )
             )
 
         def action(at: float, activity: str, outcome: str, channel: str = "letter") -> None:
+            utc, local = when(rng, at, "letter")
             out.append(
-                SimEvent(
-                    org=org,
-                    person_id=who.person_id,
-                    need_id=need_id,
-                    service=need.service,
-                    occurred_at=self._when(rng, at, "letter"),
-                    channel=channel,
-                    activity=activity,
-                    direction="out",
-                    outcome=outcome,
-                    note=None,
-                    category=None,
-                    caused_by=None,
-                    failure=None,
-                    life_event=life.code,
+                (
+                    org,
+                    index,
+                    need_id,
+                    service,
+                    utc,
+                    local,
+                    channel,
+                    activity,
+                    "out",
+                    outcome,
+                    None,
+                    None,
+                    None,
+                    None,
+                    life_code,
                 )
             )
 
-        t = t_life + rng.uniform(0, 10)
+        t = t_life + rand() * 10
         t_first = t
-        failure = self._pick_failure(rng, need) if rng.random() < p_fail else None
+        failure = self._pick_failure(rng, need) if rand() < p_fail else None
         if failure is not None:
             self.failure_incidents += 1
 
         if failure is not None and failure.code == "wrong_org":
             # Sent to the wrong organisation first, then sent back.
-            wrong = rng.choice(others)
+            wrong = others[int(rand() * 3)]
             t_first = t - rng.uniform(1, 6)
             contact(t_first, "misrouted", where=wrong, caused=org, failure="wrong_org", other=org)
             contact(
@@ -255,13 +290,13 @@ class JourneySimulator:
                 other=wrong,
                 activity=_IN_ACTIVITY[need.category][0],
             )
-        elif rng.random() < 0.25:
+        elif rand() < 0.25:
             t_first = t - rng.uniform(0.5, 5)
             contact(t_first, "info")
 
         contact(t, need.category, activity=_IN_ACTIVITY[need.category][0])
         action(t + rng.uniform(0.1, 2), "Acknowledgement sent", "sent")
-        if rng.random() < 0.3:
+        if rand() < 0.3:
             contact(t + rng.uniform(2, 8), "service", activity="Evidence received")
         decided = t + rng.uniform(6, 30)
         paid = decided + rng.uniform(2, 8) if need.pays else None
@@ -276,21 +311,19 @@ class JourneySimulator:
                 decided_again = last + rng.uniform(3, 20)
                 action(decided_again, "Decision revised", "revised")
                 last = decided_again
-            if rng.random() < 0.12:
+            if rand() < 0.12:
                 last += rng.uniform(1, 10)
                 contact(last, "complaint", caused=org, failure=failure.code)
 
         action(decided, "Decision issued", "decided")
         if paid is not None:
             action(paid, "Payment made", "paid", channel="web")
-        if rng.random() >= self.cfg.abandon_rate:
+        if rand() >= self.cfg.abandon_rate:
             action(max(last, decided) + rng.uniform(1, 7), "Case closed", "need met", "web")
 
     def _pick_failure(self, rng: random.Random, need: Need) -> FailureKind:
-        fits = [
-            f for f in FAILURES if need.org in f.cause_orgs and (need.pays or not f.needs_payment)
-        ]
-        return rng.choices(fits, weights=[f.weight for f in fits], k=1)[0]
+        fits, cum = _failure_kinds(need.org, need.pays)
+        return fits[bisect(cum, rng.random() * cum[-1], 0, len(cum) - 1)]
 
     def _failure(
         self,
@@ -300,7 +333,7 @@ class JourneySimulator:
         t: float,
         decided: float,
         contact: _Contact,
-        others: list[str],
+        others: tuple[str, ...],
     ) -> float:
         """Add a failure's contacts; returns the time of the last one."""
         org, code = need.org, failure.code
@@ -344,13 +377,13 @@ class JourneySimulator:
                 contact(
                     at(decided, 2, 15),
                     "clarify",
-                    where=rng.choice(others),
+                    where=others[int(rng.random() * 3)],
                     caused=org,
                     failure=code,
                     other=org,
                 )
         elif code == "change_not_passed_on":
-            elsewhere = rng.choice(others)
+            elsewhere = others[int(rng.random() * 3)]
             for _ in range(1 + (rng.random() < 0.5)):
                 contact(
                     at(t, 5, 40), "duplicate", where=elsewhere, caused=org, failure=code, other=org
@@ -373,7 +406,7 @@ class JourneySimulator:
                 contact(
                     at(t, 15, 50),
                     "repeat",
-                    where=rng.choice(others),
+                    where=others[int(rng.random() * 3)],
                     caused=org,
                     failure=code,
                     other=org,
@@ -385,7 +418,7 @@ class JourneySimulator:
                 contact(
                     at(decided, 5, 25),
                     "chase",
-                    where=rng.choice(others),
+                    where=others[int(rng.random() * 3)],
                     caused=org,
                     failure=code,
                     other=org,
@@ -397,7 +430,7 @@ class JourneySimulator:
                 contact(
                     at(t, 3, 15),
                     "duplicate",
-                    where=rng.choice(others),
+                    where=others[int(rng.random() * 3)],
                     caused=org,
                     failure=code,
                     other=org,
@@ -407,36 +440,41 @@ class JourneySimulator:
 
     # -- channels and clocks --------------------------------------------------------------
 
-    def _channel(self, rng: random.Random, groups: Groups, org: str, *, chasing: bool) -> str:
-        if org == "health":
-            mix = _MIX_HEALTH
-        else:
-            mix = _MIX_LOW_DIGITAL if groups.low_digital else _MIX_DIGITAL
-        if chasing and rng.random() < 0.4:
-            return "phone"  # people chase by phone
-        return rng.choices(_CHANNELS, weights=mix, k=1)[0]
-
-    def _when(self, rng: random.Random, day: float, channel: str) -> datetime:
-        """A UTC time on a day of the period: office hours on weekdays for staffed channels."""
+    def _when(self, rng: random.Random, day: float, channel: str) -> tuple[int, int]:
+        """A time on a day of the period, as (UTC, London wall clock) microseconds: office
+        hours on weekdays for staffed channels, whole minutes as systems log them."""
         d = int(day)
-        if channel in ("phone", "face_to_face", "webchat", "letter"):
-            weekday = (self.start.weekday() + d) % 7
+        if channel in _STAFFED:
+            weekday = (self._weekday0 + d) % 7
             if weekday >= 5:
                 d += 7 - weekday
-            secs = int(rng.random() * 600) * 60 + 8 * 3600  # whole minutes, as systems log
+            secs = int(rng.random() * 600) * 60 + 8 * 3600
         else:
             secs = int(rng.random() * 1020) * 60 + 6 * 3600  # avoids the clock-change hour
-        return self.start + timedelta(days=d, seconds=secs - self._offsets[d + 30])
+        local = self._start_us + d * 86_400_000_000 + secs * 1_000_000
+        return local - self._offsets_us[d + 30], local
 
 
-def _service_at(org: str) -> str:
-    """The service that fields failure demand arriving at an organisation from elsewhere."""
-    return {
-        "benefits": "Universal Credit",
-        "tax": "PAYE tax code",
-        "council": "Customer services",
-        "health": "GP practice",
-    }[org]
+@cache
+def _eligible(age: int) -> tuple[tuple[LifeEvent, ...], tuple[float, ...]]:
+    """The life events open to a person of this age, and their cumulative weights."""
+    eligible = tuple(e for e in LIFE_EVENTS if e.min_age <= age <= e.max_age)
+    return eligible, tuple(itertools.accumulate(e.weight for e in eligible))
+
+
+@cache
+def _failure_kinds(org: str, pays: bool) -> tuple[tuple[FailureKind, ...], tuple[float, ...]]:
+    """The failures a need at ``org`` can suffer, and their cumulative weights."""
+    fits = tuple(f for f in FAILURES if org in f.cause_orgs and (pays or not f.needs_payment))
+    return fits, tuple(itertools.accumulate(f.weight for f in fits))
+
+
+_SERVICE_AT = {
+    "benefits": "Universal Credit",
+    "tax": "PAYE tax code",
+    "council": "Customer services",
+    "health": "GP practice",
+}
 
 
 def _utc_offset(when: datetime) -> int:

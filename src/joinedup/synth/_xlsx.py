@@ -17,6 +17,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import IO
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from joinedup.synth._text import lines
+
 _EPOCH = datetime(1899, 12, 30)
 _FIXED = (1980, 1, 1, 0, 0, 0)
 _ESCAPE = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
@@ -24,6 +30,8 @@ _ESCAPE = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
 _CONTROL = {i: None for i in range(32) if i not in (9, 10, 13)}
 
 Cell = str | int | float | date | datetime | None
+_EPOCH_US = int((_EPOCH - datetime(1970, 1, 1)).total_seconds()) * 1_000_000
+_EPOCH_DAYS = (_EPOCH.date() - date(1970, 1, 1)).days
 
 
 def _col(n: int) -> str:
@@ -88,6 +96,22 @@ class StreamingWorkbook:
                 parts.append(f'<c r="{ref}"><v>{v}</v></c>')
         parts.append("</row>")
         self._spools[sheet].write("".join(parts).encode("utf-8"))
+
+    def write_columns(self, sheet: int, columns: list[pa.Array]) -> None:
+        """Append rows given as columns (text, integers, dates or naive timestamps), the
+        cells rendered as ``write_row`` renders them, a whole batch at a time."""
+        n = len(columns[0])
+        if n == 0:
+            return
+        first = self._rows[sheet] + 1
+        self._rows[sheet] += n
+        r = pa.array(np.arange(first, first + n, dtype=np.int64)).cast(pa.string())
+        parts: list[pa.Array | str] = ['<row r="', r, '">']
+        for col, values in zip(self._cols[sheet], columns, strict=False):
+            parts.append(_cells(col, r, values))
+        parts.append("</row>")
+        data = lines(parts, end="")
+        self._spools[sheet].write(data)
 
     def close(self) -> None:
         """Write the workbook: every sheet's rows, then the parts that describe them."""
@@ -177,3 +201,48 @@ class StreamingWorkbook:
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, text)
         archive.close()
+
+
+def _cells(col: str, rows: pa.Array, values: pa.Array) -> pa.Array:
+    """One column's cells as XML; an empty string where the cell is left empty."""
+    t = values.type
+    if pa.types.is_string(t):
+        text = pc.replace_substring_regex(
+            pc.replace_substring(
+                pc.replace_substring(
+                    pc.replace_substring(pc.replace_substring(values, "&", "&amp;"), "<", "&lt;"),
+                    ">",
+                    "&gt;",
+                ),
+                '"',
+                "&quot;",
+            ),
+            r"[\x00-\x08\x0b\x0c\x0e-\x1f]",
+            "",
+        )
+        cell = pc.binary_join_element_wise(
+            f'<c r="{col}', rows, '" t="inlineStr"><is><t xml:space="preserve">', text,
+            "</t></is></c>", "",
+        )  # fmt: skip
+        keep = pc.and_(pc.is_valid(values), pc.not_equal(values, ""))
+    elif pa.types.is_timestamp(t):
+        us = pc.cast(values, pa.int64())
+        # As datetime arithmetic does it: whole seconds since the epoch, then days.
+        seconds = pc.divide(pc.cast(pc.subtract(us, _EPOCH_US), pa.float64()), 1_000_000.0)
+        serial = pc.divide(seconds, 86_400.0)
+        cell = pc.binary_join_element_wise(
+            f'<c r="{col}', rows, '" s="2"><v>', pc.cast(serial, pa.string()), "</v></c>", ""
+        )
+        keep = pc.is_valid(values)
+    elif pa.types.is_date32(t):
+        days = pc.subtract(pc.cast(values, pa.int32()), _EPOCH_DAYS)
+        cell = pc.binary_join_element_wise(
+            f'<c r="{col}', rows, '" s="1"><v>', pc.cast(days, pa.string()), "</v></c>", ""
+        )
+        keep = pc.is_valid(values)
+    else:
+        cell = pc.binary_join_element_wise(
+            f'<c r="{col}', rows, '"><v>', pc.cast(values, pa.string()), "</v></c>", ""
+        )
+        keep = pc.is_valid(values)
+    return pc.fill_null(pc.if_else(keep, cell, ""), "")

@@ -1,0 +1,159 @@
+"""The exports are written a column at a time; they must read as the row-by-row writers
+they replaced wrote them: Python's csv module, json.dumps, and the streaming workbook."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from python_calamine import CalamineWorkbook
+
+from joinedup.synth import _exports
+from joinedup.synth._exports import EVENT_COLUMNS, PEOPLE_COLUMNS, open_exports
+from joinedup.synth._text import csv_field, json_value, lines, mapped, numbered
+
+AWKWARD = [
+    "plain",
+    "comma, inside",
+    'a "quoted" word',
+    "two\nlines",
+    "carriage\r\nreturn",
+    "tab\there",
+    "back\\slash",
+    "bell\x07char",
+    "Siân Llŷr £120 — ok",
+    "",
+    None,
+    "<b>&amp;</b>",
+]
+
+
+def test_csv_fields_match_the_csv_module() -> None:
+    col = pa.array(AWKWARD, pa.string())
+    ours = bytes(lines([csv_field(col), ",", csv_field(col)], end="\r\n")).decode("utf-8")
+    out = io.StringIO()
+    csv.writer(out).writerows([v or "", v or ""] for v in AWKWARD)
+    assert ours == out.getvalue()
+
+
+def test_json_values_match_json_dumps() -> None:
+    col = pa.array(AWKWARD, pa.string())
+    ours = bytes(lines(['{"a": ', json_value(col), "}"], end="\n")).decode("utf-8")
+    theirs = "".join(json.dumps({"a": v}, ensure_ascii=False) + "\n" for v in AWKWARD)
+    assert ours == theirs
+
+
+def test_codes_and_numbers() -> None:
+    assert mapped(pa.array(["in", "out", None]), {"in": "I", "out": "O"}).to_pylist() == [
+        "I",
+        "O",
+        None,
+    ]
+    with pytest.raises(ValueError, match="no code for 'sideways'"):
+        mapped(pa.array(["in", "sideways"]), {"in": "I"})
+    import numpy as np
+
+    assert numbered("CT", np.array([1, 1234567890]), 9).to_pylist() == [
+        "CT000000001",
+        "CT1234567890",
+    ]
+    assert lines([pa.array([], pa.string())], end="\n") == b""
+
+
+def _rows() -> tuple[pa.Table, pa.Table]:
+    people = pa.table(
+        {
+            "local_ref": ["R1", "R2", "R3"],
+            "forename": ["Siân", 'Jo "JJ"', "Ann"],
+            "surname": ["O'Brien", "Smith, Jr", "Lee"],
+            "date_of_birth": pa.array([date(1980, 2, 13), None, date(2001, 12, 1)]),
+            "nino": ["AB123456C", None, "CE654321A"],
+            "nhs_number": [None, "4010232137", None],
+            "address": ["1 High St, Town", "Flat 2 <A> & B", "3 Low Rd, City"],
+            "postcode": ["AB1 2CD", None, "EF3 4GH"],
+            "sex": ["F", "M", "F"],
+        }
+    )
+    utc = [datetime(2025, 3, 30, 9, 15, tzinfo=UTC), datetime(2025, 1, 2, 17, 0, tzinfo=UTC)]
+    events = pa.table(
+        {
+            "event_ref": ["500001", "500002"],
+            "person_ref": ["R1", "R2"],
+            "case_ref": ["C1", "C1"],
+            "utc": pa.array(utc, pa.timestamp("us", tz="UTC")),
+            "local": pa.array(
+                [datetime(2025, 3, 30, 10, 15), datetime(2025, 1, 2, 17, 0)], pa.timestamp("us")
+            ),
+            "channel": ["phone", "web"],
+            "direction": ["in", "out"],
+            "activity": ["Enquiry", "Decision issued"],
+            "service": ["Council Tax", "Council Tax"],
+            "note": ['Said "hello", then\nleft', None],
+            "outcome": ["resolved", "decided"],
+        }
+    )
+    return people, events
+
+
+def test_every_export_reads_back_what_was_written(tmp_path: Path) -> None:
+    people, events = _rows()
+    assert tuple(people.column_names) == PEOPLE_COLUMNS
+    assert tuple(events.column_names) == EVENT_COLUMNS
+    writers = open_exports(tmp_path)
+    for w in writers.values():
+        w.people(people)
+        w.events(events)
+        w.close()
+
+    with (tmp_path / "benefits/claimants.csv").open(encoding="utf-8", newline="") as f:
+        got = list(csv.reader(f))
+    assert got[2] == ["R2", 'Jo "JJ"', "Smith, Jr", "", "", "Flat 2 <A> & B", "", "M"]
+    assert got[1][3] == "13/02/1980"
+    with (tmp_path / "benefits/contacts.csv").open(encoding="utf-8", newline="") as f:
+        got = list(csv.reader(f))
+    assert got[1][3:6] == ["30/03/2025 10:15", "TEL", "Inbound"]
+    assert got[1][8] == 'Said "hello", then\nleft' and got[2][8] == ""
+
+    patients = [
+        json.loads(x) for x in (tmp_path / "health/patients.jsonl").read_text("utf-8").splitlines()
+    ]
+    assert patients[1]["birth_date"] is None and patients[1]["sex"] == "male"
+    assert patients[0]["family_name"] == "O'Brien" and patients[0]["birth_date"] == "1980-02-13"
+    text = (tmp_path / "health/encounters.jsonl").read_text("utf-8")
+    enc = [json.loads(x) for x in text.splitlines()]
+    assert enc[0]["start"] == "2025-03-30T09:15:00Z" and enc[1]["free_text"] is None
+
+    book = CalamineWorkbook.from_path(str(tmp_path / "council/council_export.xlsx"))
+    residents = book.get_sheet_by_name("Residents").to_python()
+    assert residents[1] == ["R1", "O'BRIEN, Siân", date(1980, 2, 13), "1 High St, Town", "AB1 2CD"]
+    assert residents[2][1:4] == ['SMITH, JR, Jo "JJ"', "", "Flat 2 <A> & B"]
+    contacts = book.get_sheet_by_name("Contacts").to_python()
+    assert contacts[1][0] == 500001 and contacts[1][3] == datetime(2025, 3, 30, 10, 15)
+    assert contacts[1][8] == 'Said "hello", then\nleft' and contacts[2][8] == ""
+
+
+def test_a_full_sheet_rolls_over_to_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_exports, "EXCEL_SHEET_ROWS", 2)  # the header and one row
+    people, events = _rows()
+    writers = open_exports(tmp_path)
+    writers["council"].people(people)
+    writers["council"].events(events)
+    for w in writers.values():
+        w.close()
+    book = CalamineWorkbook.from_path(str(tmp_path / "council/council_export.xlsx"))
+    assert book.sheet_names == [
+        "Residents",
+        "Contacts",
+        "Residents 2",
+        "Residents 3",
+        "Contacts 2",
+    ]
+    refs = [book.get_sheet_by_name(n).to_python()[1][0] for n in book.sheet_names]
+    assert refs == ["R1", 500001, "R2", "R3", 500002]
