@@ -259,7 +259,9 @@ class _CouncilExcel:
         n = len(self._sheets[base]) + 1
         self._sheets[base].append(self._wb.add_sheet(base if n == 1 else f"{base} {n}", header))
 
-    def _write(self, base: str, header: list[str], columns: list[pa.Array]) -> None:
+    def _write(
+        self, base: str, header: list[str], columns: list[pa.Array], shared: tuple[int, ...] = ()
+    ) -> None:
         """Write rows, starting a new sheet whenever one is full."""
         done, total = 0, len(columns[0])
         while done < total:
@@ -269,7 +271,7 @@ class _CouncilExcel:
                 self._new_sheet(base, header)
                 continue
             take = min(room, total - done)
-            self._wb.write_columns(sheet, [c.slice(done, take) for c in columns])
+            self._wb.write_columns(sheet, [c.slice(done, take) for c in columns], shared)
             done += take
 
     def people(self, rows: pa.Table) -> None:
@@ -282,7 +284,8 @@ class _CouncilExcel:
     def events(self, rows: pa.Table) -> None:
         ref = pc.cast(rows["event_ref"], pa.int64())
         cols = _event_columns(rows, "council", ref, rows["local"])
-        self._write("Contacts", self.EVENTS, [_array(c) for c in cols])
+        # Method, Type, Reason, Service Area and Status: a few values, shared.
+        self._write("Contacts", self.EVENTS, [_array(c) for c in cols], shared=(4, 5, 6, 7, 9))
 
     def close(self) -> None:
         self._wb.close()

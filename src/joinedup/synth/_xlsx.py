@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Collection
 from datetime import date, datetime
 from pathlib import Path
 from typing import IO
@@ -56,6 +57,7 @@ class StreamingWorkbook:
         self._spools: list[IO[bytes]] = []
         self._rows: list[int] = []
         self._cols: list[list[str]] = []
+        self._shared: dict[str, int] = {}
 
     def add_sheet(self, name: str, header: list[str]) -> int:
         """Start a sheet with its header row; returns its index for ``write_row``."""
@@ -97,9 +99,15 @@ class StreamingWorkbook:
         parts.append("</row>")
         self._spools[sheet].write("".join(parts).encode("utf-8"))
 
-    def write_columns(self, sheet: int, columns: list[pa.Array]) -> None:
+    def write_columns(
+        self, sheet: int, columns: list[pa.Array], shared: Collection[int] = ()
+    ) -> None:
         """Append rows given as columns (text, integers, dates or naive timestamps), the
-        cells rendered as ``write_row`` renders them, a whole batch at a time."""
+        cells rendered as ``write_row`` renders them, a whole batch at a time.
+
+        The text columns numbered in ``shared`` go to the shared-string table instead of
+        inline: for columns of a few repeated values (codes, statuses) that halves the
+        XML, and compressing the XML is most of the cost of writing a workbook."""
         n = len(columns[0])
         if n == 0:
             return
@@ -107,11 +115,25 @@ class StreamingWorkbook:
         self._rows[sheet] += n
         r = pa.array(np.arange(first, first + n, dtype=np.int64)).cast(pa.string())
         parts: list[pa.Array | str] = ['<row r="', r, '">']
-        for col, values in zip(self._cols[sheet], columns, strict=False):
-            parts.append(_cells(col, r, values))
+        for i, (col, values) in enumerate(zip(self._cols[sheet], columns, strict=False)):
+            if i in shared:
+                parts.append(self._shared_cells(col, r, values))
+            else:
+                parts.append(_cells(col, r, values))
         parts.append("</row>")
         data = lines(parts, end="")
         self._spools[sheet].write(data)
+
+    def _shared_cells(self, col: str, rows: pa.Array, values: pa.Array) -> pa.Array:
+        for v in pc.unique(values).to_pylist():
+            if v is not None and v != "" and v not in self._shared:
+                self._shared[v] = len(self._shared)
+        keys = pa.array(list(self._shared), pa.string())
+        index = pc.cast(pc.index_in(values, value_set=keys), pa.string())
+        cell = pc.binary_join_element_wise(
+            f'<c r="{col}', rows, '" t="s"><v>', index, "</v></c>", ""
+        )
+        return pc.fill_null(cell, "")
 
     def close(self) -> None:
         """Write the workbook: every sheet's rows, then the parts that describe them."""
@@ -147,6 +169,15 @@ class StreamingWorkbook:
             'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
             for i in range(n)
         )
+        if self._shared:
+            overrides += (
+                '<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+                'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+            )
+            rels += (
+                f'<Relationship Id="rId{n + 2}" Type="http://schemas.openxmlformats.org/'
+                'officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
+            )
         parts = {
             "[Content_Types].xml": (
                 '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
@@ -196,6 +227,16 @@ class StreamingWorkbook:
                 'applyNumberFormat="1"/></cellXfs></styleSheet>'
             ),
         }
+        if self._shared:
+            items = "".join(
+                f'<si><t xml:space="preserve">{v.translate(_ESCAPE).translate(_CONTROL)}</t></si>'
+                for v in self._shared
+            )
+            parts["xl/sharedStrings.xml"] = (
+                '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+                f'uniqueCount="{len(self._shared)}">{items}</sst>'
+            )
         for name, text in parts.items():
             info = zipfile.ZipInfo(name, _FIXED)
             info.compress_type = zipfile.ZIP_DEFLATED
@@ -220,10 +261,13 @@ def _cells(col: str, rows: pa.Array, values: pa.Array) -> pa.Array:
             r"[\x00-\x08\x0b\x0c\x0e-\x1f]",
             "",
         )
+        # xml:space="preserve" only where leading or trailing space would otherwise be lost.
+        space = pc.if_else(
+            pc.match_substring_regex(text, r"^\s|\s$"), '<t xml:space="preserve">', "<t>"
+        )
         cell = pc.binary_join_element_wise(
-            f'<c r="{col}', rows, '" t="inlineStr"><is><t xml:space="preserve">', text,
-            "</t></is></c>", "",
-        )  # fmt: skip
+            f'<c r="{col}', rows, '" t="inlineStr"><is>', space, text, "</t></is></c>", ""
+        )
         keep = pc.and_(pc.is_valid(values), pc.not_equal(values, ""))
     elif pa.types.is_timestamp(t):
         us = pc.cast(values, pa.int64())
