@@ -223,3 +223,43 @@ def test_random_pairs_for_u_scale_with_the_records_within_bounds() -> None:
     assert u_pairs(auto, 50_000) == 1_000_000
     assert u_pairs(auto, 5_000_000) == 2_000_000
     assert u_pairs(LinkSettings(u_pairs=123.0), 5_000_000) == 123.0
+
+
+def test_blocking_keeps_the_true_pairs_without_the_address_and_stays_fine(
+    encoded: list[Path], small_synth: SynthResult
+) -> None:
+    """The combined blocking keys between them let through nearly every true pair even
+    with the address rule taken away (real addresses disagree far more than synthetic
+    ones), and no rule blocks on one common value alone (a date of birth, a postcode),
+    whose blocks grow with the population (bench/linkage.py counts them at a million)."""
+    import duckdb
+
+    from joinedup.link import _inputs
+    from joinedup.link._model import Field, blocking_rules
+
+    parties = _inputs.load(encoded, plaintext=False)
+    tables = _inputs.harmonise(parties)
+    fields = [Field(n, k) for n, k in _inputs.shared_fields(parties).items()]
+    rules = [r for r in blocking_rules(fields, set(tables[0].column_names)) if "addr" not in r]
+    single = ("l.dob__tok = r.dob__tok", "l.postcode__tok = r.postcode__tok")
+    assert not any(r in rules for r in single)
+    con = duckdb.connect()
+    for p, t in zip(parties, tables, strict=True):
+        con.register(f"t_{p.org}", t)  # each table has its org column
+    con.execute(
+        "CREATE TABLE e AS " + " UNION ALL ".join(f"SELECT * FROM t_{p.org}" for p in parties)
+    )
+    con.register("truth", pq.read_table(truth(small_synth)))
+    con.execute(
+        "CREATE TABLE tp AS SELECT a.org AS o1, a.local_person_ref AS r1, b.org AS o2, "
+        "b.local_person_ref AS r2 FROM truth a JOIN truth b "
+        "ON a.person_id = b.person_id AND a.org < b.org"
+    )
+    caught = " OR ".join(f"({r})" for r in rules)
+    found, everything = con.execute(f"""
+        SELECT count(*) FILTER (WHERE {caught}), count(*) FROM tp
+        JOIN e l ON l.org = tp.o1 AND l.local_person_ref = tp.r1
+        JOIN e r ON r.org = tp.o2 AND r.local_person_ref = tp.r2
+    """).fetchone()
+    assert everything > 1000
+    assert found / everything >= 0.99, (found, everything)

@@ -57,7 +57,8 @@ VOCABULARY = (
     "joinedup-encoding keyed plain format version mode org records key_check bloom bits "
     "hashes fields name kind forename surname fullname dob sex postcode address exact_id "
     "text nino nhs_number local_person_ref person_id match_probability __alias __parts "
-    "__tok __swap __out __pop __bf bk__sn_yob bk__fn_sn bk__addr"
+    "__tok __swap __out __pop __bf bk__dob_sn1 bk__dsw_sn1 bk__dob_fn1 bk__sn_yob_fn1 bk__fnsn "
+    "bk__fn_sn_out bk__pc_yob bk__pc_fn1 bk__pc_sn1 bk__addr"
     # the match-weight chart's own words: level labels and Splink's titles
     " missing exact all other day and month swapped three of day, month, year, decade "
     "same outward code nickname or formal name one part of a double-barrelled name dice "

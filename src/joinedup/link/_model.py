@@ -137,13 +137,19 @@ def comparison(f: Field, keyed: bool, words: int) -> dict[str, Any]:
 
 
 def blocking_rules(fields: list[Field], columns: set[str]) -> list[str]:
-    """Blocking rules on keyed tokens; a pair is scored if any rule lets it through."""
-    rules = []
+    """Blocking rules on keyed tokens; a pair is scored if any rule lets it through.
+
+    The combined keys (``bk__*``, see ``privacy._encode.BLOCKING_KEYS``) come first; a
+    date of birth or postcode that no key covers (a file without names) blocks alone.
+    """
+    keys = [c for c in sorted(columns) if c.startswith("bk__") and c != "bk__dsw_sn1"]
+    rules = [f"l.{c} = r.{c}" for c in keys]
+    if "bk__dsw_sn1" in columns and "bk__dob_sn1" in columns:
+        rules.append("l.bk__dob_sn1 = r.bk__dsw_sn1")
     by_kind = {f.kind: f.name for f in fields if f.name == f.kind.value}
-    if "dob" in by_kind.values():
+    if "dob" in by_kind.values() and not any("dob" in c or "yob" in c for c in keys):
         rules += ["l.dob__tok = r.dob__tok", "l.dob__tok = r.dob__swap"]
-    rules += [f"l.{c} = r.{c}" for c in ("bk__sn_yob", "bk__fn_sn", "bk__addr") if c in columns]
-    if "postcode" in by_kind.values():
+    if "postcode" in by_kind.values() and not any("pc_" in c or "out" in c for c in keys):
         rules.append("l.postcode__tok = r.postcode__tok")
     rules += [f"l.{f.name}__tok = r.{f.name}__tok" for f in fields if f.kind == Kind.EXACT_ID]
     return rules

@@ -187,8 +187,8 @@ def _train(
     deterministic: list[str | BlockingRuleCreator] = [
         f"l.{f.name}__tok = r.{f.name}__tok" for f in exact_ids
     ]
-    if "dob" in names and "bk__fn_sn" in columns:
-        deterministic.append("l.dob__tok = r.dob__tok AND l.bk__fn_sn = r.bk__fn_sn")
+    if "dob" in names and "bk__fnsn" in columns:
+        deterministic.append("l.dob__tok = r.dob__tok AND l.bk__fnsn = r.bk__fnsn")
     if deterministic:
         # Exact agreement on an identifier, or on date of birth and names, finds most
         # true pairs and almost no false ones; 0.7 is a cautious guess at its recall.
@@ -200,18 +200,7 @@ def _train(
     linker.training.estimate_u_using_random_sampling(
         max_pairs=u_pairs(cfg, records), seed=cfg.seed, num_chunks=1
     )
-    sessions = []
-    if "dob" in names:
-        sessions.append("l.dob__tok = r.dob__tok")
-    if "bk__fn_sn" in columns:
-        sessions.append(
-            "l.bk__fn_sn = r.bk__fn_sn AND "
-            + mentions(names["forename"], keyed)
-            + " AND "
-            + mentions(names["surname"], keyed)
-        )
-    if len(sessions) < 2 and "postcode" in names:
-        sessions.append("l.postcode__tok = r.postcode__tok")
+    sessions = _sessions(names, columns, keyed)
     if not sessions:
         raise LinkageError(
             "cannot train the model: the files share neither date of birth, names nor "
@@ -219,6 +208,29 @@ def _train(
         )
     for rule in sessions:
         linker.training.estimate_parameters_using_expectation_maximisation(bind(rule))
+
+
+#: EM sessions, each blocked on a combined key and naming the fields that key is made of
+#: (their parameters stay fixed in that session): between them every field is estimated
+#: at least once, from pairs that stay few as the population grows.
+_SESSIONS = (
+    ("bk__dob_sn1", ("dob", "surname")),
+    ("bk__fn_sn_out", ("forename", "surname", "postcode")),
+    ("bk__pc_yob", ("postcode", "dob")),
+)
+
+
+def _sessions(names: dict[str, Field], columns: set[str], keyed: bool) -> list[str]:
+    """The blocking rules of the EM sessions for the fields and keys at hand."""
+    sessions = [
+        " AND ".join([f"l.{key} = r.{key}", *(mentions(names[f], keyed) for f in fields)])
+        for key, fields in _SESSIONS
+        if key in columns and all(f in names for f in fields)
+    ]
+    if len(sessions) < 2:
+        # Files without the combined keys: block on date of birth and postcode alone.
+        sessions += [f"l.{f}__tok = r.{f}__tok" for f in ("dob", "postcode") if f in names]
+    return sessions
 
 
 def _bound(model: dict[str, Any], bind: Callable[[str], str]) -> dict[str, Any]:

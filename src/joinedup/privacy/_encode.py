@@ -35,7 +35,7 @@ from joinedup.privacy._errors import PrivacyError
 from joinedup.privacy._schema import BloomSettings, FieldSpec, Kind, Schema
 
 #: Version of the encoding; files of different versions never link.
-VERSION = 1
+VERSION = 2  # 2: blocking keys of two or three values each (2026-11-29)
 _TOKEN_HEX = 24  # 96 bits: collisions are negligible at any population size
 _CHECK_MESSAGE = b"joinedup key check v1"
 
@@ -46,12 +46,28 @@ FUZZY = frozenset(
 #: Kinds with a whole-value token.
 TOKENISED = frozenset({Kind.DOB, Kind.POSTCODE, Kind.SEX, Kind.EXACT_ID})
 
-#: The blocking keys and the single-valued kinds each needs.
+#: The blocking keys and the single-valued kinds each needs. Each combines values so
+#: that a key's blocks stay a handful of records however large the population: one value
+#: alone (a date of birth, a postcode, a surname with its year of birth) is shared by
+#: thousands of people at a million, and the pairs it lets through grow with the square
+#: of the population. Together the keys still let through the pairs whose records
+#: disagree on one thing or another: a maiden name, a nickname, a moved house, a missing
+#: or swapped date of birth (docs/methods/linkage.md, "Blocking").
 BLOCKING_KEYS: dict[str, tuple[Kind, ...]] = {
-    "sn_yob": (Kind.SURNAME, Kind.DOB),
-    "fn_sn": (Kind.FORENAME, Kind.SURNAME),
+    "dob_sn1": (Kind.DOB, Kind.SURNAME),
+    "dsw_sn1": (Kind.DOB, Kind.SURNAME),
+    "dob_fn1": (Kind.DOB, Kind.FORENAME),
+    "sn_yob_fn1": (Kind.SURNAME, Kind.DOB, Kind.FORENAME),
+    "fnsn": (Kind.FORENAME, Kind.SURNAME),
+    "fn_sn_out": (Kind.FORENAME, Kind.SURNAME, Kind.POSTCODE),
+    "pc_yob": (Kind.POSTCODE, Kind.DOB),
+    "pc_fn1": (Kind.POSTCODE, Kind.FORENAME),
+    "pc_sn1": (Kind.POSTCODE, Kind.SURNAME),
     "addr": (Kind.ADDRESS,),
 }
+#: Keys tokenised under another key's name, so the two compare: the date of birth with
+#: day and month exchanged meets the unswapped key of the other record.
+_KEY_TOKEN = {"dsw_sn1": "dob_sn1"}
 
 
 def key_check(secret: bytes) -> str:
@@ -152,23 +168,35 @@ def encode_table(table: pa.Table, schema: Schema, encoder: Encoder) -> tuple[pa.
         cols.update(_encode_field(spec, values, encoder))
     for key, kinds in BLOCKING_KEYS.items():
         if all(k in normalised for k in kinds):
-            cols[f"bk__{key}"] = _token_array(
-                encoder, f"bk_{key}", [_block_value(key, normalised, i) for i in range(n)]
-            )
+            values = [_block_value(key, *(normalised[k][i] for k in kinds)) for i in range(n)]
+            cols[f"bk__{key}"] = _token_array(encoder, f"bk_{_KEY_TOKEN.get(key, key)}", values)
     return pa.table(cols), notes
 
 
-def _block_value(key: str, v: dict[Kind, list[Any]], i: int) -> str | None:
-    # Fine enough that blocks stay small at a million people per organisation (a year
-    # of birth with a surname initial, say, would make blocks of thousands).
-    if key == "sn_yob":
-        dob, sur = v[Kind.DOB][i], v[Kind.SURNAME][i]
-        return f"{sur}|{dob.year}" if dob and sur else None
-    if key == "fn_sn":
-        fore, sur = v[Kind.FORENAME][i], v[Kind.SURNAME][i]
-        return f"{fore[:2]}|{sur}" if fore and sur else None
-    addr = v[Kind.ADDRESS][i]
-    return addr or None
+def _block_value(key: str, *values: Any) -> str | None:
+    """One record's value of a blocking key (before tokenising); None when a part is
+    missing. ``values`` are the normalised values of the key's kinds, in their order."""
+    if any(not v for v in values):
+        return None
+    if key == "addr":
+        return str(values[0])
+    if key in ("dob_sn1", "dsw_sn1", "dob_fn1"):
+        dob, name = values
+        if key == "dsw_sn1":
+            dob = norm.swapped(dob)
+            if dob is None:
+                return None
+        return f"{dob.isoformat()}|{name[0]}"
+    if key == "sn_yob_fn1":
+        sur, dob, fore = values
+        return f"{sur}|{dob.year}|{fore[0]}"
+    if key == "fnsn":
+        return "|".join(values)
+    if key == "fn_sn_out":
+        fore, sur, (_, outward) = values
+        return f"{fore[:2]}|{sur}|{outward}"
+    (full, _), name = values  # pc_yob, pc_fn1, pc_sn1: postcode with one more part
+    return f"{full}|{name.year if isinstance(name, date) else name[0]}"
 
 
 def _normalised_values(table: pa.Table, spec: FieldSpec) -> tuple[list[Any], str | None]:
