@@ -32,7 +32,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from string import Formatter
-from typing import Final
+from typing import Final, NamedTuple
 
 __all__ = [
     "ADVISER_CHANNELS",
@@ -109,9 +109,11 @@ THING_ABBREVIATIONS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class NoteContext:
-    """What a note is about; each field can fill a slot in a template."""
+class NoteContext(NamedTuple):
+    """What a note is about; each field can fill a slot in a template.
+
+    A named tuple rather than a frozen dataclass: as immutable, and made several times
+    faster, which counts at one per contact, tens of millions of them."""
 
     org: str
     service: str
@@ -1142,8 +1144,9 @@ def _org_abbrev(org: str) -> str:
 
 _SlotFn = Callable[[random.Random, NoteContext], str]
 # A compiled template: a plain string, or a positional format string and its slot
-# functions. Fields 0-6 are always the context fields below (passed on every call:
-# cheaper than a function call per field), fields 7.. are the slot functions' values.
+# functions. Fields 0-7 are always the context fields below, in NoteContext's order
+# (the whole tuple is passed on every call: cheaper than a function call per field);
+# fields 8.. are the slot functions' values.
 _Compiled = str | tuple[str, tuple[_SlotFn, ...]]
 
 _CTX_FIELDS: tuple[str, ...] = (
@@ -1154,6 +1157,7 @@ _CTX_FIELDS: tuple[str, ...] = (
     "life_event",
     "days",
     "amount",
+    "channel",
 )
 _CTX_INDEX: dict[str, int] = {name: i for i, name in enumerate(_CTX_FIELDS)}
 
@@ -1163,16 +1167,7 @@ def _run(c: _Compiled, rng: random.Random, ctx: NoteContext) -> str:
     if isinstance(c, str):
         return c
     fmt, fns = c
-    return fmt.format(
-        ctx.org,
-        ctx.service,
-        ctx.thing,
-        ctx.other_org,
-        ctx.life_event,
-        ctx.days,
-        ctx.amount,
-        *[f(rng, ctx) for f in fns],
-    )
+    return fmt.format(*ctx, *[f(rng, ctx) for f in fns])
 
 
 def _pick_fn(entries: Sequence[str]) -> _SlotFn:
@@ -1456,16 +1451,7 @@ def _render(
         text = c
     else:
         fmt, fns = c
-        text = fmt.format(
-            ctx.org,
-            ctx.service,
-            ctx.thing,
-            ctx.other_org,
-            ctx.life_event,
-            ctx.days,
-            ctx.amount,
-            *[f(rng, ctx) for f in fns],
-        )
+        text = fmt.format(*ctx, *[f(rng, ctx) for f in fns])
 
     opener, lower_next, closer = frames[int(rng.random() * len(frames))]
     if opener:
