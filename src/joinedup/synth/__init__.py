@@ -21,11 +21,10 @@ import os
 import random
 import sys
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
-from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -41,13 +40,14 @@ from joinedup.synth._journeys import (
     E_CAUSED_BY,
     E_DIRECTION,
     EVENT_FIELDS,
+    STAFFED,
     Groups,
     JourneySimulator,
     SimEvent,
     draw_groups,
     multiplier,
 )
-from joinedup.synth._records import OrgRecord, org_record
+from joinedup.synth._records import org_record
 from joinedup.synth._text import numbered
 
 __all__ = ["IdentityErrorRates", "SynthConfig", "SynthResult", "generate"]
@@ -294,39 +294,44 @@ def _simulate(chunk_no: int, first: int, last: int) -> _Batch:
         groups = draw_groups(rng, who, cfg)
         identities.append((who, groups))
         sim.person(rng, who, groups, i - first, events)
-    by_org: dict[str, list[SimEvent]] = {o: [] for o in ORGS}
-    for e in events:
-        by_org[e[0]].append(e)
+    people = _truth_people(identities)
+    # Clock times for the whole batch at once, from a generator seeded by the batch's.
+    table = _event_table(
+        events, people["person_id"], sim, np.random.default_rng(rng.getrandbits(64))
+    )
+    # Each organisation's events in time order; the sort is stable, so events at the
+    # same minute keep the order they were simulated in.
+    org = pc.index_in(table["org"], value_set=pa.array(ORGS)).to_numpy()
+    table = table.take(np.lexsort((table["utc"].to_numpy(), org)))
     records: dict[str, pa.Table] = {}
     tables: dict[str, pa.Table] = {}
     cases: dict[str, int] = {}
-    for org in ORGS:
-        evs = by_org[org]
-        evs.sort(key=itemgetter(4))  # by time; stable, so ties keep the order simulated
-        slot: dict[int, int] = {}
-        recs: list[OrgRecord] = []
-        person_slot: list[int] = []
-        for e in evs:
-            s = slot.get(e[1])
-            if s is None:
-                s = slot[e[1]] = len(recs)
-                who = identities[e[1]][0]
-                recs.append(org_record(rng, org, "", who, cfg.identity_errors[org], _HOLDS[org]))
-            person_slot.append(s)
-        need_case: dict[str, int] = {}
-        case_slot = [need_case.setdefault(e[2], len(need_case)) for e in evs]
-        cases[org] = len(need_case)
-        records[org] = pa.table(
+    start = 0
+    for o, n in zip(ORGS, np.bincount(org, minlength=len(ORGS)).tolist(), strict=True):
+        t = table.slice(start, n)
+        start += n
+        # Dictionary encoding numbers values in order of first appearance: a person's
+        # record in order of first contact, a case in order of its need's first event.
+        person = t["person"].combine_chunks().dictionary_encode()
+        need = t["need_id"].combine_chunks().dictionary_encode()
+        rates, holds = cfg.identity_errors[o], _HOLDS[o]
+        recs = [
+            org_record(rng, o, "", identities[p][0], rates, holds)
+            for p in person.dictionary.to_pylist()
+        ]
+        records[o] = pa.table(
             {name: [getattr(r, name) for r in recs] for name in _SIM_RECORDS.names},
             schema=_SIM_RECORDS,
         )
-        tables[org] = _event_table(evs, identities, person_slot, case_slot)
-    contacts = failures = 0
-    for e in events:
-        if e[E_DIRECTION] == "in":
-            contacts += 1
-            failures += e[E_CAUSED_BY] is not None
-    return _Batch(last, _truth_people(identities), records, tables, cases, contacts, failures)
+        cases[o] = len(need.dictionary)
+        slots = [pc.cast(person.indices, pa.int32()), pc.cast(need.indices, pa.int32())]
+        tables[o] = pa.Table.from_arrays(
+            slots + [t[c] for c in _SIM_EVENTS.names[2:]], schema=_SIM_EVENTS
+        )
+    inbound = pc.equal(table["direction"], "in")
+    contacts = pc.sum(inbound).as_py() or 0
+    failures = pc.sum(pc.and_(inbound, pc.is_valid(table["caused_by"]))).as_py() or 0
+    return _Batch(last, people, records, tables, cases, contacts, failures)
 
 
 #: A batch's person records for one organisation, before they get their references.
@@ -370,43 +375,53 @@ _SIM_EVENTS = pa.schema(
         ("demand_type", pa.string()),
     ]
 )
-_DEMAND_TYPE: dict[str | None, str | None] = {
-    c: "failure" if c in _FAILURE_CATEGORIES else "value"
-    for c in ("service", "info", "change", "help", *_FAILURE_CATEGORIES)
-}
 
 
 def _event_table(
-    evs: list[SimEvent],
-    identities: list[tuple[Identity, Groups]],
-    person_slot: list[int],
-    case_slot: list[int],
+    events: list[SimEvent],
+    person_ids: pa.ChunkedArray,
+    sim: JourneySimulator,
+    clock: np.random.Generator,
 ) -> pa.Table:
-    if not evs:
-        return _SIM_EVENTS.empty_table()
-    cols = dict(zip(EVENT_FIELDS, zip(*evs, strict=True), strict=True))
-    category = cols["category"]
+    """A batch's events, in the order simulated, with their clock times and truth."""
+    cols: dict[str, Sequence[object]] = dict(
+        zip(EVENT_FIELDS, zip(*events, strict=True) if events else [()] * 14, strict=True)
+    )
+    direction = pa.array(cols["direction"], pa.string())
+    channel = pa.array(cols["channel"], pa.string())
+    # Organisations act in office hours whatever channel their letter or payment uses.
+    staffed = pc.or_(pc.equal(direction, "out"), pc.is_in(channel, pa.array(STAFFED)))
+    utc, local = sim.times(
+        np.asarray(cols["day"], dtype=np.float64), staffed.to_numpy(zero_copy_only=False), clock
+    )
+    person = pa.array(cols["person"], pa.int32())
+    category = pa.array(cols["category"], pa.string())
+    failure_demand = pc.is_in(category, pa.array(sorted(_FAILURE_CATEGORIES)))
+    demand_type = pc.if_else(
+        pc.is_valid(category),
+        pc.if_else(failure_demand, pa.scalar("failure"), pa.scalar("value")),
+        pa.scalar(None, pa.string()),
+    )
     return pa.table(
         {
-            "person_slot": person_slot,
-            "case_slot": case_slot,
-            "person_id": [identities[i][0].person_id for i in cols["person"]],
-            "need_id": cols["need_id"],
-            "service": cols["service"],
-            "utc": cols["utc_us"],
-            "local": cols["local_us"],
-            "channel": cols["channel"],
-            "activity": cols["activity"],
-            "direction": cols["direction"],
-            "outcome": cols["outcome"],
-            "note": cols["note"],
+            "org": pa.array(cols["org"], pa.string()),
+            "person": person,
+            "person_id": person_ids.take(person),
+            "need_id": pa.array(cols["need_id"], pa.string()),
+            "service": pa.array(cols["service"], pa.string()),
+            "utc": pa.array(utc, pa.timestamp("us", tz="UTC")),
+            "local": pa.array(local, pa.timestamp("us")),
+            "channel": channel,
+            "activity": pa.array(cols["activity"], pa.string()),
+            "direction": direction,
+            "outcome": pa.array(cols["outcome"], pa.string()),
+            "note": pa.array(cols["note"], pa.string()),
             "category": category,
-            "caused_by": cols["caused_by"],
-            "failure": cols["failure"],
-            "life_event": cols["life_event"],
-            "demand_type": [_DEMAND_TYPE.get(c) for c in category],
-        },
-        schema=_SIM_EVENTS,
+            "caused_by": pa.array(cols["caused_by"], pa.string()),
+            "failure": pa.array(cols["failure"], pa.string()),
+            "life_event": pa.array(cols["life_event"], pa.string()),
+            "demand_type": demand_type,
+        }
     )
 
 

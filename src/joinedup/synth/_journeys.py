@@ -18,6 +18,8 @@ from functools import cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from joinedup.synth._config import (
     FAILURES,
     LIFE_EVENTS,
@@ -41,7 +43,8 @@ _MIX_HEALTH = (0.60, 0.20, 0.02, 0.12, 0.02, 0.04)
 _CUM_DIGITAL = tuple(itertools.accumulate(_MIX_DIGITAL))
 _CUM_LOW_DIGITAL = tuple(itertools.accumulate(_MIX_LOW_DIGITAL))
 _CUM_HEALTH = tuple(itertools.accumulate(_MIX_HEALTH))
-_STAFFED = frozenset({"phone", "face_to_face", "webchat", "letter"})
+#: Channels staffed in office hours (and letters, sent in them).
+STAFFED: tuple[str, ...] = ("phone", "face_to_face", "webchat", "letter")
 _CHASING = frozenset({"chase", "repeat"})
 _OTHERS: dict[str, tuple[str, ...]] = {o: tuple(x for x in ORGS if x != o) for o in ORGS}
 _DISPLAY = ORG_DISPLAY
@@ -70,8 +73,7 @@ EVENT_FIELDS: tuple[str, ...] = (
     "person",  # index of the person in their batch
     "need_id",
     "service",
-    "utc_us",  # microseconds since 1970-01-01 UTC
-    "local_us",  # the same moment on a London wall clock, as microseconds since 1970
+    "day",  # days since the start of the period; ``times`` makes it a clock time
     "channel",
     "activity",
     "direction",  # "in" for a citizen's contact, "out" for the organisation's own action
@@ -83,10 +85,10 @@ EVENT_FIELDS: tuple[str, ...] = (
     "life_event",
 )
 SimEvent = tuple[
-    str, int, str, str, int, int, str, str, str, str, str | None, str | None, str | None,
+    str, int, str, str, float, str, str, str, str, str | None, str | None, str | None,
     str | None, str,
 ]  # fmt: skip
-E_ORG, E_PERSON, E_DIRECTION, E_CAUSED_BY = 0, 1, 8, 12
+E_ORG, E_PERSON, E_DIRECTION, E_CAUSED_BY = 0, 1, 7, 11
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +148,13 @@ class JourneySimulator:
         # journeys that run past its end): contacts fall between 06:00 and 23:00, after
         # the 01:00 clock change, so the day's noon offset is the right one.
         noon = datetime(cfg.start.year, cfg.start.month, cfg.start.day, 12, tzinfo=_LONDON)
-        self._offsets_us = [
-            _utc_offset(noon + timedelta(days=d)) * 1_000_000
-            for d in range(-30, (end - cfg.start).days + 400)
-        ]
+        self._offsets_us = np.array(
+            [
+                _utc_offset(noon + timedelta(days=d)) * 1_000_000
+                for d in range(-30, (end - cfg.start).days + 400)
+            ],
+            dtype=np.int64,
+        )
         self._start_us = int(self.start.timestamp()) * 1_000_000
         self._weekday0 = self.start.weekday()
         # Life events stop 90 days before the end so most needs can finish in the period.
@@ -194,7 +199,6 @@ class JourneySimulator:
         others = _OTHERS[org]
         amount = 20 + int(rng.random() * 1480)
         rand = rng.random
-        when = self._when
         service, life_code = need.service, life.code
         mix = _CUM_LOW_DIGITAL if groups.low_digital else _CUM_DIGITAL
 
@@ -212,7 +216,6 @@ class JourneySimulator:
                 channel = "phone"  # people chase by phone
             else:
                 channel = _CHANNELS[bisect(_CUM_HEALTH if where == "health" else mix, rand(), 0, 5)]
-            utc, local = when(rng, at, channel)
             if other is None:
                 other = _OTHERS[where][int(rand() * 3)]
             ctx = NoteContext(
@@ -235,8 +238,7 @@ class JourneySimulator:
                     index,
                     need_id,
                     service if where == org else _SERVICE_AT[where],
-                    utc,
-                    local,
+                    at,
                     channel,
                     activity,
                     "in",
@@ -250,15 +252,13 @@ class JourneySimulator:
             )
 
         def action(at: float, activity: str, outcome: str, channel: str = "letter") -> None:
-            utc, local = when(rng, at, "letter")
             out.append(
                 (
                     org,
                     index,
                     need_id,
                     service,
-                    utc,
-                    local,
+                    at,
                     channel,
                     activity,
                     "out",
@@ -440,17 +440,22 @@ class JourneySimulator:
 
     # -- channels and clocks --------------------------------------------------------------
 
-    def _when(self, rng: random.Random, day: float, channel: str) -> tuple[int, int]:
-        """A time on a day of the period, as (UTC, London wall clock) microseconds: office
-        hours on weekdays for staffed channels, whole minutes as systems log them."""
-        d = int(day)
-        if channel in _STAFFED:
-            weekday = (self._weekday0 + d) % 7
-            if weekday >= 5:
-                d += 7 - weekday
-            secs = int(rng.random() * 600) * 60 + 8 * 3600
-        else:
-            secs = int(rng.random() * 1020) * 60 + 6 * 3600  # avoids the clock-change hour
+    def times(
+        self, days: np.ndarray, staffed: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Clock times for events on ``days`` (days since the start, as simulated), as
+        (UTC, London wall clock) microseconds since 1970: office hours on weekdays where
+        ``staffed`` (phone, face to face, webchat, letters), whole minutes as systems log
+        them."""
+        d = days.astype(np.int64)  # towards zero, as int() does
+        weekday = (self._weekday0 + d) % 7
+        d = d + np.where(staffed & (weekday >= 5), 7 - weekday, 0)
+        u = rng.random(len(d))
+        secs = np.where(
+            staffed,
+            (u * 600).astype(np.int64) * 60 + 8 * 3600,
+            (u * 1020).astype(np.int64) * 60 + 6 * 3600,  # avoids the clock-change hour
+        )
         local = self._start_us + d * 86_400_000_000 + secs * 1_000_000
         return local - self._offsets_us[d + 30], local
 
