@@ -319,10 +319,10 @@ class _HealthJsonl:
         # Times are whole minutes, so second resolution loses nothing.
         start = pc.cast(rows["utc"], pa.timestamp("s", tz="UTC"))
         when = pc.strftime(start, format="%Y-%m-%dT%H:%M:%SZ")
-        keys = ("encounter_id", "patient_id", "episode_ref", "start", "mode", "initiated_by")
-        keys += ("type", "service", "free_text", "disposition")
+        keys = "encounter_id patient_id episode_ref start mode initiated_by type service"
+        keys += " free_text disposition"
         cols = _event_columns(rows, "health", rows["event_ref"], when)
-        fields = dict(zip(keys, cols, strict=True))
+        fields = dict(zip(keys.split(), cols, strict=True))
         self._ef.write(lines(_json_row(fields), end="\n"))
 
     def close(self) -> None:
