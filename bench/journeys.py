@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -126,22 +127,23 @@ warnings.simplefilter("ignore")
 import pandas as pd, pyarrow as pa, pyarrow.parquet as pq
 with contextlib.redirect_stdout(io.StringIO()):
     import pm4py
+{prepare}
 load = [os.getloadavg()[0]]
 s, c = time.perf_counter(), time.process_time()
-t = pq.read_table({log!r})
-df = t.append_column("ord", pa.array(range(t.num_rows))).to_pandas()
-df = df.sort_values(["case", "ts", "ord"], kind="stable").reset_index(drop=True)
-df = df.rename(columns={{"case": "case:concept:name", "activity": "concept:name",
-                        "ts": "time:timestamp"}})[["case:concept:name", "concept:name",
-                                                  "time:timestamp"]]
+df = prepare({log!r})
 prep_s, prep_c = time.perf_counter() - s, time.process_time() - c
-s, c = time.perf_counter(), time.process_time()
-dfg, starts, ends = pm4py.discover_dfg(df)
-perf, _, _ = pm4py.discover_performance_dfg(df)
-dfg_s, dfg_c = time.perf_counter() - s, time.process_time() - c
-s, c = time.perf_counter(), time.process_time()
-variants = pm4py.get_variants(df)
-var_s, var_c = time.perf_counter() - s, time.process_time() - c
+times = {{}}
+for again in ("", "_again"):
+    load.append(os.getloadavg()[0])
+    s, c = time.perf_counter(), time.process_time()
+    dfg, starts, ends = pm4py.discover_dfg(df)
+    perf, _, _ = pm4py.discover_performance_dfg(df)
+    times["dfg_seconds" + again], times["dfg_cpu" + again] = (
+        time.perf_counter() - s, time.process_time() - c)
+    s, c = time.perf_counter(), time.process_time()
+    variants = pm4py.get_variants(df)
+    times["variants_seconds" + again], times["variants_cpu" + again] = (
+        time.perf_counter() - s, time.process_time() - c)
 load.append(os.getloadavg()[0])
 rows = [{{"source": a, "target": b, "frequency": int(n),
           "mean_seconds": float(perf[(a, b)]["mean"]),
@@ -153,10 +155,78 @@ pq.write_table(pa.table({{"variant": [" > ".join(v) for v in variants],
 json.dump({{"starts": {{k: int(v) for k, v in starts.items()}},
            "ends": {{k: int(v) for k, v in ends.items()}}}},
           open({out!r} + "/pm4py_ends.json", "w"))
-print(json.dumps({{"dfg_seconds": round(dfg_s, 3), "variants_seconds": round(var_s, 3),
-                  "dfg_cpu": round(dfg_c, 3), "variants_cpu": round(var_c, 3),
+print(json.dumps({{**{{k: round(v, 3) for k, v in times.items()}},
                   "prepare_seconds": round(prep_s, 3), "prepare_cpu": round(prep_c, 3),
                   "load": load, "events": len(df),
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+# The frame pm4py is given, and joinedup too in the like-for-like comparison: the log
+# read from the file and sorted by case, time and file order, with pm4py's column names.
+PREPARE = """
+def prepare(log):
+    t = pq.read_table(log)
+    df = t.append_column("ord", pa.array(range(t.num_rows))).to_pandas()
+    df = df.sort_values(["case", "ts", "ord"], kind="stable").reset_index(drop=True)
+    return df.rename(columns={"case": "case:concept:name", "activity": "concept:name",
+                              "ts": "time:timestamp"})[["case:concept:name", "concept:name",
+                                                        "time:timestamp"]]
+"""
+
+# joinedup's public call on that same frame, graph and variants apart as pm4py's are,
+# each twice: the first call in a fresh process also loads the compiled kernels.
+FRAME = """
+import json, os, resource, time
+import pyarrow as pa, pyarrow.parquet as pq
+from joinedup import journeys
+{prepare}
+cols = dict(case_col="case:concept:name", activity_col="concept:name",
+            time_col="time:timestamp")
+s, c = time.perf_counter(), time.process_time()
+df = prepare({log!r})
+prep_s, prep_c = time.perf_counter() - s, time.process_time() - c
+load, times = [], {{}}
+for again in ("", "_again"):
+    load.append(os.getloadavg()[0])
+    s, c = time.perf_counter(), time.process_time()
+    graph = journeys.discover_log(df, variants=False, **cols)
+    times["dfg_seconds" + again], times["dfg_cpu" + again] = (
+        time.perf_counter() - s, time.process_time() - c)
+    s, c = time.perf_counter(), time.process_time()
+    variants = journeys.discover_log(df, graph=False, **cols)
+    times["variants_seconds" + again], times["variants_cpu" + again] = (
+        time.perf_counter() - s, time.process_time() - c)
+load.append(os.getloadavg()[0])
+pq.write_table(graph.dfg, {out!r} + "/frame_dfg.parquet")
+pq.write_table(variants.variants.select(["variant", "cases"]), {out!r} + "/frame_variants.parquet")
+json.dump({{"starts": {{r["activity"]: r["cases"] for r in graph.starts.to_pylist()}},
+           "ends": {{r["activity"]: r["cases"] for r in graph.ends.to_pylist()}}}},
+          open({out!r} + "/frame_ends.json", "w"))
+print(json.dumps({{**{{k: round(v, 3) for k, v in times.items()}},
+                  "prepare_seconds": round(prep_s, 3), "prepare_cpu": round(prep_c, 3),
+                  "load": load, "events": graph.events, "cases": graph.cases,
+                  "variants": variants.variants.num_rows,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+# joinedup's public call on the file, graph and variants at once, as `journeys dfg LOG
+# --variants V` makes it: read, order, graph, variants.
+FILE = """
+import json, os, resource, time
+import pyarrow.parquet as pq
+from joinedup import journeys
+load = [os.getloadavg()[0]]
+s, c = time.perf_counter(), time.process_time()
+m = journeys.discover_log({log!r}, case_col="case", activity_col="activity", time_col="ts")
+took_s, took_c = time.perf_counter() - s, time.process_time() - c
+load.append(os.getloadavg()[0])
+pq.write_table(m.dfg, {out!r} + "/file_dfg.parquet")
+pq.write_table(m.variants.select(["variant", "cases"]), {out!r} + "/file_variants.parquet")
+json.dump({{"starts": {{r["activity"]: r["cases"] for r in m.starts.to_pylist()}},
+           "ends": {{r["activity"]: r["cases"] for r in m.ends.to_pylist()}}}},
+          open({out!r} + "/file_ends.json", "w"))
+print(json.dumps({{"file_seconds": round(took_s, 3), "file_cpu": round(took_c, 3),
+                  "load": load, "events": m.events,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
 
@@ -219,11 +289,57 @@ def _total(reported: dict[str, object], read: str) -> float:
     return sum(float(str(reported[f"{step}_cpu"])) for step in (read, "dfg", "variants"))
 
 
-def _same(out: Path) -> None:
-    """Assert joinedup's results equal pm4py's."""
+def _report(
+    staged: dict[str, Any],
+    pm: dict[str, Any],
+    frame: dict[str, Any],
+    file: dict[str, Any],
+    pm_mb: float,
+    frame_mb: float,
+    file_mb: float,
+) -> None:
+    """Print the comparison: CPU seconds (wall in brackets), and the ratios."""
+
+    def both(d: dict[str, Any], step: str, again: str = "") -> str:
+        return f"{d[f'{step}_cpu{again}']:.3f} ({d[f'{step}_seconds{again}']:.3f})"
+
+    def ratio(step: str, again: str) -> str:
+        cpu, wall = f"{step}_cpu{again}", f"{step}_seconds{again}"
+        return f"{pm[cpu] / frame[cpu]:.1f}x CPU, {pm[wall] / frame[wall]:.1f}x wall"
+
+    pad = " " * 22
+    for again, label in (("", "first calls"), ("_again", "second calls")):
+        print(
+            f"{pad}same frame, {label}: DFG+durations pm4py {both(pm, 'dfg', again)} s, "
+            f"joinedup {both(frame, 'dfg', again)} s: {ratio('dfg', again)}; variants pm4py "
+            f"{both(pm, 'variants', again)} s, joinedup {both(frame, 'variants', again)} s: "
+            f"{ratio('variants', again)}",
+            flush=True,
+        )
+    pm_file = sum(pm[f"{k}_cpu"] for k in ("prepare", "dfg", "variants"))
+    pm_wall = sum(pm[f"{k}_seconds"] for k in ("prepare", "dfg", "variants"))
+    print(
+        f"{pad}from the file (pm4py read+sort {both(pm, 'prepare')} s, then both): pm4py "
+        f"{pm_file:.3f} ({pm_wall:.3f}) s, joinedup discover_log {both(file, 'file')} s: "
+        f"{pm_file / file['file_cpu']:.1f}x CPU, {pm_wall / file['file_seconds']:.1f}x wall; "
+        f"staged in the engine: {_total(staged, 'stage'):.3f} CPU s, "
+        f"{pm_file / _total(staged, 'stage'):.1f}x CPU",
+        flush=True,
+    )
+    print(
+        f"{pad}peak MB pm4py {pm_mb:,.0f}, joinedup frame {frame_mb:,.0f}, file {file_mb:,.0f}; "
+        f"load {pm['load'][0]:.1f}-{pm['load'][-1]:.1f} / {frame['load'][0]:.1f}-"
+        f"{frame['load'][-1]:.1f} / {file['load'][0]:.1f}-{file['load'][-1]:.1f}; identical "
+        "results (staged, frame and file against pm4py)",
+        flush=True,
+    )
+
+
+def _same(out: Path, ours_: str = "joinedup") -> None:
+    """Assert joinedup's results (files ``<ours_>_*``) equal pm4py's."""
     ours = {
         (r["source"], r["target"]): r
-        for r in pq.read_table(out / "joinedup_dfg.parquet").to_pylist()
+        for r in pq.read_table(out / f"{ours_}_dfg.parquet").to_pylist()
     }
     theirs = {
         (r["source"], r["target"]): r for r in pq.read_table(out / "pm4py_dfg.parquet").to_pylist()
@@ -234,10 +350,10 @@ def _same(out: Path) -> None:
         assert r["frequency"] == p["frequency"], key
         for col in ("mean_seconds", "median_seconds"):
             assert abs(r[col] - p[col]) <= 1e-9 * max(1.0, abs(p[col])), (key, col)
-    ov = pq.read_table(out / "joinedup_variants.parquet").to_pylist()
+    ov = pq.read_table(out / f"{ours_}_variants.parquet").to_pylist()
     pv = pq.read_table(out / "pm4py_variants.parquet").to_pylist()
     assert {r["variant"]: r["cases"] for r in ov} == {r["variant"]: r["cases"] for r in pv}
-    oe = json.loads((out / "joinedup_ends.json").read_text())
+    oe = json.loads((out / f"{ours_}_ends.json").read_text())
     pe = json.loads((out / "pm4py_ends.json").read_text())
     assert oe == pe, "different start or end activities"
 
@@ -348,23 +464,13 @@ def main(args: list[str]) -> None:
             print(line, flush=True)
             if only:
                 continue
-            p = run_child("pm4py", n, PM4PY.format(log=str(log), out=tmp))
-            measures.append(p)
-            _same(out)
-            q = p.reported
-            print(
-                f"{'':>12}         pm4py: DFG+durations {q['dfg_seconds']:.2f} s "
-                f"({q['dfg_cpu']:.2f} CPU), variants {q['variants_seconds']:.2f} s "
-                f"({q['variants_cpu']:.2f} CPU), read+sort {q['prepare_seconds']:.2f} s, peak "
-                f"{p.peak_mb:,.0f} MB (load {q['load'][0]:.1f}-{q['load'][1]:.1f}); identical "
-                f"results; joinedup faster by, in CPU time: DFG "
-                f"{q['dfg_cpu'] / r['dfg_cpu']:.1f}x, variants "
-                f"{q['variants_cpu'] / r['variants_cpu']:.1f}x, all from the file "
-                f"{_total(q, 'prepare') / _total(r, 'stage'):.1f}x; in wall time: DFG "
-                f"{q['dfg_seconds'] / r['dfg_seconds']:.1f}x, variants "
-                f"{q['variants_seconds'] / r['variants_seconds']:.1f}x",
-                flush=True,
-            )
+            p = run_child("pm4py", n, PM4PY.format(log=str(log), out=tmp, prepare=PREPARE))
+            f = run_child("joinedup-frame", n, FRAME.format(log=str(log), out=tmp, prepare=PREPARE))
+            w = run_child("joinedup-file", n, FILE.format(log=str(log), out=tmp))
+            measures += [p, f, w]
+            for ours in ("joinedup", "frame", "file"):
+                _same(out, ours)
+            _report(r, p.reported, f.reported, w.reported, p.peak_mb, f.peak_mb, w.peak_mb)
     print(f"results: {save('journeys_outofcore' if only else 'journeys', measures)}")
 
 

@@ -5,13 +5,13 @@
 - :func:`process_map` gives the directly-follows graph (frequency and durations), start
   and end activities and variants of the workspace's episodes, by activity, organisation
   or channel;
-- :func:`discover_log` does the same for any event log file (CSV, Parquet, XES), with no
-  workspace;
+- :func:`discover_log` does the same for any event log, a file (CSV, Parquet, XES) or a
+  table in memory (Arrow, pandas), with no workspace;
 - :func:`service_shapes` classes each service as transactional, high-variety or complex;
 - :func:`export_ocel` and :func:`export_xes` write the linked log for other tools.
 
 Within a case, events are ordered by time, then by a tie-break: the row's place in the
-file for a log file, the event id within an episode.
+file or table for a log, the event id within an episode.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -28,10 +29,11 @@ from joinedup.journeys._episodes import EpisodeResult, build_episodes
 from joinedup.journeys._errors import JourneysError
 from joinedup.journeys._export import export_ocel_json, export_ocel_sqlite
 from joinedup.journeys._export import export_xes as _export_xes
-from joinedup.journeys._log import drop_log, stage_log
+from joinedup.journeys._log import drop_log, log_format, stage_log, stage_table
 from joinedup.journeys._map import BY, stage_workspace_log
 from joinedup.journeys._settings import EpisodeSettings, ShapeSettings
 from joinedup.journeys._shape import service_shapes as _service_shapes
+from joinedup.journeys._table import as_table, discover_table, read_parquet
 from joinedup.workspace import Workspace
 
 __all__ = [
@@ -102,34 +104,52 @@ def process_map(
 
 
 def discover_log(
-    path: Path | str,
+    log: Path | str | Any,
     *,
     case_col: str,
     activity_col: str,
     time_col: str,
     time_format: str | None = None,
+    graph: bool = True,
     variants: bool = True,
     spill_dir: Path | str | None = None,
     threads: int | None = None,
 ) -> ProcessMap:
-    """The process map of any event log file (CSV, Parquet or XES), with no workspace.
+    """The process map of any event log, with no workspace: a file (CSV, Parquet or XES)
+    or a table in memory (an Arrow table, a pandas frame, or any table that exports an
+    Arrow stream).
 
-    Runs in an in-memory DuckDB database, or, with ``spill_dir``, in a database file
-    there, so a log larger than memory is processed out of core.
+    Within a case, events are ordered by time, then by their order in the file or table.
+    Rows lacking a case, an activity or a time are left out and counted (``skipped``).
+    ``graph=False`` leaves the graph and start and end activities empty,
+    ``variants=False`` the variants, for a caller who needs only one of them.
+
+    A log of up to 20M events with times as times (not text) is mined in memory; a
+    Parquet file of that size is read straight into memory. Others are staged in an
+    in-memory DuckDB database, or, with ``spill_dir``, in a database file there, so a log
+    larger than memory is processed out of core.
     """
+    columns = {"case_col": case_col, "activity_col": activity_col, "time_col": time_col}
+    table: pa.Table | None = None
+    if isinstance(log, (str, Path)):
+        path = Path(log)
+        if path.is_file() and log_format(path) == "parquet":
+            table = read_parquet(path, columns)
+    else:
+        table = as_table(log, columns, f"the {type(log).__name__}")
+    if table is not None:
+        found = discover_table(table, columns, graph=graph, variants=variants)
+        if found is not None:
+            return found
     with tempfile.TemporaryDirectory(dir=spill_dir) if spill_dir else _nothing() as tmp:
         db = Path(tmp) / "log.duckdb" if tmp else None
         with connect("duckdb", db, threads=threads) as engine:
-            staged = stage_log(
-                engine,
-                path,
-                case_col=case_col,
-                activity_col=activity_col,
-                time_col=time_col,
-                time_format=time_format,
-            )
+            if table is None:
+                staged = stage_log(engine, log, **columns, time_format=time_format)
+            else:
+                staged = stage_table(engine, table, **columns, time_format=time_format)
             try:
-                result = discover(engine, staged.table, variants=variants)
+                result = discover(engine, staged.table, graph=graph, variants=variants)
             finally:
                 drop_log(engine)
             result.skipped = staged.skipped

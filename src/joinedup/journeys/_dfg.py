@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from joinedup.engine import Engine
 from joinedup.journeys import _ordered
@@ -72,11 +71,13 @@ def discover(
     engine: Engine,
     log: str,
     *,
+    graph: bool = True,
     variants: bool = True,
     keep: bool = False,
     in_memory_rows: int | None = None,
 ) -> ProcessMap:
-    """The process map of the log staged as table ``log``.
+    """The process map of the log staged as table ``log``; without ``graph`` the graph,
+    start and end activities are left empty, without ``variants`` the variants.
 
     ``in_memory_rows`` overrides :data:`IN_MEMORY_ROWS` (0: always in the engine);
     ``keep`` keeps the engine's intermediate tables when the log is processed there.
@@ -85,8 +86,8 @@ def discover(
     if engine.count(log) <= limit:
         ordered = read_ordered(engine, log)
         if ordered is not None:
-            return map_of(ordered, with_variants=variants)
-    return _in_engine(engine, log, variants=variants, keep=keep)
+            return map_of(ordered, with_graph=graph, with_variants=variants)
+    return _in_engine(engine, log, graph=graph, variants=variants, keep=keep)
 
 
 def read_ordered(engine: Engine, log: str) -> _ordered.Ordered | None:
@@ -98,29 +99,37 @@ def read_ordered(engine: Engine, log: str) -> _ordered.Ordered | None:
     return _ordered.order(table)
 
 
-def map_of(log: _ordered.Ordered, *, with_variants: bool = True) -> ProcessMap:
+def map_of(
+    log: _ordered.Ordered, *, with_graph: bool = True, with_variants: bool = True
+) -> ProcessMap:
     """The process map of a sorted log held in memory."""
-    g = _ordered.graph(log)
     names = log.names.cast(pa.string())
-    dfg = pa.table(
-        {
-            "source": names.take(pa.array(g.source)),
-            "target": names.take(pa.array(g.target)),
-            "frequency": g.frequency,
-            "mean_seconds": g.mean_us / 1e6,
-            "median_seconds": g.median_us / 1e6,
-            "p95_seconds": g.p95_us / 1e6,
-        },
-        schema=DFG_SCHEMA,
-    ).sort_by([("frequency", "descending"), ("source", "ascending"), ("target", "ascending")])
-    starts, ends = (_ends(names, counts) for counts in (g.starts, g.ends))
-    cases = len(log.first)
+    if with_graph:
+        g = _ordered.graph(log)
+        dfg = pa.table(
+            {
+                "source": names.take(pa.array(g.source)),
+                "target": names.take(pa.array(g.target)),
+                "frequency": g.frequency,
+                "mean_seconds": g.mean_us / 1e6,
+                "median_seconds": g.median_us / 1e6,
+                "p95_seconds": g.p95_us / 1e6,
+            },
+            schema=DFG_SCHEMA,
+        ).sort_by([("frequency", "descending"), ("source", "ascending"), ("target", "ascending")])
+        starts, ends = (_ends(names, counts) for counts in (g.starts, g.ends))
+    else:
+        dfg, starts, ends = (
+            DFG_SCHEMA.empty_table(),
+            ENDS_SCHEMA.empty_table(),
+            ENDS_SCHEMA.empty_table(),
+        )
     return ProcessMap(
         dfg=dfg,
         starts=starts,
         ends=ends,
         variants=variants_of(log) if with_variants else VARIANTS_SCHEMA.empty_table(),
-        cases=cases,
+        cases=len(log.first),
         events=len(log.codes),
     )
 
@@ -135,23 +144,22 @@ def _ends(names: pa.Array, counts: np.ndarray) -> pa.Table:
 
 def variants_of(log: _ordered.Ordered) -> pa.Table:
     """The variants of a sorted log held in memory, most cases first, then by name."""
-    rep, cases = _ordered.variants(_ordered.variant_ids(log))
-    variant = pc.binary_join(_ordered.activities(log, rep), VARIANT_SEPARATOR)
-    # names are ranked once, then ordered with the counts as integers
-    by_name = pc.rank(variant, sort_keys="ascending").to_numpy()
-    order = np.lexsort((by_name, -cases))
+    rep, cases = _ordered.variants(log)
+    order = _ordered.by_cases_and_name(log, rep, cases, VARIANT_SEPARATOR)
+    rep, cases = rep[order], cases[order]
+    activities, variant = _ordered.activities(log, rep, VARIANT_SEPARATOR)
     return pa.table(
         {
-            "variant": variant.take(pa.array(order)),
-            "cases": cases[order],
-            "share": cases[order] / max(len(log.first), 1),
-            "activities": _ordered.activities(log, rep[order]),
+            "variant": variant,
+            "cases": cases,
+            "share": cases / max(len(log.first), 1),
+            "activities": activities,
         },
         schema=VARIANTS_SCHEMA,
     )
 
 
-def _in_engine(engine: Engine, log: str, *, variants: bool, keep: bool) -> ProcessMap:
+def _in_engine(engine: Engine, log: str, *, graph: bool, variants: bool, keep: bool) -> ProcessMap:
     # Activities become small integer codes first: windows, groupings and variant lists
     # over integers are several times cheaper than over strings. Durations are whole
     # microseconds (exact integers) until the final division.
@@ -174,14 +182,24 @@ def _in_engine(engine: Engine, log: str, *, variants: bool, keep: bool) -> Proce
         """,
     )
     try:
-        return _from_steps(engine, log, variants)
+        return _from_steps(engine, log, graph, variants)
     finally:
         if not keep:
             engine.drop_temp(_STEPS)
             engine.drop_temp(_CODES)
 
 
-def _from_steps(engine: Engine, log: str, with_variants: bool) -> ProcessMap:
+def _from_steps(engine: Engine, log: str, with_graph: bool, with_variants: bool) -> ProcessMap:
+    if not with_graph:
+        cases = engine.count(engine.sql(f"SELECT 1 FROM {_STEPS} WHERE pos = 1"))
+        return ProcessMap(
+            dfg=DFG_SCHEMA.empty_table(),
+            starts=ENDS_SCHEMA.empty_table(),
+            ends=ENDS_SCHEMA.empty_table(),
+            variants=_variants(engine, cases) if with_variants else VARIANTS_SCHEMA.empty_table(),
+            cases=cases,
+            events=engine.count(log),
+        )
     dfg = engine.to_arrow(
         engine.sql(
             f"""

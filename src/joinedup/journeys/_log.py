@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+
 from joinedup.engine import Engine, EngineError
 from joinedup.journeys._errors import JourneysError
 from joinedup.journeys._sql import ident, lit
@@ -89,6 +92,35 @@ def stage_log(
         )
     finally:
         # the whole file is no longer needed once its four columns are staged
+        engine.drop_temp(_RAW)
+
+
+def stage_table(
+    engine: Engine,
+    table: pa.Table,
+    *,
+    case_col: str,
+    activity_col: str,
+    time_col: str,
+    time_format: str | None = None,
+) -> StagedLog:
+    """Stage a log held in memory as :data:`LOG`, its rows numbered in order."""
+    numbered = table.append_column("_row", pa.array(np.arange(1, table.num_rows + 1)))
+    engine.register(_RAW, numbered)
+    try:
+        return stage_columns(
+            engine,
+            _RAW,
+            source="the table",
+            case_col=case_col,
+            activity_col=activity_col,
+            time_col=time_col,
+            time_is_text=pa.types.is_string(table.schema.field(time_col).type)
+            or pa.types.is_large_string(table.schema.field(time_col).type),
+            time_format=time_format,
+            order_col="_row",
+        )
+    finally:
         engine.drop_temp(_RAW)
 
 

@@ -1,16 +1,18 @@
-"""The process map of a log held in memory, from one sort of its events.
+"""The process map of a log held in memory, from its events in (case, time, tie-break)
+order.
 
-Once the events are sorted by case, time and tie-break, each event's successor is the
-next row: the directly-follows pairs are two shifted views of the activity codes, their
-counts one ``bincount``, their durations one sort by (pair, gap). Variants are a hash of
-each case's code sequence, checked event by event against one case of each group, so two
-different sequences are never merged. Every figure is computed on whole microseconds
-(exact integers) and equals what the SQL in ``_dfg.py`` computes.
+Once the events are in that order, each event's successor is the next row. A log that
+arrives in order — each case's rows together, in time order, as a frame sorted for
+another tool is — is checked in one pass and not sorted again; otherwise one counting
+sort by case puts it in order (each case's few rows then sorted by time and tie-break).
+Activities become integer codes (Arrow's dictionary encoding); the graph, its durations
+and the variants are then compiled loops (``_kernels.py``). Every duration is computed on
+whole microseconds (exact integers) and equals what the SQL in ``_dfg.py`` computes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,9 +20,18 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from joinedup.journeys import _kernels
+
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
-U64 = npt.NDArray[np.uint64]
+F64 = npt.NDArray[np.float64]
+
+#: Above this many activities (k) the k × k table of pairs would be large: pairs are
+#: numbered by a sort of those that occur instead.
+_DENSE_ACTIVITIES = 1024
+_NO_TIE = np.empty(0, np.int64)
+#: Microseconds in one unit of an Arrow time type.
+_US_PER = {"s": 1_000_000, "ms": 1_000, "us": 1}
 
 
 @dataclass
@@ -39,98 +50,142 @@ class Ordered:
 
 
 def order(table: pa.Table) -> Ordered | None:
-    """Sort a log ``(case_id, activity, us, ord)``; None if a column has a missing value
-    (the SQL path decides what those mean)."""
+    """Sort a log ``(case_id, activity, us, ord)`` read back from the engine, rows in any
+    order; None if a column has a missing value (the SQL path decides what those mean)."""
     if any(table.column(c).null_count for c in table.column_names):
         return None
-    case = _codes(table.column("case_id"))[0]
-    codes, names = _codes(table.column("activity"))
-    names = names.cast(pa.string())
-    if len(case) == 0:
-        return Ordered(codes, np.empty(0, np.int64), np.empty(0, np.int64), names)
-    packed = _packed(case, table.column("us"), table.column("ord"))
-    if packed is not None:
-        perm, case_of, us = packed
+    return arrange(
+        table.column("case_id"),
+        table.column("activity"),
+        _int64(table.column("us")),
+        _int64(table.column("ord")),
+    )
+
+
+def arrange(
+    case: pa.ChunkedArray, activity: pa.ChunkedArray, us: I64, tie: I64 | None = None
+) -> Ordered:
+    """The events in (case, time, tie-break) order; the tie-break is ``tie`` or, without
+    it, the rows' own order. No column may have missing values."""
+    codes, names = activity_codes(activity)
+    if tie is None:
+        first = case_starts(case)
+        if first is not None and _kernels.times_ordered(us, first):
+            return Ordered(codes=codes, us=us, first=first, names=names)
+    case_no, cases = _dense(case)
+    perm, first = _kernels.order_by_case(
+        case_no, cases, us, _NO_TIE if tie is None else tie, tie is not None
+    )
+    return Ordered(codes=codes[perm], us=us[perm], first=first, names=names)
+
+
+def activity_codes(column: pa.ChunkedArray) -> tuple[I32, pa.Array]:
+    """Dense integer codes for the activities, and the names (text) they stand for."""
+    if pa.types.is_dictionary(column.type) and column.num_chunks:
+        column = column.unify_dictionaries()
+        names = column.chunk(0).dictionary
+        if names.null_count == 0 and pc.count_distinct(names).as_py() == len(names):
+            codes = _indices(column)
+            return codes, names.cast(pa.string())
+        column = column.cast(column.type.value_type)
+    codes, names = _dense_codes(column)
+    return codes, names.cast(pa.string())
+
+
+def _dense_codes(column: pa.ChunkedArray) -> tuple[I32, pa.Array]:
+    """Codes numbering the values in order of first appearance, and the values."""
+    encoded = pc.dictionary_encode(column)
+    if encoded.num_chunks == 0:
+        return np.empty(0, np.int32), pa.array([], column.type)
+    # every chunk carries the whole dictionary built so far; the last has all of it
+    return _indices(encoded), encoded.chunk(encoded.num_chunks - 1).dictionary
+
+
+def _indices(column: pa.ChunkedArray) -> I32:
+    parts = [c.indices.to_numpy(zero_copy_only=False) for c in column.chunks]
+    out = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    return out.astype(np.int32, copy=False)
+
+
+def _dense(case: pa.ChunkedArray) -> tuple[I32, int]:
+    codes, values = _dense_codes(case)
+    return codes, len(values)
+
+
+def case_starts(case: pa.ChunkedArray) -> I64 | None:
+    """Where each case's rows start when every case's rows are together; None when a
+    case's rows are apart."""
+    n = len(case)
+    if n == 0:
+        return np.empty(0, np.int64)
+    if _is_text(case.type):
+        starts, ascending = _text_runs(case)
+    elif pa.types.is_integer(case.type):
+        values = _int64(case)
+        starts = np.concatenate(([0], np.flatnonzero(values[1:] != values[:-1]) + 1))
+        ascending = bool((values[starts[1:]] > values[starts[1:] - 1]).all())
     else:
-        us, tie = _int64(table.column("us")), _int64(table.column("ord"))
-        perm = np.lexsort((tie, us, case))
-        case_of, us = case[perm].astype(np.int64), us[perm]
-    codes = codes[perm]
-    first = np.concatenate(([0], np.flatnonzero(case_of[1:] != case_of[:-1]) + 1))
-    return Ordered(codes=codes, us=us, first=first.astype(np.int64), names=names)
+        codes = _dense(case)[0]
+        starts = np.concatenate(([0], np.flatnonzero(codes[1:] != codes[:-1]) + 1))
+        ascending = False
+    # Runs in ascending order are distinct cases; otherwise a case may come back later,
+    # which counting the distinct values tells.
+    if ascending or pc.count_distinct(case).as_py() == len(starts):
+        return starts.astype(np.int64, copy=False)
+    return None
 
 
-def _codes(column: pa.ChunkedArray) -> tuple[I32, pa.Array]:
-    """Dense integer codes for a column's values, and the values they stand for."""
-    encoded = pc.dictionary_encode(column.combine_chunks())
-    indices = encoded.indices.to_numpy(zero_copy_only=False)
-    return indices.astype(np.int32, copy=False), encoded.dictionary
+def _is_text(t: pa.DataType) -> bool:
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
+
+
+def _text_runs(case: pa.ChunkedArray) -> tuple[I64, bool]:
+    """Runs of equal values in a text column, read from its buffers, and whether the
+    values never decrease."""
+    found: list[I64] = []
+    ascending = True
+    at = 0
+    previous: str | None = None
+    for chunk in case.chunks:
+        if len(chunk) == 0:
+            continue
+        _, off_buf, data_buf = chunk.buffers()
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(off_buf, width)[chunk.offset : chunk.offset + len(chunk) + 1]
+        data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.empty(0, np.uint8)
+        starts, up = _kernels.string_runs(offsets, data)
+        head = chunk[0].as_py()
+        if previous is not None and head == previous:
+            starts = starts[1:]  # the run goes on from the chunk before
+        ascending = ascending and up and (previous is None or head >= previous)
+        found.append(starts + at)
+        at += len(chunk)
+        previous = chunk[len(chunk) - 1].as_py()
+    return np.concatenate(found), ascending
 
 
 def _int64(column: pa.ChunkedArray) -> I64:
-    return np.asarray(column.combine_chunks().to_numpy(zero_copy_only=False), dtype=np.int64)
-
-
-def _from_smallest(column: pa.ChunkedArray, out: I64) -> int:
-    """Write each value less the column's smallest into ``out``; the smallest."""
-    low = int(pc.min(column).as_py())
-    at = 0
-    for chunk in column.chunks:
-        part = np.asarray(chunk.to_numpy(zero_copy_only=False), dtype=np.int64)
-        np.subtract(part, low, out=out[at : at + len(part)])
-        at += len(part)
-    return low
-
-
-def _bits(n: int) -> int:
-    return max(int(n).bit_length(), 1)
-
-
-def _packed(
-    case: I32, us_column: pa.ChunkedArray, tie_column: pa.ChunkedArray
-) -> tuple[I64, I64, I64] | None:
-    """Events sorted by (case, time, tie-break) through one integer key, when it fits in
-    63 bits: the permutation, each sorted event's case number and its time. None when it
-    does not fit.
-
-    Times are counted from the first in their coarsest common unit (minutes, seconds or
-    milliseconds, when every time is whole in it), the tie-break from its smallest. Case
-    and time are read back from the sorted keys, and the key is built in place: on this
-    kind of machine, fresh memory costs as much as the arithmetic.
-    """
-    key = np.empty(len(case), np.int64)
-    first_us = _from_smallest(us_column, key)
-    scratch = np.empty_like(key)
-    unit = 1
-    for step in (60_000_000, 1_000_000, 1_000):
-        if not np.remainder(key, step, out=scratch).any():
-            key //= step
-            unit = step
-            break
-    c_bits, t_bits = _bits(int(case.max())), _bits(int(key.max()))
-    _from_smallest(tie_column, scratch)
-    o_bits = _bits(int(scratch.max()))
-    if c_bits + t_bits + o_bits <= 63:
-        low = o_bits  # where the time starts in the key
-        key <<= low
-        key |= scratch
-    elif c_bits + t_bits <= 63 and bool((scratch[1:] >= scratch[:-1]).all()):
-        low = 0  # rows already in tie-break order: a stable sort keeps it
+    if column.num_chunks == 1:
+        values = column.chunk(0).to_numpy(zero_copy_only=False)
     else:
+        values = column.to_numpy()
+    return np.asarray(values.view(np.int64) if values.dtype.kind == "M" else values, np.int64)
+
+
+def microseconds(column: pa.ChunkedArray) -> I64 | None:
+    """A time column as whole microseconds since 1970 (UTC for times with a zone, as
+    written for times without one); None for a type that is not a time."""
+    t = column.type
+    if pa.types.is_date32(t) or pa.types.is_date64(t):
+        column, t = column.cast(pa.timestamp("ms")), pa.timestamp("ms")
+    if not pa.types.is_timestamp(t):
         return None
-    scratch[:] = case
-    scratch <<= t_bits + low
-    key |= scratch
-    # with the tie-break in it, keys are unique unless rows repeat: no order to keep
-    perm = np.argsort(key, kind="stable" if low == 0 else None)
-    np.take(key, perm, out=scratch)  # the sorted keys
-    case_of = key  # reused: each sorted event's case number
-    np.right_shift(scratch, t_bits + low, out=case_of)
-    scratch >>= low
-    scratch &= (1 << t_bits) - 1
-    scratch *= unit
-    scratch += first_us
-    return perm, case_of, scratch
+    values = _int64(column)
+    if t.unit == "ns":
+        # whole microseconds towards zero, as the engine's cast does
+        return np.where(values < 0, -(-values // 1000), values // 1000)
+    per = _US_PER[t.unit]
+    return values * per if per != 1 else values
 
 
 @dataclass
@@ -140,9 +195,9 @@ class Graph:
     source: I64
     target: I64
     frequency: I64
-    mean_us: npt.NDArray[np.float64]
-    median_us: npt.NDArray[np.float64]
-    p95_us: npt.NDArray[np.float64]
+    mean_us: F64
+    median_us: F64
+    p95_us: F64
     starts: I64  # cases starting with each code
     ends: I64
 
@@ -150,128 +205,98 @@ class Graph:
 def graph(log: Ordered) -> Graph:
     """The directly-follows graph with durations, and start and end activities."""
     k = len(log.names)
-    n = len(log.codes)
-    last = np.append(log.first[1:] - 1, n - 1) if n else log.first
-    starts = np.bincount(log.codes[log.first], minlength=k).astype(np.int64)
-    ends = np.bincount(log.codes[last], minlength=k).astype(np.int64)
-    same = np.ones(max(n - 1, 0), bool)
-    same[log.first[1:] - 1] = False  # the last event of a case has no successor
-    pair = (log.codes[:-1].astype(np.int64) * k + log.codes[1:])[same]
-    gap = np.diff(log.us)[same]
-    # Sorted by (pair, gap): each pair's gaps are then a run, in order, for the quantiles.
-    if len(gap) == 0:
-        empty = np.empty(0, np.int64)
-        nothing = np.empty(0, np.float64)
-        return Graph(empty, empty, empty, nothing, nothing, nothing, starts, ends)
-    g_bits = _bits(int(gap.max()))
-    if _bits(k * k) + g_bits <= 63:
-        packed = np.sort((pair << g_bits) | gap)
-        pair, gap = packed >> g_bits, packed & ((1 << g_bits) - 1)
+    if k <= _DENSE_ACTIVITIES:
+        pair_id = _NO_TIE
+        pair_of = None
     else:
-        perm = np.lexsort((gap, pair))
-        pair, gap = pair[perm], gap[perm]
-    run = np.concatenate(([0], np.flatnonzero(np.diff(pair)) + 1))
-    count = np.diff(np.append(run, len(pair)))
+        same = np.ones(max(len(log.codes) - 1, 0), bool)
+        same[log.first[1:] - 1] = False
+        pairs = log.codes[:-1].astype(np.int64) * k + log.codes[1:]
+        pair_of, pair_id = np.unique(np.where(same, pairs, -1), return_inverse=True)
+        pair_id = pair_id.astype(np.int64)
+    seen, freq, high, low, median, p95, starts, ends = _kernels.directly_follows(
+        log.codes, log.us, log.first, k, pair_id
+    )
+    if pair_of is not None:
+        seen = pair_of[seen]  # back to source * k + target
+        keep = seen >= 0  # not the placeholder of a case's last event
+        seen, freq, high, low, median, p95 = (x[keep] for x in (seen, freq, high, low, median, p95))
     return Graph(
-        source=pair[run] // k,
-        target=pair[run] % k,
-        frequency=count,
-        mean_us=_means(gap, run, count),
-        median_us=_quantile(gap, run, count, 0.5),
-        p95_us=_quantile(gap, run, count, 0.95),
+        source=seen // k,
+        target=seen % k,
+        frequency=freq,
+        mean_us=_means(high, low, freq),
+        median_us=median,
+        p95_us=p95,
         starts=starts,
         ends=ends,
     )
 
 
-def _means(gap: I64, run: I64, count: I64) -> npt.NDArray[np.float64]:
-    """Each run's mean, from its exact integer sum."""
-    if int(gap.max()) * int(count.max()) < 2**63:
-        totals = np.add.reduceat(gap, run)
-        return totals / count
-    # a sum that could pass 2^63 microseconds (292,000 years) is added in Python integers
-    ends = np.append(run[1:], len(gap))
+def _means(high: I64, low: I64, count: I64) -> F64:
+    """Each pair's mean, from its exact integer sum (kept as two 32-bit halves)."""
+    if len(high) == 0 or int(high.max()) < 2**30:
+        return ((high << 32) + low) / count
+    # a sum past 2^62 microseconds (146,000 years) is added up in Python integers
     return np.array(
-        [
-            int(np.sum(gap[a:b], dtype=object)) / int(c)
-            for a, b, c in zip(run, ends, count, strict=True)
-        ]
+        [((int(h) << 32) + int(lo)) / int(c) for h, lo, c in zip(high, low, count, strict=True)],
+        np.float64,
     )
 
 
-def _quantile(gap: I64, run: I64, count: I64, q: float) -> npt.NDArray[np.float64]:
-    """Each run's ``q`` quantile with linear interpolation between closest ranks: NumPy's
-    default percentile (pm4py's) and SQL's ``quantile_cont``."""
-    h = (count - 1) * q
-    lo = np.floor(h).astype(np.int64)
-    frac = h - lo
-    below = gap[run + lo].astype(np.float64)
-    above = gap[run + np.minimum(lo + 1, count - 1)].astype(np.float64)
-    return below + (above - below) * frac
+def variants(log: Ordered, *, mask: int = 2**64 - 1) -> tuple[I64, I64]:
+    """For each variant, one case of it (the first) and its number of cases, in order
+    of first appearance. ``mask`` weakens the hash, for tests: the grouping must stay
+    exact whatever it is."""
+    return _kernels.variant_groups(log.codes, log.first, np.uint64(mask))
 
 
-def variant_ids(log: Ordered, hash_fn: Callable[[U64], U64] | None = None) -> I64:
-    """A variant number for each case: equal numbers exactly when the cases' activity
-    sequences are equal."""
-    lengths = log.lengths
-    n = len(log.codes)
-    if n == 0:
-        return np.empty(0, np.int64)
-    k = len(log.names)
-    pos = np.arange(n, dtype=np.int64) - np.repeat(log.first, lengths)
-    # Each (position, activity) step gets a pseudo-random 64-bit value; a case's hash is
-    # the wrapping sum of its steps' values, with its length.
-    steps = (pos * k + log.codes).astype(np.uint64)
-    mixed = (hash_fn or _mix)(steps)
-    h = np.add.reduceat(mixed, log.first) ^ _mix(lengths.astype(np.uint64))
-    _, rep_of, group = np.unique(h, return_index=True, return_inverse=True)
-    rep = rep_of[group]  # one case of each hash group, the first in order
-    # Check every case against its group's representative, event by event.
-    wrong = lengths != lengths[rep]
-    event_rep = np.repeat(rep, lengths)
-    shorter = np.repeat(wrong, lengths)
-    at = np.where(shorter, 0, log.first[event_rep] + pos)
-    differs = (log.codes != log.codes[at]) & ~shorter
-    if differs.any():
-        wrong |= np.bincount(
-            np.repeat(np.arange(len(lengths)), lengths)[differs], minlength=len(lengths)
-        ).astype(bool)
-    if not wrong.any():
-        return group.astype(np.int64)
-    # A collision: the groups it touched are split by their exact sequences.
-    clash = np.unique(group[wrong])
-    ids = group.astype(np.int64)
-    fresh = int(group.max()) + 1
-    seen: dict[tuple[int, ...], int] = {}
-    for case in np.flatnonzero(np.isin(group, clash)):
-        a = int(log.first[case])
-        seq = tuple(log.codes[a : a + int(lengths[case])].tolist())
-        if seq not in seen:
-            seen[seq] = fresh
-            fresh += 1
-        ids[case] = seen[seq]
-    return ids
+def by_cases_and_name(log: Ordered, rep: I64, cases: I64, separator: str) -> I64:
+    """The order of variants (given by one case each) by cases, most first, then by
+    their activities joined by ``separator``, as text sorts."""
+    steps, offsets = _kernels.gather_cases(log.codes, log.first, rep)
+    by_name = pc.sort_indices(log.names).to_numpy()
+    if _prefix_free(log.names.take(pa.array(by_name)).to_pylist()):
+        # No name begins another: lists of names sort as their joined texts do.
+        rank = np.empty(len(by_name), np.int64)
+        rank[by_name] = np.arange(len(by_name))
+        key = _kernels.sequence_keys(steps, offsets, rank)
+        by_key = np.argsort(key)
+        order = by_key[np.argsort(-cases[by_key], kind="stable")]
+        _kernels.settle_ties(order, cases, key, steps, offsets, rank)
+        return order
+    _, joined = _lists(log, steps, offsets, separator)
+    return pc.sort_indices(
+        pa.table({"cases": cases, "variant": joined}),
+        sort_keys=[("cases", "descending"), ("variant", "ascending")],
+    ).to_numpy()
 
 
-def _mix(x: U64) -> U64:
-    """SplitMix64's finaliser: a bijection on 64-bit integers that scatters nearby inputs."""
-    with np.errstate(over="ignore"):
-        z = x + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
+def _prefix_free(sorted_names: list[str]) -> bool:
+    return not any(b.startswith(a) for a, b in itertools.pairwise(sorted_names))
 
 
-def variants(ids: I64) -> tuple[I64, I64]:
-    """For each variant, one case of it (the first) and its number of cases."""
-    _, rep, cases = np.unique(ids, return_index=True, return_counts=True)
-    return rep.astype(np.int64), cases.astype(np.int64)
+def activities(log: Ordered, cases: I64, separator: str) -> tuple[pa.ListArray, pa.Array]:
+    """The activities of the given cases, in order, one list a case; and the same joined
+    into one text each by ``separator``."""
+    steps, offsets = _kernels.gather_cases(log.codes, log.first, cases)
+    return _lists(log, steps, offsets, separator)
 
 
-def activities(log: Ordered, cases: I64) -> pa.ListArray:
-    """The activities of the given cases, in order, one list a case."""
-    lengths = log.lengths[cases]
-    offsets = np.concatenate(([0], np.cumsum(lengths)))
-    at = np.repeat(log.first[cases] - offsets[:-1], lengths) + np.arange(offsets[-1])
-    names = log.names.take(pa.array(log.codes[at]))
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), names)
+def _lists(log: Ordered, steps: I32, offsets: I64, separator: str) -> tuple[pa.ListArray, pa.Array]:
+    names = log.names.cast(pa.large_string())
+    _, name_buf, data_buf = names.buffers()
+    name_offsets = np.frombuffer(name_buf, np.int64)[names.offset : names.offset + len(names) + 1]
+    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.empty(0, np.uint8)
+    sep = np.frombuffer(separator.encode(), np.uint8)
+    text_off, text = _kernels.join_names(steps, offsets, name_offsets, data, sep)
+    small = len(text) < 2**31
+    joined = pa.Array.from_buffers(
+        pa.string() if small else pa.large_string(),
+        len(offsets) - 1,
+        [None, pa.py_buffer(text_off.astype(np.int32) if small else text_off), pa.py_buffer(text)],
+    )
+    lists = pa.ListArray.from_arrays(
+        pa.array(offsets.astype(np.int32)), log.names.take(pa.array(steps))
+    )
+    return lists, joined if small else joined.cast(pa.string())
