@@ -14,6 +14,7 @@ the whole run and for each stage.
 
     .venv/bin/python bench/pipeline.py                                # 10k, 100k, 1M; both
     .venv/bin/python bench/pipeline.py --sizes 10000 --engines spark  # one run
+    .venv/bin/python bench/pipeline.py --sizes 1000000 --engines duckdb --keep /tmp/ws1m
 
 Results go to bench/results/pipeline.json (``--out`` for another name): a run replaces
 the measures of the engines and sizes it ran and keeps the others.
@@ -107,7 +108,7 @@ with Workspace(root / "ws", engine=engine) as ws:
     timed("journeys", lambda: journeys.episodes(ws))
     timed("demand", lambda: demand.classify(ws))
     timed("value", lambda: value.ledger(ws))
-    timed("report", lambda: report.build(ws, root / "report.html"))
+    timed("report", lambda: report.build(ws, root / "ws" / "report.html"))
     for table in ("events", "people", "links", "episodes", "demand"):
         if ws.engine.has_table(table):
             counts["rows_" + table] = ws.count(table)
@@ -118,8 +119,12 @@ print(json.dumps({{"seconds": seconds, "peak_mb": peak_mb, "failed": failed,
 """
 
 
-def run(people: int, engine: str, memory: str) -> Measure:
-    root = Path(tempfile.mkdtemp(prefix=f"joinedup-pipeline-{engine}-"))
+def run(people: int, engine: str, memory: str, keep: Path | None = None) -> Measure:
+    """One pipeline run in a fresh process; ``keep``: build there and leave it (the
+    workspace is ``keep/ws``, e.g. for ``bench/web.py --workspace``)."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=False)
+    root = keep or Path(tempfile.mkdtemp(prefix=f"joinedup-pipeline-{engine}-"))
     try:
         code = CHILD.format(root=str(root), people=people, engine=engine, memory=memory)
         load = round(os.getloadavg()[0], 1)
@@ -127,7 +132,8 @@ def run(people: int, engine: str, memory: str) -> Measure:
         m.reported["load_1min_start"] = load
         return m
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if keep is None:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def _nlogn(small: int, big: int) -> float:
@@ -170,13 +176,20 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", default=["duckdb", "spark"])
     parser.add_argument("--spark-memory", default="6g", help="local Spark's driver memory")
     parser.add_argument("--out", default="pipeline", help="results file name in bench/results")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="a new folder to build in and leave behind (one engine and size only)",
+    )
     args = parser.parse_args()
+    if args.keep and len(args.sizes) * len(args.engines) > 1:
+        parser.error("--keep takes one size and one engine")
     commit = _commit()
     measures: list[Measure] = []
     for engine in args.engines:
         done: list[Measure] = []
         for size in sorted(args.sizes):
-            m = run(size, engine, args.spark_memory)
+            m = run(size, engine, args.spark_memory, args.keep)
             m.reported["commit"] = commit
             m.reported["when"] = datetime.now(UTC).isoformat(timespec="minutes")
             measures.append(m)
