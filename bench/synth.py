@@ -18,16 +18,26 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import Measure, run_child, save
 
 CHILD = """
-import json, os, time
+import json, os, resource, time
 from pathlib import Path
 from joinedup.synth import SynthConfig, generate
 cfg = SynthConfig(people={size}, seed=1)
+load = os.getloadavg()[0]
 start = time.perf_counter()
 result = generate(Path({out!r}), cfg)
 took = time.perf_counter() - start
+# CPU of this process and of the worker processes it waited for: unlike wall time, it
+# hardly moves when other work shares the machine.
+cpu = sum(
+    r.ru_utime + r.ru_stime
+    for r in (resource.getrusage(resource.RUSAGE_SELF),
+              resource.getrusage(resource.RUSAGE_CHILDREN))
+)
 print(json.dumps({{"people": result.people, "contacts": result.contacts,
                   "failure_share": round(result.failure_share, 4),
                   "generate_seconds": round(took, 2),
+                  "cpu_seconds": round(cpu, 1),
+                  "load_1min_start": round(load, 1),
                   "load_1min": round(os.getloadavg()[0], 1)}}))
 """
 
@@ -39,9 +49,13 @@ def main(sizes: list[int]) -> None:
             m = run_child("synth", size, CHILD.format(size=size, out=str(Path(tmp) / "s")))
         measures.append(m)
         rate = size / m.seconds
+        cpu = float(str(m.reported.get("cpu_seconds", 0)))
         print(
             f"{size:>10,} people  {m.seconds:8.1f} s  {rate:9,.0f} people/s  "
-            f"peak {m.peak_mb:7,.0f} MB  contacts {m.reported.get('contacts', 0):,}",
+            f"CPU {cpu:7.1f} s ({cpu / size * 1e6:4.0f} us a person)  "
+            f"peak {m.peak_mb:7,.0f} MB  contacts {m.reported.get('contacts', 0):,}  "
+            f"failure share {m.reported.get('failure_share')}  "
+            f"load {m.reported.get('load_1min_start')} -> {m.reported.get('load_1min')}",
             flush=True,
         )
     print(f"results: {save('synth', measures)}")

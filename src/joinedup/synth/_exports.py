@@ -20,7 +20,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from joinedup.synth import _xlsx
-from joinedup.synth._text import Column, Part, csv_field, json_value, lines, mapped
+from joinedup.synth._text import (
+    Column,
+    Part,
+    csv_field,
+    day_first,
+    iso,
+    json_value,
+    lines,
+    mapped,
+)
 
 #: Rows per worksheet before a workbook rolls over to a new sheet (Excel's limit is 1,048,576).
 EXCEL_SHEET_ROWS = 1_000_000
@@ -141,14 +150,13 @@ class _BenefitsCsv:
 
     def people(self, rows: pa.Table) -> None:
         # As Python's csv module writes them: quoted only where needed, CRLF line ends.
-        dob = pc.strftime(rows["date_of_birth"], format="%d/%m/%Y")
+        dob = day_first(rows["date_of_birth"])
         cols = ["local_ref", "forename", "surname", dob, "nino", "address", "postcode", "sex"]
-        self._pf.write(lines(_csv_row(rows, cols), end="\r\n"))
+        self._pf.write(lines(_csv_row(rows, cols, free={1, 2, 5}), end="\r\n"))
 
     def events(self, rows: pa.Table) -> None:
-        when = pc.strftime(rows["local"], format="%d/%m/%Y %H:%M")
-        cols = _event_columns(rows, "benefits", rows["event_ref"], when)
-        self._ef.write(lines(_csv_row(rows, cols), end="\r\n"))
+        cols = _event_columns(rows, "benefits", rows["event_ref"], day_first(rows["local"]))
+        self._ef.write(lines(_csv_row(rows, cols, free={8}), end="\r\n"))
 
     def close(self) -> None:
         self._pf.close()
@@ -173,12 +181,14 @@ def _event_columns(rows: pa.Table, org: str, ref: Column, when: Column) -> list[
     ]
 
 
-def _csv_row(rows: pa.Table, cols: list[str | Column]) -> list[Part]:
+def _csv_row(rows: pa.Table, cols: list[str | Column], free: set[int]) -> list[Part]:
+    """The parts of CSV lines; only the columns numbered in ``free`` (free text: names,
+    addresses, notes) can need quoting."""
     parts: list[Part] = []
     for i, c in enumerate(cols):
         if i:
             parts.append(",")
-        parts.append(csv_field(rows[c] if isinstance(c, str) else c))
+        parts.append(csv_field(rows[c] if isinstance(c, str) else c, plain=i not in free))
     return parts
 
 
@@ -308,33 +318,34 @@ class _HealthJsonl:
             "nhs_number": rows["nhs_number"],
             "given_name": rows["forename"],
             "family_name": rows["surname"],
-            "birth_date": pc.strftime(rows["date_of_birth"], format="%Y-%m-%d"),
+            "birth_date": iso(rows["date_of_birth"]),
             "sex": sex,
             "address": rows["address"],
             "postcode": rows["postcode"],
         }
-        self._pf.write(lines(_json_row(fields), end="\n"))
+        free = {"given_name", "family_name", "address"}
+        self._pf.write(lines(_json_row(fields, free), end="\n"))
 
     def events(self, rows: pa.Table) -> None:
-        # Times are whole minutes, so second resolution loses nothing.
-        start = pc.cast(rows["utc"], pa.timestamp("s", tz="UTC"))
-        when = pc.strftime(start, format="%Y-%m-%dT%H:%M:%SZ")
+        when = iso(rows["utc"])  # whole minutes: nothing is lost at the second
         keys = "encounter_id patient_id episode_ref start mode initiated_by type service"
         keys += " free_text disposition"
         cols = _event_columns(rows, "health", rows["event_ref"], when)
         fields = dict(zip(keys.split(), cols, strict=True))
-        self._ef.write(lines(_json_row(fields), end="\n"))
+        self._ef.write(lines(_json_row(fields, {"free_text"}), end="\n"))
 
     def close(self) -> None:
         self._pf.close()
         self._ef.close()
 
 
-def _json_row(fields: dict[str, Column]) -> list[Part]:
+def _json_row(fields: dict[str, Column], free: set[str]) -> list[Part]:
+    """The parts of JSON lines; only the fields named in ``free`` (free text) can need
+    escaping."""
     parts: list[Part] = []
     for i, (key, col) in enumerate(fields.items()):
         parts.append(("{" if i == 0 else ", ") + f'"{key}": ')
-        parts.append(json_value(col))
+        parts.append(json_value(col, plain=key not in free))
     parts.append("}")
     return parts
 

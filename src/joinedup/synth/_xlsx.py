@@ -31,6 +31,10 @@ _ESCAPE = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
 _CONTROL = {i: None for i in range(32) if i not in (9, 10, 13)}
 
 Cell = str | int | float | date | datetime | None
+# What text cells must escape or drop, a batch at a time (the same as _ESCAPE, _CONTROL).
+_ENTITIES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"))
+_FORBIDDEN = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
+_NEEDS_ESCAPE = r'[&<>"\x00-\x08\x0b\x0c\x0e-\x1f]'
 _EPOCH_US = int((_EPOCH - datetime(1970, 1, 1)).total_seconds()) * 1_000_000
 _EPOCH_DAYS = (_EPOCH.date() - date(1970, 1, 1)).days
 
@@ -248,19 +252,11 @@ def _cells(col: str, rows: pa.Array, values: pa.Array) -> pa.Array:
     """One column's cells as XML; an empty string where the cell is left empty."""
     t = values.type
     if pa.types.is_string(t):
-        text = pc.replace_substring_regex(
-            pc.replace_substring(
-                pc.replace_substring(
-                    pc.replace_substring(pc.replace_substring(values, "&", "&amp;"), "<", "&lt;"),
-                    ">",
-                    "&gt;",
-                ),
-                '"',
-                "&quot;",
-            ),
-            r"[\x00-\x08\x0b\x0c\x0e-\x1f]",
-            "",
-        )
+        text = values
+        if pc.any(pc.match_substring_regex(values, _NEEDS_ESCAPE)).as_py():
+            for old, new in _ENTITIES:
+                text = pc.replace_substring(text, old, new)
+            text = pc.replace_substring_regex(text, _FORBIDDEN, "")
         # xml:space="preserve" only where leading or trailing space would otherwise be lost.
         space = pc.if_else(
             pc.match_substring_regex(text, r"^\s|\s$"), '<t xml:space="preserve">', "<t>"
