@@ -265,29 +265,28 @@ def variant_groups(
     size = 1
     while size < 2 * cases:
         size *= 2
-    table = np.full(size, -1, np.int64)
+    table = np.full((size, 2), -1, np.int64)  # a slot: the hash, then the variant
     rep = np.empty(cases, np.int64)
-    hashes = np.empty(cases, np.uint64)
     counts = np.zeros(cases, np.int64)
     groups = 0
     for c in range(cases):
         a = first[c]
         b = first[c + 1] if c + 1 < cases else n
-        h = _mix(np.uint64(b - a))
+        h = np.uint64(b - a)
         for i in range(a, b):
-            h = _mix(h ^ np.uint64(codes[i]))
-        h &= mask
+            h = (h ^ np.uint64(codes[i])) * np.uint64(0x100000001B3)  # FNV-1a's step
+        h = _mix(h) & mask
         slot = np.int64(h & np.uint64(size - 1))
         while True:
-            g = table[slot]
+            g = table[slot, 1]
             if g < 0:
-                table[slot] = groups
+                table[slot, 0] = np.int64(h)
+                table[slot, 1] = groups
                 rep[groups] = c
-                hashes[groups] = h
                 counts[groups] = 1
                 groups += 1
                 break
-            if hashes[g] == h:
+            if table[slot, 0] == np.int64(h):
                 r = rep[g]
                 ra = first[r]
                 rb = first[r + 1] if r + 1 < cases else n
@@ -325,48 +324,13 @@ def gather_cases(
 
 
 @nb.njit(**_JIT)
-def join_names(
-    steps: np.ndarray,
-    offsets: np.ndarray,
-    name_offsets: np.ndarray,
-    name_data: np.ndarray,
-    sep: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each list of activity codes as one UTF-8 string, names joined by ``sep``: the
-    string offsets and bytes, for an Arrow array."""
-    lists = offsets.shape[0] - 1
-    out_off = np.zeros(lists + 1, np.int64)
-    for j in range(lists):
-        size = 0
-        for i in range(offsets[j], offsets[j + 1]):
-            c = steps[i]
-            size += name_offsets[c + 1] - name_offsets[c]
-        if offsets[j + 1] > offsets[j]:
-            size += (offsets[j + 1] - offsets[j] - 1) * sep.shape[0]
-        out_off[j + 1] = out_off[j] + size
-    out = np.empty(out_off[-1], np.uint8)
-    at = 0
-    for j in range(lists):
-        for i in range(offsets[j], offsets[j + 1]):
-            if i > offsets[j]:
-                for t in range(sep.shape[0]):
-                    out[at] = sep[t]
-                    at += 1
-            c = steps[i]
-            for t in range(name_offsets[c], name_offsets[c + 1]):
-                out[at] = name_data[t]
-                at += 1
-    return out_off, out
-
-
-@nb.njit(**_JIT)
 def _sequence_before(
-    steps: np.ndarray, offsets: np.ndarray, rank: np.ndarray, x: int, y: int
+    steps: np.ndarray, starts: np.ndarray, ends: np.ndarray, rank: np.ndarray, x: int, y: int
 ) -> bool:
-    """Whether list ``x`` of codes comes before list ``y``, comparing the codes' ranks
-    in turn (a list before any longer list it begins)."""
-    a, b = offsets[x], offsets[y]
-    la, lb = offsets[x + 1] - a, offsets[y + 1] - b
+    """Whether list ``x`` of codes (``steps[starts[x]:ends[x]]``) comes before list ``y``,
+    comparing the codes' ranks in turn (a list before any longer list it begins)."""
+    a, b = starts[x], starts[y]
+    la, lb = ends[x] - a, ends[y] - b
     for i in range(min(la, lb)):
         ra, rb = rank[steps[a + i]], rank[steps[b + i]]
         if ra != rb:
@@ -375,10 +339,12 @@ def _sequence_before(
 
 
 @nb.njit(**_JIT)
-def sequence_keys(steps: np.ndarray, offsets: np.ndarray, rank: np.ndarray) -> np.ndarray:
+def sequence_keys(
+    steps: np.ndarray, starts: np.ndarray, ends: np.ndarray, rank: np.ndarray
+) -> np.ndarray:
     """For each list of codes, its first codes' ranks packed into one 64-bit key that
     sorts as the lists do as far as it reaches (0 marks the end of a list)."""
-    m = offsets.shape[0] - 1
+    m = starts.shape[0]
     k = rank.max() + 2 if rank.shape[0] else 1
     bits = 1
     while (1 << bits) < k:
@@ -386,7 +352,7 @@ def sequence_keys(steps: np.ndarray, offsets: np.ndarray, rank: np.ndarray) -> n
     width = 63 // bits
     key = np.zeros(m, np.int64)
     for j in range(m):
-        a, b = offsets[j], offsets[j + 1]
+        a, b = starts[j], ends[j]
         v = np.int64(0)
         for i in range(width):
             v <<= bits
@@ -402,7 +368,8 @@ def settle_ties(
     cases: np.ndarray,
     key: np.ndarray,
     steps: np.ndarray,
-    offsets: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
     rank: np.ndarray,
 ) -> None:
     """In ``order`` (sorted by cases, then key), put each run of equal cases and key in
@@ -413,13 +380,19 @@ def settle_ties(
         if i < m and cases[order[i]] == cases[order[start]] and key[order[i]] == key[order[start]]:
             continue
         if i - start > 1:
-            _sort_sequences(order, start, i, steps, offsets, rank)
+            _sort_sequences(order, start, i, steps, starts, ends, rank)
         start = i
 
 
 @nb.njit(**_JIT)
 def _sort_sequences(
-    order: np.ndarray, a: int, b: int, steps: np.ndarray, offsets: np.ndarray, rank: np.ndarray
+    order: np.ndarray,
+    a: int,
+    b: int,
+    steps: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    rank: np.ndarray,
 ) -> None:
     """Sort ``order[a:b]`` by the lists of codes they name (a merge sort)."""
     src = order[a:b].copy()
@@ -432,7 +405,7 @@ def _sort_sequences(
             hi = min(lo + 2 * width, m)
             i, j, t = lo, mid, lo
             while i < mid and j < hi:
-                if _sequence_before(steps, offsets, rank, src[j], src[i]):
+                if _sequence_before(steps, starts, ends, rank, src[j], src[i]):
                     dst[t] = src[j]
                     j += 1
                 else:

@@ -92,6 +92,15 @@ def activity_codes(column: pa.ChunkedArray) -> tuple[I32, pa.Array]:
     return codes, names.cast(pa.string())
 
 
+def _text_buffers(chunk: pa.Array) -> tuple[I64, npt.NDArray[np.uint8]]:
+    """A text array's offsets (from its own start) and bytes, without a copy."""
+    _, off_buf, data_buf = chunk.buffers()
+    width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    offsets = np.frombuffer(off_buf, width)[chunk.offset : chunk.offset + len(chunk) + 1]
+    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.empty(0, np.uint8)
+    return offsets, data
+
+
 def _dense_codes(column: pa.ChunkedArray) -> tuple[I32, pa.Array]:
     """Codes numbering the values in order of first appearance, and the values."""
     encoded = pc.dictionary_encode(column)
@@ -149,11 +158,7 @@ def _text_runs(case: pa.ChunkedArray) -> tuple[I64, bool]:
     for chunk in case.chunks:
         if len(chunk) == 0:
             continue
-        _, off_buf, data_buf = chunk.buffers()
-        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-        offsets = np.frombuffer(off_buf, width)[chunk.offset : chunk.offset + len(chunk) + 1]
-        data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.empty(0, np.uint8)
-        starts, up = _kernels.string_runs(offsets, data)
+        starts, up = _kernels.string_runs(*_text_buffers(chunk))
         head = chunk[0].as_py()
         if previous is not None and head == previous:
             starts = starts[1:]  # the run goes on from the chunk before
@@ -254,17 +259,20 @@ def variants(log: Ordered, *, mask: int = 2**64 - 1) -> tuple[I64, I64]:
 def by_cases_and_name(log: Ordered, rep: I64, cases: I64, separator: str) -> I64:
     """The order of variants (given by one case each) by cases, most first, then by
     their activities joined by ``separator``, as text sorts."""
-    steps, offsets = _kernels.gather_cases(log.codes, log.first, rep)
     by_name = pc.sort_indices(log.names).to_numpy()
     if _prefix_free(log.names.take(pa.array(by_name)).to_pylist()):
-        # No name begins another: lists of names sort as their joined texts do.
+        # No name begins another: lists of names sort as their joined texts do. Each
+        # variant's list is read where its case lies in the log.
         rank = np.empty(len(by_name), np.int64)
         rank[by_name] = np.arange(len(by_name))
-        key = _kernels.sequence_keys(steps, offsets, rank)
+        starts = log.first[rep]
+        ends = np.append(log.first[1:], len(log.codes))[rep]
+        key = _kernels.sequence_keys(log.codes, starts, ends, rank)
         by_key = np.argsort(key)
         order = by_key[np.argsort(-cases[by_key], kind="stable")]
-        _kernels.settle_ties(order, cases, key, steps, offsets, rank)
+        _kernels.settle_ties(order, cases, key, log.codes, starts, ends, rank)
         return order
+    steps, offsets = _kernels.gather_cases(log.codes, log.first, rep)
     _, joined = _lists(log, steps, offsets, separator)
     return pc.sort_indices(
         pa.table({"cases": cases, "variant": joined}),
@@ -284,19 +292,7 @@ def activities(log: Ordered, cases: I64, separator: str) -> tuple[pa.ListArray, 
 
 
 def _lists(log: Ordered, steps: I32, offsets: I64, separator: str) -> tuple[pa.ListArray, pa.Array]:
-    names = log.names.cast(pa.large_string())
-    _, name_buf, data_buf = names.buffers()
-    name_offsets = np.frombuffer(name_buf, np.int64)[names.offset : names.offset + len(names) + 1]
-    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.empty(0, np.uint8)
-    sep = np.frombuffer(separator.encode(), np.uint8)
-    text_off, text = _kernels.join_names(steps, offsets, name_offsets, data, sep)
-    small = len(text) < 2**31
-    joined = pa.Array.from_buffers(
-        pa.string() if small else pa.large_string(),
-        len(offsets) - 1,
-        [None, pa.py_buffer(text_off.astype(np.int32) if small else text_off), pa.py_buffer(text)],
-    )
     lists = pa.ListArray.from_arrays(
         pa.array(offsets.astype(np.int32)), log.names.take(pa.array(steps))
     )
-    return lists, joined if small else joined.cast(pa.string())
+    return lists, pc.binary_join(lists, separator)
