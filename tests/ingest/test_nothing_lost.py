@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from joinedup import ingest
+from joinedup.ingest._load import content_hash
 from joinedup.synth import SynthResult
 from joinedup.workspace import Workspace
 
@@ -76,6 +77,32 @@ def test_a_changed_contract_loads_again(small_synth: SynthResult, tmp_path: Path
         assert not again.unchanged
 
 
+def test_every_run_records_the_content_hash_whether_or_not_it_loads(
+    small_synth: SynthResult, tmp_path: Path
+) -> None:
+    # A first load hashes the files while they are checked; a second one with the same
+    # contract hashes them first. A run that fails records the hash too.
+    contract = _copy_source(small_synth, "benefits", tmp_path)
+    with Workspace(tmp_path / "ws") as ws:
+        first = ingest.load(contract, ws)
+        again = ingest.load(contract, ws)
+        for f in (tmp_path / "exports" / "benefits").iterdir():
+            if f.suffix == ".csv":
+                f.write_text("a,b\n1,2\n", encoding="utf-8")  # no mapped column
+        with pytest.raises(ingest.ContractError):
+            ingest.load(contract, ws)
+        runs = ws.runs()
+        digest = ws.read("sources").column("content_hash")[0].as_py()
+        assert first.content_hash == again.content_hash == digest
+        assert [r["inputs"]["content_hash"] for r in runs[:2]] == [digest, digest]
+        assert runs[2]["status"] == "failed"
+        assert (
+            runs[2]["inputs"]["content_hash"]
+            == content_hash(sorted((tmp_path / "exports" / "benefits").iterdir()))
+            != digest
+        )
+
+
 def test_a_new_version_replaces_its_own_source_only(
     small_synth: SynthResult, tmp_path: Path
 ) -> None:
@@ -120,6 +147,7 @@ _CHILD = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from joinedup import ingest
+from joinedup.ingest._load import content_hash
     from joinedup.ingest import _load
     from joinedup.workspace import Workspace
 

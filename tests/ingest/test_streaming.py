@@ -21,20 +21,30 @@ from .conftest import EVENT_FIELDS, assert_nothing_lost, write_contract
 HEADER = "id,when,ch,who,note\n"
 
 
+def _spy(engine: Engine, method: str) -> Iterator[list[str]]:
+    """The first argument of every call of ``engine.<method>``, in order."""
+    seen: list[str] = []
+    real = getattr(engine, method)
+
+    def spy(first: str, *args: Any, **options: Any) -> Any:
+        seen.append(first)
+        return real(first, *args, **options)
+
+    setattr(engine, method, spy)
+    yield seen
+    setattr(engine, method, real)
+
+
 @pytest.fixture
 def staged(ws: Workspace) -> Iterator[list[str]]:
     """The names of the temporary tables the ingest makes, in order."""
-    names: list[str] = []
-    engine: Engine = ws.engine
-    real = engine.stage
+    yield from _spy(ws.engine, "stage")
 
-    def spy(name: str, query: str, **options: Any) -> Any:
-        names.append(name)
-        return real(name, query, **options)
 
-    engine.stage = spy  # type: ignore[method-assign]
-    yield names
-    engine.stage = real  # type: ignore[method-assign]
+@pytest.fixture
+def queries(ws: Workspace) -> Iterator[list[str]]:
+    """Every SQL query the ingest hands the engine, in order."""
+    yield from _spy(ws.engine, "sql")
 
 
 def _quarantine(ws: Workspace) -> dict[int, dict[str, Any]]:
@@ -179,3 +189,55 @@ def test_files_of_one_table_may_lack_a_mapped_column_even_when_read_row_by_row(
     assert [(n, r["reason"].split("/")[-1][:5]) for n, r in _quarantine(ws).items()] == [
         (3, "b.csv")
     ]
+
+
+def _write_query(queries: list[str]) -> str:
+    (query,) = [s for s in queries if "_write_events_0" in s]
+    return query
+
+
+def test_the_write_trims_only_the_fields_the_checking_scan_found_untrimmed(
+    ws: Workspace, queries: list[str], tmp_path: Path
+) -> None:
+    # A blank at either end of one value, in the second file only, is enough for the
+    # field to be trimmed on every row of every file; the other fields are written as
+    # exported, and come out the same.
+    (tmp_path / "a.csv").write_text(
+        HEADER + "E1,2025-01-01 10:00,TEL,p1,one\nE2,2025-01-01 11:00,TEL,p2,two\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "b.csv").write_text(
+        HEADER + 'E3,2025-01-01 12:00,WEB,"p3\t",three\nE4,2025-01-01 13:00,WEB,"  ",four\n',
+        encoding="utf-8",
+    )
+    res = ingest.load(write_contract(tmp_path, "*.csv"), ws)
+    assert_nothing_lost(res, ws)
+    loaded = ws.engine.to_arrow(
+        ws.engine.sql("SELECT event_id, local_person_ref, note FROM events ORDER BY 1")
+    ).to_pylist()
+    assert [(r["local_person_ref"], r["note"]) for r in loaded] == [
+        ("p1", "one"),
+        ("p2", "two"),
+        ("p3", "three"),
+        (None, "four"),  # blanks only: empty
+    ]
+    write = _write_query(queries)
+    assert 'trim(CAST(r."who" AS VARCHAR)' in write
+    assert 'trim(CAST(r."note" AS VARCHAR)' not in write
+
+
+def test_a_restored_zero_is_not_taken_for_an_untouched_value(
+    ws: Workspace, queries: list[str], tmp_path: Path
+) -> None:
+    # " 12" trims to "12" and pads back to "012": as long as the value as exported,
+    # but not the same, so the field must still be trimmed and padded as it is written.
+    (tmp_path / "a.csv").write_text(
+        HEADER + "E1,2025-01-01 10:00,TEL, 12,n\nE2,2025-01-01 11:00,TEL,345,n\n",
+        encoding="utf-8",
+    )
+    fields = {**EVENT_FIELDS, "local_person_ref": {"column": "who", "zero_pad": 3}}
+    res = ingest.load(write_contract(tmp_path, "a.csv", events={"fields": fields}), ws)
+    assert_nothing_lost(res, ws)
+    refs = ws.engine.to_arrow(ws.engine.sql("SELECT local_person_ref FROM events ORDER BY 1"))
+    assert refs.column("local_person_ref").to_pylist() == ["012", "345"]
+    assert 'trim(CAST(r."who" AS VARCHAR)' in _write_query(queries)

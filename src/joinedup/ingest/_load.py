@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -140,10 +142,9 @@ def load(
                 f"{contract.source}: no file matches {spec.file!r} (for {table}); paths "
                 "are relative to the folder the contract is in"
             )
-    digest = content_hash([f for fs in files.values() for f in fs])
     terms = contract_hash(contract)
     previous = _previous(engine, contract)
-    inputs = {"contract": contract.source, "org": contract.org, "content_hash": digest}
+    inputs: dict[str, Any] = {"contract": contract.source, "org": contract.org}
     settings = contract.model_dump(mode="json", exclude_none=True)
     if agreement is None:
         running = workspace.run("ingest", inputs=inputs, settings=settings)
@@ -164,32 +165,58 @@ def load(
             inputs=inputs,
             settings=settings,
         )
-    with running as run:
-        if previous and previous["content_hash"] == digest and previous["contract_hash"] == terms:
-            result = _unchanged(engine, contract, files, digest)
-            run.outputs["unchanged"] = True
-        else:
-            preps: list[_Prepared] = []
-            try:
-                for name, spec in _tables(contract):
-                    _prepare(engine, contract, name, spec, files[name], today, preps)
-                with transaction(engine):
-                    tables = [_write(engine, contract, p) for p in preps]
-                    result = IngestResult(contract.org, contract.source, tables, digest)
-                    _record_source(engine, contract, result, terms, run.run_id)
-                    measure(engine, contract, today=today)
-            finally:
-                for p in preps:
-                    for temp in p.raw.temps:
-                        engine.drop_temp(temp)
-                    p.raw.close()
-            for done in tables:
-                run.outputs[done.table] = {"loaded": done.loaded, "quarantined": done.quarantined}
+    with running as run, ThreadPoolExecutor(max_workers=1) as pool:
+        # Hashing reads every byte of the files once more. Only a source loaded before
+        # under the same contract can be unchanged, and then the hash decides first;
+        # otherwise the files are hashed on a thread while DuckDB checks them.
+        hashing = pool.submit(content_hash, [f for fs in files.values() for f in fs])
+        try:
+            same_terms = previous is not None and previous["contract_hash"] == terms
+            if same_terms and previous and previous["content_hash"] == hashing.result():
+                result = _unchanged(engine, contract, files, hashing.result())
+                run.outputs["unchanged"] = True
+            else:
+                result = _replace(engine, contract, files, today, hashing, terms, run.run_id)
+                for done in result.tables:
+                    run.outputs[done.table] = {
+                        "loaded": done.loaded,
+                        "quarantined": done.quarantined,
+                    }
+        finally:
+            run.inputs["content_hash"] = hashing.result()
     if result.tables and result.loaded == 0:
         detail = "; ".join(
             f"{t.table}: {t.rows_in} rows in, {_reasons_text(t)}" for t in result.tables
         )
         raise ContractError(f"{contract.source}: nothing could be loaded ({detail})")
+    return result
+
+
+def _replace(
+    engine: Engine,
+    contract: Contract,
+    files: dict[str, list[Path]],
+    today: date,
+    hashing: Future[str],
+    terms: str,
+    run_id: str,
+) -> IngestResult:
+    """Check the files, then in one transaction put their rows in place of the source's."""
+    preps: list[_Prepared] = []
+    try:
+        for name, spec in _tables(contract):
+            _prepare(engine, contract, name, spec, files[name], today, preps)
+        digest = hashing.result()
+        with transaction(engine):
+            tables = [_write(engine, contract, p) for p in preps]
+            result = IngestResult(contract.org, contract.source, tables, digest)
+            _record_source(engine, contract, result, terms, run_id)
+            measure(engine, contract, today=today)
+    finally:
+        for p in preps:
+            for temp in p.raw.temps:
+                engine.drop_temp(temp)
+            p.raw.close()
     return result
 
 
@@ -291,40 +318,52 @@ class _Prepared:
 class _Typing:
     """The SQL that types one table's fields and says what is wrong with each row.
 
-    A row's fields are trimmed (``inner``) and its dates parsed (``parsed``) once, the
-    costly parts; ``selects`` are the standard table's columns, ``reasons`` the ways a
-    row can fail and ``key`` the row's key as typed (an event id before the
-    organisation's prefix).
+    A row's fields are trimmed (``fields``: each standard field's text and its value as
+    exported) and its dates parsed (``parsed``) once, the costly parts; ``selects`` are
+    the standard table's columns, ``reasons`` the ways a row can fail and ``key`` the
+    row's key as typed (an event id before the organisation's prefix).
     """
 
     selects: list[str]
     reasons: list[Reason]
     key: str
-    inner: str
+    fields: dict[str, tuple[str, str]]
     parsed: str
     raw_json: str
     columns: list[str]
+    #: Fields whose lost leading zeros are put back (see ``text_sql``).
+    padded: set[str] = field(default_factory=set)
 
     def checks(self, source: str, numbered: bool) -> str:
         """Per row of ``source``: its key, its reasons joined (``__why``, empty when it
-        loads) and, for a row that fails, its raw content and which reasons fired
-        (``__fired``, a 0/1 character per reason)."""
+        loads), for a row that fails its raw content and which reasons fired (``__fired``,
+        a 0/1 character per reason), and which fields trimming or padding changed
+        (``__trimmed``, bit i for the i-th of ``fields``)."""
         place = "r._file, r._row, " if numbered else ""
         flags = ", ".join(f"CASE WHEN {r.when} THEN '1' ELSE '0' END" for r in self.reasons)
         fired = f"concat({flags}, '')" if self.reasons else "''"
         return (
-            f"SELECT {place}r.__key, r.__why, CASE WHEN r.__why <> '' THEN {self.raw_json} END "
-            f"AS __raw, CASE WHEN r.__why <> '' THEN {fired} END AS __fired "
+            f"SELECT {place}r.__key, r.__why, CASE WHEN r.__why <> '' "
+            f"THEN {self.raw_json} END AS __raw, CASE WHEN r.__why <> '' THEN {fired} END "
+            f"AS __fired, {self._trimmed()} AS __trimmed "
             f"FROM (SELECT r.*, {reasons_sql(self.reasons)} AS __why, {self.key} AS __key "
             f"FROM ({self._texts(source)}) AS r) AS r"
         )
 
-    def rows(self, source: str, fired: list[Reason], numbered: bool = False) -> str:
+    def untouched(self, trimmed: int) -> set[str]:
+        """The fields whose text is their value as exported on every row, given the
+        ``__trimmed`` bits of all the rows together."""
+        return {std for i, std in enumerate(self.fields) if i < _BITS and not trimmed >> i & 1}
+
+    def rows(
+        self, source: str, fired: list[Reason], plain: Collection[str], numbered: bool = False
+    ) -> str:
         """The rows of ``source`` that pass, with the standard table's columns typed and
         ``__key``; with ``numbered``, also ``_file``, ``_row`` and ``__raw``.
 
         ``fired`` are the reasons the checking scan found on some row: only those can
-        fail a row of the same files, so only those are tested again.
+        fail a row of the same files, so only those are tested again. The fields in
+        ``plain`` needed no trimming on any row of those files, so none is trimmed.
         """
         more = f", r._file, r._row, {self.raw_json} AS __raw" if numbered else ""
         passes = ""
@@ -333,12 +372,34 @@ class _Typing:
             passes = f" WHERE CASE WHEN {anything} THEN false ELSE true END"
         return (
             f"SELECT {', '.join(self.selects)}, {self.key} AS __key{more} "
-            f"FROM ({self._texts(source)}) AS r{passes}"
+            f"FROM ({self._texts(source, plain)}) AS r{passes}"
         )
 
-    def _texts(self, source: str) -> str:
-        texts = f"SELECT r.*, {self.inner} FROM ({source}) AS r"
+    def _trimmed(self) -> str:
+        bits = []
+        for i, std in enumerate(list(self.fields)[:_BITS]):
+            text, exported = text_name(std), f"CAST({source_name(std)} AS VARCHAR)"
+            if std not in self.padded:
+                # Trimming only takes characters away, so the text is the value as
+                # exported exactly when both are there with the same length, or neither
+                # is: comparing the lengths (stored with each value) is enough.
+                text, exported = f"strlen({text})", f"strlen({exported})"
+            bits.append(f"CAST({text} IS DISTINCT FROM {exported} AS INTEGER) * {1 << i}")
+        return f"({' + '.join(bits) or '0'})"
+
+    def _texts(self, source: str, plain: Collection[str] = ()) -> str:
+        inner = ", ".join(
+            f"{f'CAST({value} AS VARCHAR)' if std in plain else text} AS {text_name(std)}, "
+            f"{value} AS {source_name(std)}"
+            for std, (text, value) in self.fields.items()
+        )
+        texts = f"SELECT r.*, {inner} FROM ({source}) AS r"
         return f"SELECT r.*, {self.parsed} FROM ({texts}) AS r" if self.parsed else texts
+
+
+#: Fields a row's ``__trimmed`` bits can tell apart (an INTEGER's, less the sign); any
+#: further fields are always trimmed.
+_BITS = 31
 
 
 def _typing(
@@ -368,17 +429,15 @@ def _typing(
     required = (key, "occurred_at") if table == "events" else (key,)
     for name in reversed(required):
         checks.insert(0, Reason(f"{text_name(name)} IS NULL", lit(name + ": empty")))
-    inner = ", ".join(
-        f"{text_sql(fs)} AS {text_name(std)}, {source_sql(fs)} AS {source_name(std)}"
-        for std, fs in spec.fields.items()
-    )
+    fields = {std: (text_sql(fs), source_sql(fs)) for std, fs in spec.fields.items()}
     parsed = ", ".join(
         f"{sql} AS {parsed_name(std)}"
         for std, fs in spec.fields.items()
         if (sql := parsed_sql(std, fs)) is not None
     )
     raw_json = "to_json({" + ", ".join(f"{lit(c)}: r.{q(c)}" for c in columns) + "})"
-    return _Typing(selects, checks, key_sql, inner, parsed, raw_json, schema.names)
+    padded = {std for std, fs in spec.fields.items() if fs.zero_pad}
+    return _Typing(selects, checks, key_sql, fields, parsed, raw_json, schema.names, padded)
 
 
 def _prepare(
@@ -415,11 +474,21 @@ def _prepare(
         return prep
     key = _KEYS[table]
     src, org = lit(contract.source), lit(contract.org)
-    masks = engine.to_arrow(
-        engine.sql(" UNION ".join(f"SELECT DISTINCT __fired FROM {q(n)}" for n in checked_tables))
-    ).column("__fired")
-    seen = [m for m in masks.to_pylist() if m]
-    fired = [r for i, r in enumerate(typing.reasons) if any(m[i] == "1" for m in seen)]
+    # One pass over the check tables: which reasons fired, and which fields trimming or
+    # padding changed on some row (the others are written as exported, untrimmed).
+    seen = engine.to_arrow(
+        engine.sql(
+            "SELECT __fired, bit_or(__trimmed) AS trimmed FROM ("
+            + " UNION ALL ".join(f"SELECT __fired, __trimmed FROM {q(n)}" for n in checked_tables)
+            + ") GROUP BY 1"
+        )
+    ).to_pylist()
+    masks = [m["__fired"] for m in seen if m["__fired"]]
+    fired = [r for i, r in enumerate(typing.reasons) if any(m[i] == "1" for m in masks)]
+    trimmed = 0
+    for m in seen:
+        trimmed |= int(m["trimmed"] or 0)
+    plain = typing.untouched(trimmed)
     checked = " UNION ALL ".join(
         f"SELECT _file, _row, __key, __why, __raw FROM ({p.number(n)})"
         for p, n in zip(raw.parts, checked_tables, strict=True)
@@ -446,7 +515,9 @@ def _prepare(
     )
     raw.temps.append(late)
     cols = ", ".join(q(c) for c in typing.columns)
-    scans = [typing.rows(p.scan(n, raw.columns), fired) for p, n in _scans(raw, f"_write_{table}")]
+    scans = [
+        typing.rows(p.scan(n, raw.columns), fired, plain) for p, n in _scans(raw, f"_write_{table}")
+    ]
     rows = " UNION ALL ".join(f"SELECT {cols}, __key FROM ({s})" for s in scans)
     dups = ""
     if engine.count(late):
@@ -454,7 +525,7 @@ def _prepare(
         # quarantined with their raw content.
         repeated = f"_repeated_{table}"
         numbered = " UNION ALL ".join(
-            f"SELECT * FROM ({typing.rows(p.numbered(n, raw.columns), fired, True)}) "
+            f"SELECT * FROM ({typing.rows(p.numbered(n, raw.columns), fired, plain, True)}) "
             f"WHERE __key IN (SELECT __key FROM {q(late)})"
             for p, n in _scans(raw, f"_refetch_{table}")
         )
