@@ -6,7 +6,10 @@ grouped, the directly-follows counts and durations grouped by a counting sort of
 pairs, each pair's median and 95th percentile by selection rather than sorting, and
 variants by a hash table that checks every case against its group's first case, event by
 event. Numba compiles them (cached on disk after the first run) and they run on one
-core: the work is a few memory passes, and the machine is shared.
+core: the work is a few memory passes. Large arrays are made by the caller, with NumPy,
+which asks the kernel for huge pages: on a virtual machine, first touching fresh memory
+in small pages costs as much as the work, and random probes into a large table miss
+the address cache less.
 """
 
 from __future__ import annotations
@@ -20,12 +23,11 @@ _JIT: dict[str, Any] = {"nogil": True, "cache": True, "error_model": "numpy"}
 
 
 @nb.njit(**_JIT)
-def string_runs(offsets: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Where each run of equal strings starts (``offsets`` has one more entry than there
-    are strings), and whether the strings never decrease (byte order, which is code
-    point order for UTF-8)."""
+def string_runs(offsets: np.ndarray, data: np.ndarray, starts: np.ndarray) -> tuple[int, bool]:
+    """Write in ``starts`` where each run of equal strings starts (``offsets`` has one
+    more entry than there are strings); return how many runs, and whether the strings
+    never decrease (byte order, which is code point order for UTF-8)."""
     n = offsets.shape[0] - 1
-    starts = np.empty(n, np.int64)  # pages never written are never touched
     m = 0
     ascending = True
     if n > 0:
@@ -47,7 +49,7 @@ def string_runs(offsets: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, bool
             m += 1
             if c > 0:
                 ascending = False
-    return starts[:m].copy(), ascending
+    return m, ascending
 
 
 @nb.njit(**_JIT)
@@ -99,11 +101,17 @@ def _sort_run(
 
 @nb.njit(**_JIT)
 def order_by_case(
-    case: np.ndarray, cases: int, us: np.ndarray, tie: np.ndarray, has_tie: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """The permutation putting events in (case, time, tie-break) order, cases numbered
-    ``0 … cases-1`` in the order they are to come; and where each case starts. Rows of
-    one case keep their order where time and tie-break are equal."""
+    case: np.ndarray,
+    cases: int,
+    us: np.ndarray,
+    tie: np.ndarray,
+    has_tie: bool,
+    perm: np.ndarray,
+) -> np.ndarray:
+    """Write in ``perm`` the permutation putting events in (case, time, tie-break)
+    order, cases numbered ``0 … cases-1`` in the order they are to come; return where
+    each case starts. Rows of one case keep their order where time and tie-break are
+    equal."""
     n = case.shape[0]
     first = np.zeros(cases + 1, np.int64)
     for i in range(n):
@@ -111,7 +119,6 @@ def order_by_case(
     for c in range(cases):
         first[c + 1] += first[c]
     at = first[:cases].copy()
-    perm = np.empty(n, np.int64)
     for i in range(n):
         c = case[i]
         perm[at[c]] = i
@@ -119,7 +126,7 @@ def order_by_case(
     for c in range(cases):
         if first[c + 1] - first[c] > 1:
             _sort_run(perm, first[c], first[c + 1], us, tie, has_tie)
-    return perm, first[:cases].copy()
+    return first[:cases].copy()
 
 
 @nb.njit(**_JIT)
@@ -185,13 +192,19 @@ def _quantile(run: np.ndarray, q: float, low: int, high: int, spare: np.ndarray)
 
 @nb.njit(**_JIT)
 def directly_follows(
-    codes: np.ndarray, us: np.ndarray, first: np.ndarray, k: int, pair_id: np.ndarray
+    codes: np.ndarray,
+    us: np.ndarray,
+    first: np.ndarray,
+    k: int,
+    pair_id: np.ndarray,
+    buf: np.ndarray,
 ) -> tuple[np.ndarray, ...]:
     """Counts, exact sums (high and low 32 bits) and median and 95th percentile of the
     gaps of each directly-follows pair of sorted events; start and end counts by code.
 
     A pair is ``source * k + target`` when ``pair_id`` is empty, else ``pair_id[i]`` for
-    the pair of events i and i+1 (activities too many for a k × k table)."""
+    the pair of events i and i+1 (activities too many for a k × k table). ``buf`` has
+    room for every pair's gap (events less cases)."""
     n = codes.shape[0]
     dense = pair_id.shape[0] == 0
     pairs = k * k if dense else (pair_id.max() + 1 if n > 0 else 0)
@@ -215,7 +228,7 @@ def directly_follows(
     for p in range(pairs):
         count[p + 1] += count[p]
     at = count[:pairs].copy()
-    buf = np.empty(count[pairs], np.int64)  # the gaps, pair by pair
+    # buf: the gaps, pair by pair
     least = np.full(pairs, np.iinfo(np.int64).max, np.int64)
     most = np.zeros(pairs, np.int64)
     for c in range(cases):
@@ -252,22 +265,24 @@ def _mix(x: np.uint64) -> np.uint64:
 
 @nb.njit(**_JIT)
 def variant_groups(
-    codes: np.ndarray, first: np.ndarray, mask: np.uint64
-) -> tuple[np.ndarray, np.ndarray]:
+    codes: np.ndarray,
+    first: np.ndarray,
+    mask: np.uint64,
+    table: np.ndarray,
+    rep: np.ndarray,
+    counts: np.ndarray,
+) -> int:
     """Cases grouped by their exact activity sequence: one case of each variant (its
     first) and its number of cases, in order of first appearance.
 
-    Cases are found in a hash table by a hash of their sequence (``& mask``: tests pass
-    0 so every case collides); a case joins a variant only if it equals the variant's
-    first case event by event, so a collision never merges two sequences."""
+    Cases are found in ``table`` (a power of two of slots, more than twice the cases,
+    each the hash and the variant, -1 when free) by a hash of their sequence (``& mask``:
+    tests pass 0 so every case collides); a case joins a variant only if it equals the
+    variant's first case event by event, so a collision never merges two sequences.
+    Writes each variant's case and count in ``rep`` and ``counts``; returns how many."""
     n = codes.shape[0]
     cases = first.shape[0]
-    size = 1
-    while size < 2 * cases:
-        size *= 2
-    table = np.full((size, 2), -1, np.int64)  # a slot: the hash, then the variant
-    rep = np.empty(cases, np.int64)
-    counts = np.zeros(cases, np.int64)
+    size = table.shape[0]
     groups = 0
     for c in range(cases):
         a = first[c]
@@ -300,7 +315,7 @@ def variant_groups(
                     counts[g] += 1
                     break
             slot = (slot + 1) & (size - 1)
-    return rep[:groups].copy(), counts[:groups].copy()
+    return groups
 
 
 @nb.njit(**_JIT)

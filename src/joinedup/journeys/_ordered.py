@@ -73,8 +73,9 @@ def arrange(
         if first is not None and _kernels.times_ordered(us, first):
             return Ordered(codes=codes, us=us, first=first, names=names)
     case_no, cases = _dense(case)
-    perm, first = _kernels.order_by_case(
-        case_no, cases, us, _NO_TIE if tie is None else tie, tie is not None
+    perm = np.empty(len(us), np.int64)
+    first = _kernels.order_by_case(
+        case_no, cases, us, _NO_TIE if tie is None else tie, tie is not None, perm
     )
     return Ordered(codes=codes[perm], us=us[perm], first=first, names=names)
 
@@ -92,7 +93,7 @@ def activity_codes(column: pa.ChunkedArray) -> tuple[I32, pa.Array]:
     return codes, names.cast(pa.string())
 
 
-def _text_buffers(chunk: pa.Array) -> tuple[I64, npt.NDArray[np.uint8]]:
+def _text_buffers(chunk: pa.Array) -> tuple[np.ndarray, npt.NDArray[np.uint8]]:
     """A text array's offsets (from its own start) and bytes, without a copy."""
     _, off_buf, data_buf = chunk.buffers()
     width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
@@ -158,7 +159,9 @@ def _text_runs(case: pa.ChunkedArray) -> tuple[I64, bool]:
     for chunk in case.chunks:
         if len(chunk) == 0:
             continue
-        starts, up = _kernels.string_runs(*_text_buffers(chunk))
+        starts = np.empty(len(chunk), np.int64)  # pages never written are never touched
+        runs, up = _kernels.string_runs(*_text_buffers(chunk), starts)
+        starts = starts[:runs].copy()
         head = chunk[0].as_py()
         if previous is not None and head == previous:
             starts = starts[1:]  # the run goes on from the chunk before
@@ -219,8 +222,9 @@ def graph(log: Ordered) -> Graph:
         pairs = log.codes[:-1].astype(np.int64) * k + log.codes[1:]
         pair_of, pair_id = np.unique(np.where(same, pairs, -1), return_inverse=True)
         pair_id = pair_id.astype(np.int64)
+    gaps = np.empty(len(log.codes) - len(log.first), np.int64)
     seen, freq, high, low, median, p95, starts, ends = _kernels.directly_follows(
-        log.codes, log.us, log.first, k, pair_id
+        log.codes, log.us, log.first, k, pair_id, gaps
     )
     if pair_of is not None:
         seen = pair_of[seen]  # back to source * k + target
@@ -253,7 +257,12 @@ def variants(log: Ordered, *, mask: int = 2**64 - 1) -> tuple[I64, I64]:
     """For each variant, one case of it (the first) and its number of cases, in order
     of first appearance. ``mask`` weakens the hash, for tests: the grouping must stay
     exact whatever it is."""
-    return _kernels.variant_groups(log.codes, log.first, np.uint64(mask))
+    cases = len(log.first)
+    size = 1 << max(2 * cases, 1).bit_length()
+    rep, counts = np.empty(cases, np.int64), np.zeros(cases, np.int64)
+    table = np.full((size, 2), -1, np.int64)
+    found = _kernels.variant_groups(log.codes, log.first, np.uint64(mask), table, rep, counts)
+    return rep[:found].copy(), counts[:found].copy()
 
 
 def by_cases_and_name(log: Ordered, rep: I64, cases: I64, separator: str) -> I64:
