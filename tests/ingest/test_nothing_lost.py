@@ -147,7 +147,6 @@ _CHILD = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from joinedup import ingest
-from joinedup.ingest._load import content_hash
     from joinedup.ingest import _load
     from joinedup.workspace import Workspace
 
