@@ -10,16 +10,24 @@
 For each size one seeded log is generated (a Parquet file: case, activity, ts; rows in
 time order, so cases are interleaved; many equal timestamps, revisits and one-event
 cases), then each measured step runs in its own process, which reports its own peak
-memory (ru_maxrss of the process itself). pm4py (AGPL, benchmark-only) gets the log in
-memory as a pandas frame, already sorted by case, time and file order as its variants
-need; that read and sort are timed apart (``prepare``) and not counted in its discovery.
-joinedup's discovery starts from the log staged in the engine (text case ids and
-activities, as read from the file) and counts everything after: reading the rows back,
-coding, sorting, the graph; its variants reuse the sorted events, as pm4py's reuse its
-sorted frame. Reading the file into the engine (``stage``) is timed apart. Both sides
-report wall and CPU seconds (all threads) and the load average around the step.
-Identical results are asserted: counts, start/end activities and variants equal,
-durations equal to 1e-9. Results go to bench/results/journeys.json.
+memory (ru_maxrss of the process itself), wall and CPU seconds (all threads) and the
+load average around it. Four processes a size:
+
+- ``pm4py`` (AGPL, benchmark-only) gets the log as a pandas frame already sorted by case,
+  time and file order, as its variants need; that read and sort (``prepare``) is timed
+  apart. Then ``discover_dfg`` + ``discover_performance_dfg`` (the graph) and
+  ``get_variants``, each twice: a first call in the fresh process, then again.
+- ``joinedup-frame``: joinedup's public call, ``journeys.discover_log``, on that same
+  frame, graph (``variants=False``) and variants (``graph=False``) apart, each twice:
+  like for like.
+- ``joinedup-file``: ``journeys.discover_log`` on the Parquet file, graph and variants in
+  one call (what ``joinedup journeys dfg LOG --variants V`` runs): read, order, both.
+- ``joinedup`` (staged): the log read into DuckDB (``stage``, timed apart), then read back,
+  coded, ordered and mined, as a workspace's map is; variants reuse the ordered events.
+
+Identical results are asserted for all three joinedup runs against pm4py: counts,
+start/end activities and variants equal, durations equal to 1e-9. Results go to
+bench/results/journeys.json.
 """
 
 from __future__ import annotations
