@@ -16,6 +16,7 @@ from joinedup import ingest
 from joinedup.governance import MARKER, AuditLog, OutputRules
 from joinedup.ingest._checks import nhs_valid, nino_valid, postcode_valid
 from joinedup.ingest._cli import app
+from joinedup.ingest._quality import measure
 from joinedup.workspace import Workspace
 
 EVENTS = """id,when,ch,who,case,outcome,note
@@ -127,6 +128,39 @@ def test_a_late_delivery_fails_timeliness(tmp_path: Path) -> None:
     with _setup(tmp_path, date(2025, 6, 1)) as ws:
         rows = ingest.quality(ws, source="q-src").to_pylist()
     assert _by(rows, "events", "occurred_at", "age of newest record")["failed"] == 1
+
+
+def test_the_counts_taken_while_checking_are_those_of_the_loaded_rows(tmp_path: Path) -> None:
+    # The ingest counts empty values as it checks the rows, and takes away the rows that
+    # repeat a key: every measure must be what counting the loaded tables gives.
+    (tmp_path / "other.csv").write_text(
+        "id,when,ch,who,case,outcome,note\ne9,2025-01-05 10:00,TEL,p1,c1,,\n", encoding="utf-8"
+    )
+    with _setup(tmp_path, date(2025, 3, 1)) as ws:
+        doc = yaml.safe_load((tmp_path / "c.yaml").read_text(encoding="utf-8"))
+        doc["source"], doc["events"]["file"] = "q-other", "other.csv"
+        del doc["people"]
+        (tmp_path / "other.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+        ingest.load(tmp_path / "other.yaml", ws, today=date(2025, 3, 1))
+        (tmp_path / "events.csv").write_text(
+            EVENTS
+            + "e7,2025-02-02 10:00, WEB ,p1,c1,  ,\n"  # blanks around a code; blanks only
+            + "e9,2025-02-03 10:00,TEL,,c1,,loaded by the other source\n"
+            + "e8,,TEL,p1,c1,,no time\n"
+            + "e1,2025-02-04 10:00,WEB,,,,third e1\n",
+            encoding="utf-8",
+        )
+        ingest.load(tmp_path / "c.yaml", ws, today=date(2025, 3, 1))
+        stored = ingest.quality(ws, source="q-src").drop_columns(["measured_at"])
+        contract = ingest.load_contract(tmp_path / "c.yaml")
+        counted = measure(ws.engine, contract, today=date(2025, 3, 1))
+
+    def key(r: dict[str, Any]) -> tuple[str, str, str]:
+        return (r["table_name"], r["column_name"] or "", r["check_name"])
+
+    expected = sorted(counted.drop_columns(["measured_at"]).to_pylist(), key=key)
+    assert sorted(stored.to_pylist(), key=key) == expected
+    assert _by(expected, "events", "outcome", "missing")["checked"] == 5
 
 
 def test_identifier_checks() -> None:

@@ -211,7 +211,8 @@ def _replace(
             tables = [_write(engine, contract, p) for p in preps]
             result = IngestResult(contract.org, contract.source, tables, digest)
             _record_source(engine, contract, result, terms, run_id)
-            measure(engine, contract, today=today)
+            filled = {p.table: p.filled for p in preps if p.filled is not None}
+            measure(engine, contract, today=today, filled=filled)
     finally:
         for p in preps:
             for temp in p.raw.temps:
@@ -312,6 +313,9 @@ class _Prepared:
     firsts: str | None = None
     bad: str | None = None
     unmapped: list[str] = field(default_factory=list)
+    #: Per field, how many loaded rows have a value (and ``_n``, the rows loaded), as
+    #: the checking scan counted them; None to count them in the loaded table.
+    filled: dict[str, int] | None = None
 
 
 @dataclass
@@ -333,19 +337,22 @@ class _Typing:
     columns: list[str]
     #: Fields whose lost leading zeros are put back (see ``text_sql``).
     padded: set[str] = field(default_factory=set)
+    #: Fields typed as dates or times: their value is the parsed one.
+    dated: set[str] = field(default_factory=set)
 
     def checks(self, source: str, numbered: bool) -> str:
         """Per row of ``source``: its key, its reasons joined (``__why``, empty when it
         loads), for a row that fails its raw content and which reasons fired (``__fired``,
-        a 0/1 character per reason), and which fields trimming or padding changed
-        (``__trimmed``, bit i for the i-th of ``fields``)."""
+        a 0/1 character per reason), which fields trimming or padding changed
+        (``__trimmed``, bit i for the i-th of ``fields``) and which are empty
+        (``__empty``, likewise)."""
         place = "r._file, r._row, " if numbered else ""
         flags = ", ".join(f"CASE WHEN {r.when} THEN '1' ELSE '0' END" for r in self.reasons)
         fired = f"concat({flags}, '')" if self.reasons else "''"
         return (
             f"SELECT {place}r.__key, r.__why, CASE WHEN r.__why <> '' "
             f"THEN {self.raw_json} END AS __raw, CASE WHEN r.__why <> '' THEN {fired} END "
-            f"AS __fired, {self._trimmed()} AS __trimmed "
+            f"AS __fired, {self._trimmed()} AS __trimmed, {self._empty()} AS __empty "
             f"FROM (SELECT r.*, {reasons_sql(self.reasons)} AS __why, {self.key} AS __key "
             f"FROM ({self._texts(source)}) AS r) AS r"
         )
@@ -387,6 +394,26 @@ class _Typing:
             bits.append(f"CAST({text} IS DISTINCT FROM {exported} AS INTEGER) * {1 << i}")
         return f"({' + '.join(bits) or '0'})"
 
+    def _empty(self) -> str:
+        # A row that loads has a typed value exactly where it has text (or, for a date,
+        # a parsed one): an unknown code or a date that does not parse fails the row.
+        bits = [
+            f"CAST({parsed_name(std) if std in self.dated else text_name(std)} IS NULL "
+            f"AS INTEGER) * {1 << i}"
+            for i, std in enumerate(list(self.fields)[:_BITS])
+        ]
+        return f"({' + '.join(bits) or '0'})"
+
+    def filled(self, loaded: int, empty: dict[int, int]) -> dict[str, int] | None:
+        """How many of ``loaded`` rows have a value, per field, given how many of them
+        have each set of ``__empty`` bits; None when there are fields beyond the bits."""
+        if len(self.fields) > _BITS:
+            return None
+        out = {"_n": loaded}
+        for i, std in enumerate(self.fields):
+            out[std] = loaded - sum(n for bits, n in empty.items() if bits >> i & 1)
+        return out
+
     def _texts(self, source: str, plain: Collection[str] = ()) -> str:
         inner = ", ".join(
             f"{f'CAST({value} AS VARCHAR)' if std in plain else text} AS {text_name(std)}, "
@@ -397,8 +424,8 @@ class _Typing:
         return f"SELECT r.*, {self.parsed} FROM ({texts}) AS r" if self.parsed else texts
 
 
-#: Fields a row's ``__trimmed`` bits can tell apart (an INTEGER's, less the sign); any
-#: further fields are always trimmed.
+#: Fields a row's ``__trimmed`` and ``__empty`` bits can tell apart (an INTEGER's, less
+#: the sign); any further fields are always trimmed, and counted in the loaded table.
 _BITS = 31
 
 
@@ -437,7 +464,8 @@ def _typing(
     )
     raw_json = "to_json({" + ", ".join(f"{lit(c)}: r.{q(c)}" for c in columns) + "})"
     padded = {std for std, fs in spec.fields.items() if fs.zero_pad}
-    return _Typing(selects, checks, key_sql, fields, parsed, raw_json, schema.names, padded)
+    dated = {std for std, fs in spec.fields.items() if fs.type != "string"}
+    return _Typing(selects, checks, key_sql, fields, parsed, raw_json, schema.names, padded, dated)
 
 
 def _prepare(
@@ -474,13 +502,16 @@ def _prepare(
         return prep
     key = _KEYS[table]
     src, org = lit(contract.source), lit(contract.org)
-    # One pass over the check tables: which reasons fired, and which fields trimming or
-    # padding changed on some row (the others are written as exported, untrimmed).
+    # One pass over the check tables: which reasons fired, which fields trimming or
+    # padding changed on some row (the others are written as exported, untrimmed), and
+    # which fields the rows that pass leave empty (for the quality report).
     seen = engine.to_arrow(
         engine.sql(
-            "SELECT __fired, bit_or(__trimmed) AS trimmed FROM ("
-            + " UNION ALL ".join(f"SELECT __fired, __trimmed FROM {q(n)}" for n in checked_tables)
-            + ") GROUP BY 1"
+            "SELECT __fired, __empty, bit_or(__trimmed) AS trimmed, count(*) AS n FROM ("
+            + " UNION ALL ".join(
+                f"SELECT __fired, __trimmed, __empty FROM {q(n)}" for n in checked_tables
+            )
+            + ") GROUP BY ALL"
         )
     ).to_pylist()
     masks = [m["__fired"] for m in seen if m["__fired"]]
@@ -489,14 +520,15 @@ def _prepare(
     for m in seen:
         trimmed |= int(m["trimmed"] or 0)
     plain = typing.untouched(trimmed)
+    passing = {int(m["__empty"]): int(m["n"]) for m in seen if m["__fired"] is None}
     checked = " UNION ALL ".join(
-        f"SELECT _file, _row, __key, __why, __raw FROM ({p.number(n)})"
+        f"SELECT _file, _row, __key, __why, __raw, __empty FROM ({p.number(n)})"
         for p, n in zip(raw.parts, checked_tables, strict=True)
     )
     # Rows whose key an earlier good row already holds; and, for events, keys another
     # source of the same organisation has loaded.
     repeats = (
-        f"SELECT _file, _row, __key, {lit(key + ' repeats an earlier row')} AS _dup_why "
+        f"SELECT _file, _row, __key, __empty, {lit(key + ' repeats an earlier row')} AS _dup_why "
         f"FROM ({checked}) WHERE __why = '' AND __key IN (SELECT __key FROM ({checked}) "
         f"WHERE __why = '' GROUP BY 1 HAVING count(*) > 1) "
         f"QUALIFY row_number() OVER (PARTITION BY __key ORDER BY _file, _row) > 1"
@@ -504,16 +536,23 @@ def _prepare(
     others = f"FROM events WHERE org = {org} AND source <> {src}"
     if table == "events" and engine.count(engine.sql(f"SELECT 1 AS one {others} LIMIT 1")):
         repeats += (
-            f" UNION ALL SELECT c._file, c._row, c.__key, 'event_id already loaded from "
+            f" UNION ALL SELECT c._file, c._row, c.__key, c.__empty, 'event_id already loaded from "
             f"source ' || e.source AS _dup_why FROM ({checked}) AS c JOIN (SELECT DISTINCT "
             f"event_id, source {others}) AS e "
             f"ON e.event_id = {lit(contract.org + ':')} || c.__key WHERE c.__why = ''"
         )
     late = f"_late_{table}"
     engine.stage(
-        late, f"SELECT _file, _row, __key, min(_dup_why) AS _dup_why FROM ({repeats}) GROUP BY ALL"
+        late,
+        f"SELECT _file, _row, __key, __empty, min(_dup_why) AS _dup_why FROM ({repeats}) "
+        "GROUP BY ALL",
     )
     raw.temps.append(late)
+    for m in engine.to_arrow(
+        engine.sql(f"SELECT __empty, count(*) AS n FROM {q(late)} GROUP BY 1")
+    ).to_pylist():
+        passing[int(m["__empty"])] -= int(m["n"])
+    prep.filled = typing.filled(sum(passing.values()), passing)
     cols = ", ".join(q(c) for c in typing.columns)
     scans = [
         typing.rows(p.scan(n, raw.columns), fired, plain) for p, n in _scans(raw, f"_write_{table}")
@@ -573,6 +612,8 @@ def _write(engine: Engine, contract: Contract, prep: _Prepared) -> TableResult:
         quarantined += engine.write(
             "quarantine", rejects_table(contract.source, table, raw.rejects)
         )
+    if prep.filled is not None and prep.filled["_n"] != loaded:
+        prep.filled = None  # the quality report counts the loaded rows instead
     if loaded + quarantined != raw.rows_in:
         raise IngestError(
             f"{contract.source}: {table}: {raw.rows_in} rows read but {loaded} loaded and "
