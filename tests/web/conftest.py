@@ -41,7 +41,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     access = AccessStore(path, hasher=FAST)
     for username, org, role in USERS:
         access.add_user(username, PASSWORD, org, role)
-    app = create_app(path, access=access)
+    app = create_app(path, access=access, warm=False)
     with TestClient(app) as client:
         yield Served(path, access, client)
 

@@ -6,6 +6,7 @@ package by ``frontend/build.py`` (``make install`` runs it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,9 +20,19 @@ if TYPE_CHECKING:
 __all__ = ["asset", "create_app"]
 
 
-def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> FastAPI:
-    """The web service for one workspace (see :mod:`joinedup.web._app`)."""
+def create_app(
+    workspace: Path | str,
+    *,
+    access: AccessStore | None = None,
+    warm: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> FastAPI:
+    """The web service for one workspace (see :mod:`joinedup.web._app`).
+
+    With ``warm`` (the default), the views of the whole workspace and of each
+    organisation are computed in the background when the service starts, ``progress``
+    being told as each is ready (by default the ``joinedup.web`` logger, at INFO)."""
     # Imported here: the report uses this package's assets, and the app uses the report.
     from joinedup.web._app import create_app as make
 
-    return make(workspace, access=access)
+    return make(workspace, access=access, warm=warm, progress=progress)

@@ -9,9 +9,13 @@ correction is written to the workspace's audit log.
 
 from __future__ import annotations
 
+import json
+import logging
+import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -20,7 +24,14 @@ from typing import Annotated, Any
 import pyarrow as pa
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
@@ -34,23 +45,38 @@ from joinedup.report._sections import SECTIONS, Section
 from joinedup.report._sections import headline as headline_section
 from joinedup.web._assets import asset
 from joinedup.web._audit import GroupCommit
+from joinedup.web._page import Body, accepts_gzip
+from joinedup.web._warm import Warmer
 from joinedup.workspace import Workspace
 
 COOKIE = "joinedup_session"
 MAX_ROWS = 500
-#: Filter views kept computed (each holds its figures and rendered sections).
+#: Filter views kept computed (each holds its figures and its page), besides the views
+#: computed when the service starts (see ``warm`` in :func:`create_app`).
 MAX_VIEWS = 64
+#: After a label correction, the views computed at the start are computed again once
+#: the workspace has had no correction for this many seconds (an analyst correcting a
+#: batch of labels does not set off a computation for each).
+REWARM_SECONDS = 60.0
+#: A JSON body, like FastAPI's own responses.
+_JSON = "application/json"
+_HTML = "text/html; charset=utf-8"
+log = logging.getLogger("joinedup.web")
 
 
 @dataclass
 class _View:
-    """One filter view: the figures, as published, and its sections rendered to HTML."""
+    """One filter view: the figures, as published, and what is sent for it.
+
+    ``page`` is the dashboard page without the part that names who is signed in (that
+    part is rendered for each request and put in its place); ``figures`` is the body
+    of ``/api/figures``. Both hold only what every signed-in user may see."""
 
     fig: Figures
     pub: Published
     sections: list[Section]
-    html: Markup
-    figures: dict[str, Any]
+    page: Body
+    figures: Body
 
 
 @dataclass
@@ -72,6 +98,9 @@ class _State:
     cache: OrderedDict[tuple[Any, ...], Any] = field(default_factory=OrderedDict)
     cache_lock: threading.Lock = field(default_factory=threading.Lock)
     making: dict[tuple[Any, ...], threading.Lock] = field(default_factory=dict)
+    #: Views kept whatever ``MAX_VIEWS`` says: those computed when the service starts.
+    pinned: set[tuple[Any, ...]] = field(default_factory=set)
+    warmer: Warmer[Filters] | None = None
     #: Counts the times the workspace changed under the service (a label correction):
     #: a view computed before a change is not kept.
     generation: int = 0
@@ -115,8 +144,20 @@ def _env() -> Environment:
     return env
 
 
-def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> FastAPI:
-    """The web service for one workspace (which must exist)."""
+def create_app(
+    workspace: Path | str,
+    *,
+    access: AccessStore | None = None,
+    warm: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> FastAPI:
+    """The web service for one workspace (which must exist).
+
+    With ``warm``, the dashboard's views that every service is asked for first — the
+    whole workspace and each organisation — are computed in a background thread as
+    soon as the service starts, and kept while it runs, so that the first visitors of a
+    large workspace do not wait for them. ``progress`` is told as each is ready (by
+    default, the ``joinedup.web`` logger at INFO)."""
     ws = Workspace(workspace, create=False)
     audit = AuditLog(ws.path)
     state = _State(
@@ -127,7 +168,31 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
         _choices(ws),
     )
     env = _env()
+    tell = progress or log.info
+    starting = [("the whole workspace", Filters())] + [
+        (org, Filters(orgs=(org,))) for org in state.choices["org"]
+    ]
+    if warm:
+        state.pinned = {("views", f) for _, f in starting}
+    warmer = Warmer(
+        starting,
+        lambda f: _views(f),
+        lambda f: ("views", f) in state.cache,
+        tell,
+    )
+    state.warmer = warmer
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if warm:
+            warmer.start()
+        try:
+            yield
+        finally:
+            warmer.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         # The interactive docs pages load their scripts from a CDN: off. The schema is at
         # /openapi.json.
         docs_url=None,
@@ -139,18 +204,30 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
     )
     app.state.joinedup = state
 
-    def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    def csrf_for(request: Request) -> str | None:
         cookie = request.cookies.get(COOKIE)
-        csrf = None
         if cookie:
             try:
-                csrf = state.access.csrf_token(cookie)
+                return state.access.csrf_token(cookie)
             except AuthenticationError:
-                csrf = None
+                return None
+        return None
+
+    def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         html = env.get_template(template).render(
-            version=__version__, csrf=csrf, request=request, **context
+            version=__version__, csrf=csrf_for(request), request=request, **context
         )
         return HTMLResponse(html, status_code=status)
+
+    def send(request: Request, body: Body, media_type: str, part: bytes = b"") -> Response:
+        """A kept body with the request's ``part``, gzip-compressed if the client takes
+        it (every browser does). Private: it is sent only to a signed-in user, and a
+        page names that user."""
+        headers = {"Vary": "Accept-Encoding", "Cache-Control": "private"}
+        if accepts_gzip(request.headers.get("accept-encoding", "")):
+            headers["Content-Encoding"] = "gzip"
+            return Response(body.gzip(part), media_type=media_type, headers=headers)
+        return Response(body.plain(part), media_type=media_type, headers=headers)
 
     @app.exception_handler(HTTPException)
     async def _errors(request: Request, exc: HTTPException) -> Any:
@@ -223,22 +300,15 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
         channel: str = "",
         start: str = "",
         end: str = "",
-    ) -> HTMLResponse:
+    ) -> Response:
         filters = _filters(org, service, channel, start, end)
         view = await _view(filters)
         await state.journal.append_async(
             user.username, "web.view", {"page": "dashboard", **_asdict(filters)}
         )
-        return page(
-            request,
-            "dashboard.html.j2",
-            user=user,
-            fig=view.fig,
-            pub=view.pub,
-            sections_html=view.html,
-            filters=filters,
-            choices=state.choices,
-        )
+        # The kept page, with who is signed in and this session's CSRF token put in.
+        session = env.get_template("_session.html.j2").render(user=user, csrf=csrf_for(request))
+        return send(request, view.page, _HTML, session.encode())
 
     def _filters(org: str, service: str, channel: str, start: str, end: str) -> Filters:
         try:
@@ -295,8 +365,9 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
                 state.making.pop(key, None)
                 if state.generation == generation:
                     state.cache[key] = value
-                    while len(state.cache) > MAX_VIEWS:
-                        state.cache.popitem(last=False)
+                    unpinned = [k for k in state.cache if k not in state.pinned]
+                    for old in unpinned[: max(0, len(unpinned) - MAX_VIEWS)]:
+                        del state.cache[old]
             return value
 
     async def _view(filters: Filters) -> _View:
@@ -316,31 +387,55 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
             sections = [s for s in sections if s.id != "provenance"]
             # The headline reads what the other sections published, so it comes last.
             sections.insert(0, headline_section(state.ws, fig, pub))
-            # The sections' HTML is the same for every user: rendered once.
+            # The page is the same for every user but for who is signed in: rendered
+            # once, with a mark where that goes, and kept in two parts around it.
             html = env.get_template("_sections.html.j2").render(fig=fig, pub=pub, sections=sections)
-            return _View(fig, pub, sections, Markup(html), pub.as_dict())
+            mark = f"<!-- session {secrets.token_hex(16)} -->"
+            whole = env.get_template("dashboard.html.j2").render(
+                version=__version__,
+                session=Markup(mark),
+                fig=fig,
+                pub=pub,
+                sections_html=Markup(html),
+                filters=filters,
+                choices=state.choices,
+            )
+            head, tail = whole.split(mark)
+            figures = json.dumps(
+                jsonable_encoder(pub.as_dict()),
+                ensure_ascii=False,
+                allow_nan=False,
+                separators=(",", ":"),
+            )
+            return _View(
+                fig,
+                pub,
+                sections,
+                Body.around(head.encode(), tail.encode()),
+                Body.around(figures.encode()),
+            )
 
         view: _View = _cached(("views", filters), make)
         return view
 
     # -- JSON API -------------------------------------------------------------------------
 
-    @app.get("/api/figures", tags=["figures"])
+    @app.get("/api/figures", tags=["figures"], response_model=dict[str, Any])
     async def api_figures(
+        request: Request,
         user: UserDep,
         org: str = "",
         service: str = "",
         channel: str = "",
         start: str = "",
         end: str = "",
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Disclosure-controlled figures for every organisation, with the same filters as
         the dashboard. Withheld values are null, with the footnotes in ``notes``."""
         filters = _filters(org, service, channel, start, end)
         view = await _view(filters)
         await state.journal.append_async(user.username, "api.figures", _asdict(filters))
-        result: dict[str, Any] = view.figures
-        return result
+        return send(request, view.figures, _JSON)
 
     @app.get("/api/events", tags=["rows"])
     def api_events(
@@ -455,6 +550,10 @@ def create_app(workspace: Path | str, *, access: AccessStore | None = None) -> F
             with state.cache_lock:
                 state.cache.clear()
                 state.generation += 1
+        # The views computed at the start include the fairness section's label figures:
+        # computed again once the corrections stop for a while.
+        if warm:
+            warmer.changed(REWARM_SECONDS)
         state.journal.append(
             user.username, "demand.correct", {"event_id": event_id, "category": category}
         )
