@@ -221,3 +221,135 @@ def test_a_kept_view_is_the_same_for_every_organisation_and_each_view_is_audited
     assert len(entries) - before == 6
     assert {e.who for e in entries[-6:]} == {"ana.council", "ben.benefits"}
     assert log.verify().ok
+
+
+_BANNER = re.compile(r'<div class="govuk-phase-banner">.*?</form>\s*</div>', re.S)
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def test_a_kept_page_shows_each_user_only_their_own_session(served: Served) -> None:
+    """A view's page is kept once for everyone; what names the user and holds their
+    session's CSRF token is put in for each request, so no user sees another's."""
+    from joinedup.governance import AuthenticationError
+
+    council, benefits = sign_in(served, "ana.council"), sign_in(served, "ben.benefits")
+    cookies = {
+        "ana.council": council.cookies["joinedup_session"],
+        "ben.benefits": benefits.cookies["joinedup_session"],
+    }
+    for params in ({}, {"org": "council"}, {"org": "benefits"}):
+        pages = {
+            "ana.council": council.get("/", params=params),
+            "ben.benefits": benefits.get("/", params=params),
+        }
+        for me, other in (("ana.council", "ben.benefits"), ("ben.benefits", "ana.council")):
+            page = pages[me]
+            assert page.status_code == 200 and page.headers["content-encoding"] == "gzip"
+            banner = _BANNER.search(page.text)
+            assert banner and f"<strong>{me}</strong>" in banner.group()
+            assert other not in page.text
+            token = _CSRF.search(banner.group())
+            assert token and len(_CSRF.findall(page.text)) == 1
+            served.access.check_csrf(cookies[me], token.group(1))  # its own session's
+            with pytest.raises(AuthenticationError, match="another session"):
+                served.access.check_csrf(cookies[other], token.group(1))
+        # Apart from that part, both were sent the same page.
+        council_page, benefits_page = (_BANNER.sub("", p.text) for p in pages.values())
+        assert council_page == benefits_page
+    # What is kept holds no one's name or session.
+    kept = [v.page.plain() for k, v in served.client.app.state.joinedup.cache.items()]
+    assert kept
+    for body in kept:
+        assert b"govuk-phase-banner" not in body and b'name="csrf"' not in body
+        assert not any(username.encode() in body for username, _, _ in USERS)
+
+
+def test_kept_bodies_are_sent_compressed_to_clients_that_take_them(served: Served) -> None:
+    client = sign_in(served, "owen.council")
+    plain_only = {"accept-encoding": "identity"}
+    for path in ("/", "/api/figures"):
+        packed = client.get(path, params={"channel": "phone"})
+        plain = client.get(path, params={"channel": "phone"}, headers=plain_only)
+        assert packed.status_code == plain.status_code == 200
+        assert packed.headers["content-encoding"] == "gzip"
+        assert "content-encoding" not in plain.headers
+        assert int(packed.headers["content-length"]) < len(plain.content) / 3
+        for r in (packed, plain):
+            assert r.headers["vary"] == "Accept-Encoding"
+            assert r.headers["cache-control"] == "private"
+        # The same content (the CSRF token is signed with the time, so it may differ).
+        assert _CSRF.sub("", packed.text) == _CSRF.sub("", plain.text)
+    assert packed.json() == plain.json()
+    assert plain.headers["content-type"] == "application/json"
+
+
+def test_every_dashboard_request_is_audited_though_the_page_is_kept(served: Served) -> None:
+    from joinedup.governance import AuditLog
+
+    log = AuditLog(served.path)
+    before = sum(1 for _ in log.entries(what="web.view"))
+    client = sign_in(served, "ada.council")
+    for _ in range(5):
+        assert client.get("/", params={"org": "tax"}).status_code == 200
+    entries = list(log.entries(what="web.view"))[before:]
+    assert [(e.who, e.details["orgs"]) for e in entries] == [("ada.council", ["tax"])] * 5
+    assert log.verify().ok
+
+
+def test_views_are_computed_when_the_service_starts_and_kept(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole workspace's and each organisation's views are computed in the
+    background as the service starts, kept however many other views come and go, and
+    computed again after a label correction."""
+    import shutil
+
+    from fastapi.testclient import TestClient
+    from tests.report.pipeline import pipeline_workspace
+    from tests.web.conftest import FAST
+
+    from joinedup.governance._access import AccessStore
+    from joinedup.report import Filters
+    from joinedup.web import _app, create_app
+
+    path = tmp_path_factory.mktemp("warm") / "ws"
+    shutil.copytree(pipeline_workspace(tmp_path_factory), path)
+    access = AccessStore(path, hasher=FAST)
+    access.add_user("ana.council", PASSWORD, "council", "analyst")
+    monkeypatch.setattr(_app, "MAX_VIEWS", 1)
+    monkeypatch.setattr(_app, "REWARM_SECONDS", 0.0)
+    told: list[str] = []
+    app = create_app(path, access=access, progress=told.append)
+    with TestClient(app) as client:
+        state = app.state.joinedup
+        assert state.warmer.idle.wait(600)
+        orgs = state.choices["org"]
+        wanted = {("views", Filters())} | {("views", Filters(orgs=(o,))) for o in orgs}
+        assert set(state.cache) == wanted
+        assert told[0] == (
+            f"computing {len(wanted)} dashboard views in the background: "
+            f"the whole workspace, {', '.join(orgs)}"
+        )
+        assert [t.split(" ready")[0] for t in told[1:]] == [
+            f"view {i}/{len(wanted)} ({name})"
+            for i, name in enumerate(["the whole workspace", *orgs], 1)
+        ] + ["dashboard views"]
+
+        r = client.post("/login", data={"username": "ana.council", "password": PASSWORD})
+        assert r.status_code == 200  # followed to the dashboard, answered from the cache
+        for channel in state.choices["channel"][:3]:
+            assert client.get("/api/figures", params={"channel": channel}).status_code == 200
+        others = set(state.cache) - wanted
+        assert wanted <= set(state.cache) and len(others) == 1  # MAX_VIEWS other views
+
+        labels = client.get("/labels").text
+        event_id, token = re.search(r'data-event="([^"]+)"', labels), _CSRF.search(labels)
+        assert event_id and token
+        r = client.post(
+            "/labels",
+            data={"csrf": token.group(1), "event_id": event_id.group(1), "category": "chase"},
+        )
+        assert r.status_code == 200
+        assert state.warmer.idle.wait(600)
+        assert set(state.cache) == wanted and state.generation == 1
+        assert told[-1].startswith("dashboard views ready")

@@ -115,6 +115,20 @@ def test_dashboard_filters_charts_and_accessibility(browser, base_url: str, tmp_
     assert _axe(page) == []
 
 
+def test_the_kept_page_arrives_compressed_and_its_sign_out_works(browser, base_url: str) -> None:  # type: ignore[no-untyped-def]
+    """Chromium takes the dashboard as gzip (the kept page with this session's part
+    spliced in), shows who is signed in, and the spliced CSRF token signs out."""
+    page = _sign_in(browser, base_url, "ada.council")
+    response = page.goto(f"{base_url}/")
+    assert response is not None and response.headers.get("content-encoding") == "gzip"
+    assert "Signed in as ada.council" in page.inner_text(".govuk-phase-banner")
+    assert page.locator("figure.jd-figure svg[role=img]").count() >= 2
+    page.click("text=Sign out")
+    page.wait_for_url(f"{base_url}/login")
+    page.goto(f"{base_url}/")
+    assert page.url.endswith("/login")
+
+
 def test_correct_a_label(browser, base_url: str) -> None:  # type: ignore[no-untyped-def]
     page = _sign_in(browser, base_url, "ana.council")
     page.goto(f"{base_url}/labels")
