@@ -185,7 +185,7 @@ def _calibrate(cfg_json: str) -> tuple[float, float]:
     group multiplier, measured on a small fixed calibration population."""
     cfg = SynthConfig.model_validate_json(cfg_json)
     rng = random.Random(7_000_001)
-    probe = JourneySimulator(cfg, fail_p=0.5, mean_multiplier=1.0)
+    probe = JourneySimulator(cfg, fail_p=0.5, mean_multiplier=1.0, notes=False)
     # Probe with every need failing half the time, whatever the group.
     probe_cfg = cfg.model_copy(update={"failure_multipliers": {}})
     probe.cfg = probe_cfg

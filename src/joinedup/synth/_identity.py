@@ -218,14 +218,27 @@ def nino(rng: random.Random) -> str:
 
 def nhs_number(rng: random.Random) -> str:
     """A ten-digit NHS-style number whose last digit is the modulus-11 check digit."""
+    high, low = _NHS_WEIGHTED
     while True:
-        body = "467"[int(rng.random() * 3)] + f"{int(rng.random() * 100_000_000):08d}"
-        total = sum(int(d) * w for d, w in zip(body, range(10, 1, -1), strict=True))
+        first = (4, 6, 7)[int(rng.random() * 3)]
+        rest = int(rng.random() * 100_000_000)
+        # Digits weighted 10, 9, ... 2: the first digit, then the rest's two halves.
+        total = first * 10 + high[rest // 10_000] + low[rest % 10_000]
         check = 11 - total % 11
         if check == 11:
             check = 0
         if check != 10:  # 10 means the number is never issued
-            return f"{body}{check}"
+            return f"{first}{rest:08d}{check}"
+
+
+def _weighted_sums(weights: tuple[int, ...]) -> tuple[int, ...]:
+    """For every four-digit number, the sum of its digits times ``weights``."""
+    return tuple(
+        sum(int(d) * w for d, w in zip(f"{n:04d}", weights, strict=True)) for n in range(10_000)
+    )
+
+
+_NHS_WEIGHTED = (_weighted_sums((9, 8, 7, 6)), _weighted_sums((5, 4, 3, 2)))
 
 
 def make_identity(rng: random.Random, person_id: str, start: date) -> Identity:

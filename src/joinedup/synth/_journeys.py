@@ -138,8 +138,11 @@ def _poisson(rng: random.Random, lam: float) -> int:
 class JourneySimulator:
     """Turns one person into their life events, needs and events."""
 
-    def __init__(self, cfg: SynthConfig, fail_p: float, mean_multiplier: float) -> None:
+    def __init__(
+        self, cfg: SynthConfig, fail_p: float, mean_multiplier: float, notes: bool = True
+    ) -> None:
         self.cfg = cfg
+        self.notes = notes  # without, contacts have no note (for calibration: faster)
         self.fail_p = fail_p
         self.mean_multiplier = mean_multiplier
         self.start = datetime(cfg.start.year, cfg.start.month, cfg.start.day, tzinfo=UTC)
@@ -201,6 +204,7 @@ class JourneySimulator:
         rand = rng.random
         service, life_code = need.service, life.code
         mix = _CUM_LOW_DIGITAL if groups.low_digital else _CUM_DIGITAL
+        notes = self.notes
 
         def contact(
             at: float,
@@ -218,16 +222,19 @@ class JourneySimulator:
                 channel = _CHANNELS[bisect(_CUM_HEALTH if where == "health" else mix, rand(), 0, 5)]
             if other is None:
                 other = _OTHERS[where][int(rand() * 3)]
-            ctx = NoteContext(
-                _DISPLAY[where],
-                service,
-                need.thing,
-                _DISPLAY[other],
-                life.phrase,
-                max(1, int(at - t_first)),
-                amount,
-                channel,
-            )
+            note = None
+            if notes:
+                ctx = NoteContext(
+                    _DISPLAY[where],
+                    service,
+                    need.thing,
+                    _DISPLAY[other],
+                    life.phrase,
+                    max(1, int(at - t_first)),
+                    amount,
+                    channel,
+                )
+                note = render_note(rng, category, ctx)
             if activity is None:
                 choices = _IN_ACTIVITY[category]
                 activity = choices[int(rand() * len(choices))]
@@ -243,7 +250,7 @@ class JourneySimulator:
                     activity,
                     "in",
                     outcomes[int(rand() * 4)],
-                    render_note(rng, category, ctx),
+                    note,
                     category,
                     caused,
                     failure,
