@@ -9,14 +9,19 @@ connection, signed in with an API token, each sending its next request as soon a
 last one is answered (a closed loop), for a fixed time after a warm-up.
 
 Two latencies matter and are reported apart: the first view of a filter combination
-(computed from the workspace's tables; later views of it come from the app's cache of
-published figures) and the steady state that the concurrent clients see. The server's
-CPU time per request is reported too: on a shared machine the latencies include waiting
-for a core, which that figure does not.
+and the steady state that the concurrent clients see. The service computes the views of
+the whole workspace and of each organisation in the background as it starts (its
+progress lines are read here, with the seconds each view took); the load starts once
+they are ready. With ``--no-warm`` the service computes nothing until asked, and the
+first request of each view is timed instead. The server's CPU time per request is
+reported too: on a shared machine the latencies include waiting for a core, which that
+figure does not. Clients ask for gzip, as browsers do (and decompress what they get);
+one scenario asks for the page uncompressed.
 
     .venv/bin/python bench/web.py                       # 20,000 people, 50 clients, 30 s
     .venv/bin/python bench/web.py --people 2000 --seconds 10
     .venv/bin/python bench/web.py --workspace /tmp/ws   # build there once, reuse after
+    .venv/bin/python bench/web.py --workspace /tmp/ws --no-warm   # time cold first views
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -80,24 +86,58 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(path: Path, port: int) -> subprocess.Popen[str]:
-    code = (
-        "import uvicorn\n"
-        "from joinedup.web import create_app\n"
-        f"uvicorn.run(create_app({str(path)!r}), host='127.0.0.1', port={port}, "
-        "log_level='warning', access_log=False)\n"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code], text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        if proc.poll() is not None:
-            raise RuntimeError("the server exited before it answered")
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the server did not start within 120 s")
+class Server:
+    """The service in its own process, as ``joinedup serve`` runs it; the lines it
+    prints (its progress computing views at the start) are kept in ``told``."""
+
+    def __init__(self, path: Path, port: int, warm: bool) -> None:
+        code = (
+            "import uvicorn\n"
+            "from joinedup.web import create_app\n"
+            f"app = create_app({str(path)!r}, warm={warm!r}, "
+            "progress=lambda line: print(line, flush=True))\n"
+            f"uvicorn.run(app, host='127.0.0.1', port={port}, "
+            "log_level='warning', access_log=False)\n"
+        )
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code], text=True, stdout=subprocess.PIPE
+        )
+        self.told: list[tuple[float, str]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    return
+            if self.proc.poll() is not None:
+                raise RuntimeError("the server exited before it answered")
+            time.sleep(0.2)
+        self.proc.kill()
+        raise RuntimeError("the server did not start within 120 s")
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.told.append((time.perf_counter() - self.started, line.rstrip()))
+            print(f"  server: {line.rstrip()}", flush=True)
+
+    def wait_for(self, text: str, timeout: float) -> float:
+        """Seconds from the start until the server said ``text``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for at, line in self.told:
+                if text in line:
+                    return at
+            if self.proc.poll() is not None:
+                raise RuntimeError("the server exited")
+            time.sleep(0.2)
+        raise RuntimeError(f"the server did not say {text!r} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
 
 
 class _Peak:
@@ -134,6 +174,7 @@ async def load(
     clients: int,
     seconds: float,
     server: psutil.Process | None = None,
+    compressed: bool = True,
 ) -> dict[str, Any]:
     """``clients`` closed-loop clients for ``seconds``; each cycles through ``params``.
     Pages are asked for with a session cookie (each client signs in first, before the
@@ -141,9 +182,13 @@ async def load(
     server's process used while the clock ran is reported per request: the service's own
     cost, apart from what waiting for a busy machine's cores adds to the latencies."""
     latencies: list[float] = []
+    sizes: list[int] = []
     errors: dict[str, int] = {}
     api = target.startswith("/api")
     headers = {"Authorization": f"Bearer {token}"} if api else {"Accept": "text/html"}
+    # httpx asks for gzip (and decompresses) by default, as a browser does.
+    if not compressed:
+        headers["Accept-Encoding"] = "identity"
     https = [httpx.AsyncClient(base_url=base, headers=headers, timeout=60) for _ in range(clients)]
 
     async def sign_in(http: httpx.AsyncClient) -> None:
@@ -158,6 +203,7 @@ async def load(
             try:
                 r = await http.get(target, params=params[i % len(params)])
                 status = str(r.status_code)
+                sizes.append(int(r.headers.get("content-length", len(r.content))))
             except httpx.HTTPError as exc:  # counted, not fatal: the run goes on
                 status = type(exc).__name__
             latencies.append(time.perf_counter() - t0)
@@ -184,6 +230,7 @@ async def load(
         "p50_ms": round(1000 * statistics.median(latencies), 1),
         "p99_ms": round(1000 * _percentile(latencies, 0.99), 1),
         "max_ms": round(1000 * max(latencies), 1),
+        "bytes_sent_mean": round(statistics.fmean(sizes)) if sizes else None,
         "errors": errors,
     }
 
@@ -219,6 +266,12 @@ def main() -> None:
     ap.add_argument("--workspace", type=Path, help="built here if empty, reused if built")
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument(
+        "--no-warm",
+        dest="warm",
+        action="store_false",
+        help="the service computes no view until asked: time each view's first request",
+    )
     args = ap.parse_args()
 
     tmp = None
@@ -235,29 +288,41 @@ def main() -> None:
     token = token_for(path)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    server = serve(path, port)
+    server = Server(path, port, args.warm)
     measures = []
     try:
         unfiltered: dict[str, str] = {}
         views = [unfiltered, *({"org": o} for o in ORGS)]
+        warm: dict[str, Any] = {}
+        if args.warm:
+            ready = server.wait_for("dashboard views ready", 7200)
+            took = [
+                float(m.group(1))
+                for _, line in server.told
+                if (m := re.search(r"^view \d+/\d+ \(.*\) ready in ([\d.]+) s", line))
+            ]
+            warm = {"warm_view_seconds": took, "warm_ready_after_start_seconds": round(ready, 1)}
+            print(f"views computed at the start: {took}, all ready {ready:.1f} s after start")
+        # With warming, these are the first requests after it: answered from the cache.
         cold = first_views(base, token, views)
         print(f"first views: {', '.join(f'{s:.2f} s' for s in cold)}", flush=True)
-        proc = psutil.Process(server.pid)
+        proc = psutil.Process(server.proc.pid)
         scenarios = [
-            ("dashboard, unfiltered", "/", [unfiltered]),
-            ("dashboard, five filter views in turn", "/", views),
-            ("api figures, five filter views in turn", "/api/figures", views),
+            ("dashboard, unfiltered", "/", [unfiltered], True),
+            ("dashboard, unfiltered, uncompressed", "/", [unfiltered], False),
+            ("dashboard, five filter views in turn", "/", views, True),
+            ("api figures, five filter views in turn", "/api/figures", views, True),
         ]
         with httpx.Client(base_url=base) as http:
             records = json.loads(
                 http.get("/api/figures", headers={"Authorization": f"Bearer {token}"}).text
             )["person_records"]
-        for name, target, params in scenarios:
-            asyncio.run(load(base, token, target, params, args.clients, 3))  # warm-up
+        for name, target, params, compressed in scenarios:
+            asyncio.run(load(base, token, target, params, args.clients, 3, None, compressed))
             load_before = round(os.getloadavg()[0], 2)
             with _Peak(proc) as peak_rss:
                 result = asyncio.run(
-                    load(base, token, target, params, args.clients, args.seconds, proc)
+                    load(base, token, target, params, args.clients, args.seconds, proc, compressed)
                 )
             peak = peak_rss.bytes
             reported = {
@@ -270,14 +335,15 @@ def main() -> None:
                 "person_records_published": records,
                 "commit": _commit(),
                 "first_view_seconds": [round(s, 3) for s in cold],
+                "warm": args.warm,
+                **warm,
                 "build_seconds": round(built_seconds, 1) if built_seconds else None,
                 **result,
             }
             print(json.dumps({"scenario": name, **reported}), flush=True)
             measures.append(Measure(name, people, result["seconds"], peak / 2**20, reported))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
         if tmp is not None:
             tmp.cleanup()
     print(f"saved {save('web', measures)}")
