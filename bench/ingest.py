@@ -26,11 +26,17 @@ other work on the machine slows a run.
     .venv/bin/python bench/ingest.py                 # 1M and 10M rows
     .venv/bin/python bench/ingest.py --sizes 1000000 # one size
     .venv/bin/python bench/ingest.py --sizes 10000000 --memory-limit 1500MB
+    .venv/bin/python bench/ingest.py --data /tmp/ingest-data   # keep the CSV files there
+
+With ``--data DIR`` each CSV file is written to DIR once and used again by later runs
+(its name carries the row count and a fingerprint of the code that writes it, so a
+change to that code writes a new one); without it the files go in a temporary folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -136,11 +142,21 @@ def _child(name: str, size: int, code: str, *args: str) -> Measure:
     return run_child(name, size, f"import sys; sys.argv[1:] = [{argv}]\n{code}")
 
 
+def _csv_path(folder: Path, size: int) -> Path:
+    """Where ``--data`` keeps the CSV file of ``size`` rows written by ``GENERATE``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    made_by = hashlib.sha256(GENERATE.encode()).hexdigest()[:12]
+    return folder / f"contacts-{size}-{made_by}.csv"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--keep", action="store_true", help="Keep the generated files.")
     parser.add_argument("--memory-limit", default="", help="DuckDB memory_limit, e.g. 1500MB.")
+    parser.add_argument(
+        "--data", type=Path, help="Keep the CSV files in this folder and use them again."
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="joinedup-bench-ingest-"))
     measures: list[Measure] = []
@@ -148,12 +164,17 @@ def main() -> None:
         for size in sorted(args.sizes):
             folder = work / str(size)
             folder.mkdir()
-            csv_path = folder / "contacts.csv"
-            start = time.perf_counter()
-            _child("generate", size, GENERATE, str(size), str(csv_path))
-            made = time.perf_counter() - start
+            csv_path = _csv_path(args.data, size) if args.data else folder / "contacts.csv"
+            made = "reused"
+            if not csv_path.exists():
+                start = time.perf_counter()
+                _child("generate", size, GENERATE, str(size), str(csv_path) + ".part")
+                Path(str(csv_path) + ".part").rename(csv_path)
+                made = f"made in {time.perf_counter() - start:.0f} s"
             mb = csv_path.stat().st_size / 1e6
-            (folder / "contract.yaml").write_text(CONTRACT, encoding="utf-8")
+            (folder / "contract.yaml").write_text(
+                CONTRACT.replace("file: contacts.csv", f"file: {csv_path}"), encoding="utf-8"
+            )
             load = {}
             raws = []
             for name, order in (("duckdb", "ordered"), ("duckdb_unordered", "unordered")):
@@ -177,7 +198,7 @@ def main() -> None:
             ratio = float(i["seconds"]) / float(r["seconds"])  # type: ignore[arg-type]
             ratio_fast = float(i["seconds"]) / float(f["seconds"])  # type: ignore[arg-type]
             print(
-                f"{size:>11,} rows ({mb:,.0f} MB, made in {made:.0f} s): "
+                f"{size:>11,} rows ({mb:,.0f} MB, {made}): "
                 f"duckdb read_csv {r['seconds']:.1f} s ({size / float(r['seconds']):,.0f} rows/s, "  # type: ignore[arg-type]
                 f"peak {r['peak_mb']:,.0f} MB); unordered {f['seconds']:.1f} s; "
                 f"ingest {i['seconds']:.1f} s "
