@@ -287,10 +287,10 @@ class JourneySimulator:
         if failure is not None and failure.code == "wrong_org":
             # Sent to the wrong organisation first, then sent back.
             wrong = others[int(rand() * 3)]
-            t_first = t - rng.uniform(1, 6)
+            t_first = t - (1 + 5 * rand())
             contact(t_first, "misrouted", where=wrong, caused=org, failure="wrong_org", other=org)
             contact(
-                t - rng.uniform(0, 0.8),
+                t - 0.8 * rand(),
                 "repeat",
                 caused=org,
                 failure="wrong_org",
@@ -298,35 +298,35 @@ class JourneySimulator:
                 activity=_IN_ACTIVITY[need.category][0],
             )
         elif rand() < 0.25:
-            t_first = t - rng.uniform(0.5, 5)
+            t_first = t - (0.5 + 4.5 * rand())
             contact(t_first, "info")
 
         contact(t, need.category, activity=_IN_ACTIVITY[need.category][0])
-        action(t + rng.uniform(0.1, 2), "Acknowledgement sent", "sent")
+        action(t + (0.1 + 1.9 * rand()), "Acknowledgement sent", "sent")
         if rand() < 0.3:
-            contact(t + rng.uniform(2, 8), "service", activity="Evidence received")
-        decided = t + rng.uniform(6, 30)
-        paid = decided + rng.uniform(2, 8) if need.pays else None
+            contact(t + (2 + 6 * rand()), "service", activity="Evidence received")
+        decided = t + (6 + 24 * rand())
+        paid = decided + (2 + 6 * rand()) if need.pays else None
         last = paid if paid is not None else decided
 
         if failure is not None:
             last = max(last, self._failure(rng, failure, need, t, decided, contact, others))
             if failure.code == "late_payment" and paid is not None:
-                paid = last + rng.uniform(0.5, 3)
+                paid = last + (0.5 + 2.5 * rand())
                 last = paid
             if failure.code == "wrong_decision":
-                decided_again = last + rng.uniform(3, 20)
+                decided_again = last + (3 + 17 * rand())
                 action(decided_again, "Decision revised", "revised")
                 last = decided_again
             if rand() < 0.12:
-                last += rng.uniform(1, 10)
+                last += 1 + 9 * rand()
                 contact(last, "complaint", caused=org, failure=failure.code)
 
         action(decided, "Decision issued", "decided")
         if paid is not None:
             action(paid, "Payment made", "paid", channel="web")
         if rand() >= self.cfg.abandon_rate:
-            action(max(last, decided) + rng.uniform(1, 7), "Case closed", "need met", "web")
+            action(max(last, decided) + (1 + 6 * rand()), "Case closed", "need met", "web")
 
     def _pick_failure(self, rng: random.Random, need: Need) -> FailureKind:
         fits, cum = _failure_kinds(need.org, need.pays)
@@ -345,10 +345,11 @@ class JourneySimulator:
         """Add a failure's contacts; returns the time of the last one."""
         org, code = need.org, failure.code
         knock = rng.random() < self.cfg.knock_on_rate
+        rand = rng.random
         times: list[float] = []
 
         def at(base: float, lo: float, hi: float) -> float:
-            v = base + rng.uniform(lo, hi)
+            v = base + lo + (hi - lo) * rand()
             times.append(v)
             return v
 
