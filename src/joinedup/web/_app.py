@@ -39,9 +39,9 @@ from joinedup._version import __version__
 from joinedup.governance import AccessDenied, AuditLog, AuthenticationError, RateLimited
 from joinedup.governance._access import AccessStore
 from joinedup.governance._policy import User, can, require_read
-from joinedup.report import Figures, Filters, Published, compute, publish
+from joinedup.report import Filters, compute, publish
 from joinedup.report import _cell as cell_filter
-from joinedup.report._sections import SECTIONS, Section
+from joinedup.report._sections import SECTIONS
 from joinedup.report._sections import headline as headline_section
 from joinedup.web._assets import asset
 from joinedup.web._audit import GroupCommit
@@ -66,15 +66,11 @@ log = logging.getLogger("joinedup.web")
 
 @dataclass
 class _View:
-    """One filter view: the figures, as published, and what is sent for it.
+    """One filter view, as it is sent: ``page``, the dashboard page without the part
+    that names who is signed in (rendered for each request and put in its place), and
+    ``figures``, the body of ``/api/figures``. Both hold only what every signed-in user
+    may see: published figures, nothing before disclosure control."""
 
-    ``page`` is the dashboard page without the part that names who is signed in (that
-    part is rendered for each request and put in its place); ``figures`` is the body
-    of ``/api/figures``. Both hold only what every signed-in user may see."""
-
-    fig: Figures
-    pub: Published
-    sections: list[Section]
     page: Body
     figures: Body
 
@@ -407,13 +403,7 @@ def create_app(
                 allow_nan=False,
                 separators=(",", ":"),
             )
-            return _View(
-                fig,
-                pub,
-                sections,
-                Body.around(head.encode(), tail.encode()),
-                Body.around(figures.encode()),
-            )
+            return _View(Body.around(head.encode(), tail.encode()), Body.around(figures.encode()))
 
         view: _View = _cached(("views", filters), make)
         return view
