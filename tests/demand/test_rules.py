@@ -320,3 +320,24 @@ def test_a_workspace_from_before_root_causes_gets_the_column(
         classify(ws, model=shipped_model, settings=DemandSettings())
         assert ws.read("demand").column_names == [*DEMAND.names, "cause"]
         assert "late_payment" in ws.read("demand").column("cause").to_pylist()
+
+
+def test_named_orgs_finds_every_organisation_a_note_names_by_whole_words() -> None:
+    from joinedup.demand._classify import named_orgs
+
+    notes = pa.array(
+        [
+            "HMRC said the Council had the wrong address",
+            None,
+            "rang the gpx line and the hmrcs portal",  # no whole word: nothing named
+            "",
+            "Job Centre then the hospital",
+        ]
+    )
+    at, orgs = named_orgs(notes, DemandSettings())
+    assert list(zip(at.tolist(), orgs, strict=True)) == [
+        (0, "tax"),
+        (0, "council"),
+        (4, "benefits"),
+        (4, "health"),
+    ]

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from joinedup.demand._journey import stage_causes, stage_contacts, stage_rules
 from joinedup.demand._rootcause import journey_hits, root_causes
@@ -51,22 +52,33 @@ class ClassifySummary:
         return self.__dict__.copy()
 
 
-def _alias_patterns(settings: DemandSettings) -> list[tuple[str, re.Pattern[str]]]:
+def _alias_patterns(settings: DemandSettings) -> list[tuple[str, str]]:
     return [
-        (org, re.compile(r"\b(?:" + "|".join(re.escape(a) for a in names) + r")\b"))
+        (org, r"\b(?:" + "|".join(re.escape(a) for a in names) + r")\b")
         for org, names in settings.org_aliases.items()
         if names
     ]
 
 
-def named_orgs(notes: list[Any], settings: DemandSettings) -> list[list[str]]:
-    """The organisations each note names (by the aliases in the settings)."""
-    pats = _alias_patterns(settings)
-    out: list[list[str]] = []
-    for n in notes:
-        t = str(n).lower()[:3000] if n else ""
-        out.append([org for org, p in pats if t and p.search(t)])
-    return out
+def named_orgs(notes: pa.Array, settings: DemandSettings) -> tuple[np.ndarray, list[str]]:
+    """Which organisations each note names (by the aliases in the settings): the indices
+    of the notes and the organisation each names, a pair per mention. Matched on the
+    lower-cased first 3,000 characters of the whole batch at once (Arrow's RE2: a word
+    boundary is between an ASCII letter, digit or underscore and anything else)."""
+    text = pc.utf8_slice_codeunits(pc.utf8_lower(notes.cast(pa.string())), 0, 3000)
+    rows: list[np.ndarray] = []
+    orgs: list[str] = []
+    for org, pattern in _alias_patterns(settings):
+        hit = pc.fill_null(pc.match_substring_regex(text, pattern), False)
+        found = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
+        rows.append(found)
+        orgs += [org] * len(found)
+    if not rows:
+        return np.zeros(0, dtype=np.int64), []
+    # In note order, and within a note in the settings' order, as a loop over notes gives.
+    idx = np.concatenate(rows)
+    order = np.argsort(idx, kind="stable")
+    return idx[order], [orgs[i] for i in order]
 
 
 def classify(
@@ -111,10 +123,9 @@ def classify(
         text_best.extend(pred.best)
         conf_parts.append(pred.confidence)
         best_p_parts.append(pred.proba.max(axis=1) if len(notes) else np.zeros(0))
-        for eid, found in zip(b_ids, named_orgs(notes, s), strict=True):
-            for org in found:
-                named_ids.append(eid)
-                named_org.append(org)
+        at, found = named_orgs(batch.column("note"), s)
+        named_ids += [b_ids[i] for i in at]
+        named_org += found
         done += len(b_ids)
         if progress:
             progress(done, total)
