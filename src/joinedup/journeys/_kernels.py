@@ -29,7 +29,6 @@ def string_runs(offsets: np.ndarray, data: np.ndarray, starts: np.ndarray) -> tu
     never decrease (byte order, which is code point order for UTF-8)."""
     n = offsets.shape[0] - 1
     m = 0
-    ascending = True
     if n > 0:
         starts[0] = 0
         m = 1
@@ -48,8 +47,8 @@ def string_runs(offsets: np.ndarray, data: np.ndarray, starts: np.ndarray) -> tu
             starts[m] = i
             m += 1
             if c > 0:
-                ascending = False
-    return m, ascending
+                return m, False
+    return m, True
 
 
 @nb.njit(**_JIT)
@@ -65,38 +64,49 @@ def times_ordered(us: np.ndarray, first: np.ndarray) -> bool:
 
 
 @nb.njit(**_JIT)
-def _before(us: np.ndarray, tie: np.ndarray, has_tie: bool, i: int, j: int) -> bool:
+def _after(us: np.ndarray, tie: np.ndarray, has_tie: bool, i: int, j: int) -> bool:
+    """Whether event i comes after event j: later, or as late and later in tie-break."""
     if us[i] != us[j]:
-        return us[i] < us[j]
-    return has_tie and tie[i] < tie[j]
+        return us[i] > us[j]
+    return has_tie and tie[i] > tie[j]
 
 
 @nb.njit(**_JIT)
 def _sort_run(
-    perm: np.ndarray, a: int, b: int, us: np.ndarray, tie: np.ndarray, has_tie: bool
+    us: np.ndarray, codes: np.ndarray, tie: np.ndarray, has_tie: bool, a: int, b: int
 ) -> None:
-    """Stable sort of ``perm[a:b]`` by (time, tie-break): insertion sort for a short run
-    or one nearly in order, merge sorts otherwise."""
+    """Stable sort of events ``a … b-1`` (times, codes and tie-breaks together) by time and
+    tie-break: insertion sort for a short run or one nearly in order, merge sorts
+    otherwise."""
     inversions = 0
     for i in range(a + 1, b):
-        if _before(us, tie, has_tie, perm[i], perm[i - 1]):
+        if _after(us, tie, has_tie, i - 1, i):
             inversions += 1
     if inversions == 0:
         return
     if b - a <= 32 or inversions <= 8:
         for i in range(a + 1, b):
-            v = perm[i]
+            t, c = us[i], codes[i]
+            r = tie[i] if has_tie else 0
             j = i - 1
-            while j >= a and _before(us, tie, has_tie, v, perm[j]):
-                perm[j + 1] = perm[j]
+            while j >= a and (us[j] > t or (us[j] == t and has_tie and tie[j] > r)):
+                us[j + 1], codes[j + 1] = us[j], codes[j]
+                if has_tie:
+                    tie[j + 1] = tie[j]
                 j -= 1
-            perm[j + 1] = v
+            us[j + 1], codes[j + 1] = t, c
+            if has_tie:
+                tie[j + 1] = r
         return
     # two stable sorts: by the tie-break, then by time
-    run = perm[a:b].copy()
+    idx = np.arange(b - a)
     if has_tie:
-        run = run[np.argsort(tie[run], kind="mergesort")]
-    perm[a:b] = run[np.argsort(us[run], kind="mergesort")]
+        idx = idx[np.argsort(tie[a:b], kind="mergesort")]
+    idx = idx[np.argsort(us[a:b][idx], kind="mergesort")]
+    us[a:b] = us[a:b][idx]
+    codes[a:b] = codes[a:b][idx]
+    if has_tie:
+        tie[a:b] = tie[a:b][idx]
 
 
 @nb.njit(**_JIT)
@@ -104,14 +114,18 @@ def order_by_case(
     case: np.ndarray,
     cases: int,
     us: np.ndarray,
+    codes: np.ndarray,
     tie: np.ndarray,
     has_tie: bool,
-    perm: np.ndarray,
+    out_us: np.ndarray,
+    out_codes: np.ndarray,
+    out_tie: np.ndarray,
 ) -> np.ndarray:
-    """Write in ``perm`` the permutation putting events in (case, time, tie-break)
-    order, cases numbered ``0 … cases-1`` in the order they are to come; return where
-    each case starts. Rows of one case keep their order where time and tie-break are
-    equal."""
+    """Write the events' times, codes and (``has_tie``) tie-breaks into ``out_*`` in
+    (case, time, tie-break) order, cases numbered ``0 … cases-1`` in the order they are
+    to come; return where each case starts. Rows of one case keep their order where time
+    and tie-break are equal. The rows are scattered to their places (a counting sort):
+    stores to scattered places cost less than loads from them."""
     n = case.shape[0]
     first = np.zeros(cases + 1, np.int64)
     for i in range(n):
@@ -121,11 +135,15 @@ def order_by_case(
     at = first[:cases].copy()
     for i in range(n):
         c = case[i]
-        perm[at[c]] = i
-        at[c] += 1
+        p = at[c]
+        out_us[p] = us[i]
+        out_codes[p] = codes[i]
+        if has_tie:
+            out_tie[p] = tie[i]
+        at[c] = p + 1
     for c in range(cases):
         if first[c + 1] - first[c] > 1:
-            _sort_run(perm, first[c], first[c + 1], us, tie, has_tie)
+            _sort_run(out_us, out_codes, out_tie, has_tie, first[c], first[c + 1])
     return first[:cases].copy()
 
 

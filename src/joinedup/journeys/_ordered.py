@@ -68,16 +68,27 @@ def arrange(
     """The events in (case, time, tie-break) order; the tie-break is ``tie`` or, without
     it, the rows' own order. No column may have missing values."""
     codes, names = activity_codes(activity)
+    numbered: tuple[I32, int] | None = None
     if tie is None:
-        first = case_starts(case)
+        first, numbered = _grouped(case)
         if first is not None and _kernels.times_ordered(us, first):
             return Ordered(codes=codes, us=us, first=first, names=names)
-    case_no, cases = _dense(case)
-    perm = np.empty(len(us), np.int64)
+    case_no, cases = numbered or _dense(case)
+    n = len(us)
+    out_us, out_codes = np.empty(n, np.int64), np.empty(n, codes.dtype)
+    out_tie = np.empty(n if tie is not None else 0, np.int64)
     first = _kernels.order_by_case(
-        case_no, cases, us, _NO_TIE if tie is None else tie, tie is not None, perm
+        case_no,
+        cases,
+        us,
+        codes,
+        _NO_TIE if tie is None else tie,
+        tie is not None,
+        out_us,
+        out_codes,
+        out_tie,
     )
-    return Ordered(codes=codes[perm], us=us[perm], first=first, names=names)
+    return Ordered(codes=out_codes, us=out_us, first=first, names=names)
 
 
 def activity_codes(column: pa.ChunkedArray) -> tuple[I32, pa.Array]:
@@ -125,51 +136,63 @@ def _dense(case: pa.ChunkedArray) -> tuple[I32, int]:
 def case_starts(case: pa.ChunkedArray) -> I64 | None:
     """Where each case's rows start when every case's rows are together; None when a
     case's rows are apart."""
+    return _grouped(case)[0]
+
+
+def _grouped(case: pa.ChunkedArray) -> tuple[I64 | None, tuple[I32, int] | None]:
+    """Where each case's rows start when every case's rows are together (else None);
+    and the cases numbered in order of first appearance, when that was needed to tell.
+
+    Case ids that never decrease are grouped, which one pass over them shows (it stops
+    at the first decrease). Otherwise the cases are numbered by Arrow's dictionary
+    encoding, in order of first appearance: the rows are grouped exactly when each row's
+    number is its predecessor's or the next one."""
     n = len(case)
     if n == 0:
-        return np.empty(0, np.int64)
+        return np.empty(0, np.int64), None
     if _is_text(case.type):
-        starts, ascending = _text_runs(case)
+        starts = _text_runs(case)
+        if starts is not None:
+            return starts, None
     elif pa.types.is_integer(case.type):
         values = _int64(case)
-        starts = np.concatenate(([0], np.flatnonzero(values[1:] != values[:-1]) + 1))
-        ascending = bool((values[starts[1:]] > values[starts[1:] - 1]).all())
-    else:
-        codes = _dense(case)[0]
-        starts = np.concatenate(([0], np.flatnonzero(codes[1:] != codes[:-1]) + 1))
-        ascending = False
-    # Runs in ascending order are distinct cases; otherwise a case may come back later,
-    # which counting the distinct values tells.
-    if ascending or pc.count_distinct(case).as_py() == len(starts):
-        return starts.astype(np.int64, copy=False)
-    return None
+        if bool((values[1:] >= values[:-1]).all()):
+            change = np.flatnonzero(values[1:] != values[:-1]) + 1
+            return np.concatenate(([0], change)).astype(np.int64), None
+    case_no, cases = _dense(case)
+    step = np.diff(case_no)
+    if bool(((step == 0) | (step == 1)).all()):
+        return np.concatenate(([0], np.flatnonzero(step) + 1)).astype(np.int64), (case_no, cases)
+    return None, (case_no, cases)
 
 
 def _is_text(t: pa.DataType) -> bool:
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
-def _text_runs(case: pa.ChunkedArray) -> tuple[I64, bool]:
-    """Runs of equal values in a text column, read from its buffers, and whether the
-    values never decrease."""
+def _text_runs(case: pa.ChunkedArray) -> I64 | None:
+    """Where each run of equal values in a text column starts, read from its buffers,
+    when the values never decrease; None at the first decrease."""
     found: list[I64] = []
-    ascending = True
     at = 0
     previous: str | None = None
     for chunk in case.chunks:
         if len(chunk) == 0:
             continue
+        head = chunk[0].as_py()
+        if previous is not None and head < previous:
+            return None
         starts = np.empty(len(chunk), np.int64)  # pages never written are never touched
         runs, up = _kernels.string_runs(*_text_buffers(chunk), starts)
+        if not up:
+            return None
         starts = starts[:runs].copy()
-        head = chunk[0].as_py()
         if previous is not None and head == previous:
             starts = starts[1:]  # the run goes on from the chunk before
-        ascending = ascending and up and (previous is None or head >= previous)
         found.append(starts + at)
         at += len(chunk)
         previous = chunk[len(chunk) - 1].as_py()
-    return np.concatenate(found), ascending
+    return np.concatenate(found)
 
 
 def _int64(column: pa.ChunkedArray) -> I64:
