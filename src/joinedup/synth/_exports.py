@@ -270,7 +270,12 @@ class _CouncilExcel:
         self._sheets[base].append(self._wb.add_sheet(base if n == 1 else f"{base} {n}", header))
 
     def _write(
-        self, base: str, header: list[str], columns: list[pa.Array], shared: tuple[int, ...] = ()
+        self,
+        base: str,
+        header: list[str],
+        columns: list[pa.Array],
+        shared: tuple[int, ...] = (),
+        plain: tuple[int, ...] = (),
     ) -> None:
         """Write rows, starting a new sheet whenever one is full."""
         done, total = 0, len(columns[0])
@@ -281,7 +286,7 @@ class _CouncilExcel:
                 self._new_sheet(base, header)
                 continue
             take = min(room, total - done)
-            self._wb.write_columns(sheet, [c.slice(done, take) for c in columns], shared)
+            self._wb.write_columns(sheet, [c.slice(done, take) for c in columns], shared, plain)
             done += take
 
     def people(self, rows: pa.Table) -> None:
@@ -289,13 +294,15 @@ class _CouncilExcel:
             pc.utf8_upper(rows["surname"]), ", ", rows["forename"], ""
         )
         cols = [rows["local_ref"], name, rows["date_of_birth"], rows["address"], rows["postcode"]]
-        self._write("Residents", self.PEOPLE, [_array(c) for c in cols])
+        self._write("Residents", self.PEOPLE, [_array(c) for c in cols], plain=(0, 4))
 
     def events(self, rows: pa.Table) -> None:
         ref = pc.cast(rows["event_ref"], pa.int64())
         cols = _event_columns(rows, "council", ref, rows["local"])
         # Method, Type, Reason, Service Area and Status: a few values, shared.
-        self._write("Contacts", self.EVENTS, [_array(c) for c in cols], shared=(4, 5, 6, 7, 9))
+        self._write(
+            "Contacts", self.EVENTS, [_array(c) for c in cols], shared=(4, 5, 6, 7, 9), plain=(1, 2)
+        )
 
     def close(self) -> None:
         self._wb.close()
@@ -344,8 +351,11 @@ def _json_row(fields: dict[str, Column], free: set[str]) -> list[Part]:
     escaping."""
     parts: list[Part] = []
     for i, (key, col) in enumerate(fields.items()):
-        parts.append(("{" if i == 0 else ", ") + f'"{key}": ')
-        parts.append(json_value(col, plain=key not in free))
+        lead = ("{" if i == 0 else ", ") + f'"{key}": '
+        if key not in free and col.null_count == 0:
+            parts += [lead + '"', col, '"']  # the quotes join the line's literal text
+        else:
+            parts += [lead, json_value(col, plain=key not in free)]
     parts.append("}")
     return parts
 

@@ -29,7 +29,13 @@ def lines(parts: list[Part], end: str) -> pa.Buffer | bytes:
     columns = [p for p in parts if not isinstance(p, str)]
     if not columns or len(columns[0]) == 0:
         return b""
-    joined = pc.binary_join_element_wise(*parts, end, "")
+    merged: list[Part] = []  # neighbouring literal texts as one: fewer arguments to join
+    for p in [*parts, end]:
+        if isinstance(p, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += p
+        else:
+            merged.append(p)
+    joined = pc.binary_join_element_wise(*merged, "")
     if isinstance(joined, pa.ChunkedArray):
         joined = joined.combine_chunks()
     return _data(joined)

@@ -107,7 +107,11 @@ class StreamingWorkbook:
         self._spools[sheet].write("".join(parts).encode("utf-8"))
 
     def write_columns(
-        self, sheet: int, columns: list[pa.Array], shared: Collection[int] = ()
+        self,
+        sheet: int,
+        columns: list[pa.Array],
+        shared: Collection[int] = (),
+        plain: Collection[int] = (),
     ) -> None:
         """Append rows given as columns (text, integers, dates or naive timestamps), a
         whole batch at a time: cells as ``write_row`` renders them, less their references
@@ -115,7 +119,8 @@ class StreamingWorkbook:
 
         The text columns numbered in ``shared`` go to the shared-string table instead of
         inline: for columns of a few repeated values (codes, statuses) that halves the
-        XML, and compressing the XML is most of the cost of writing a workbook."""
+        XML, and compressing the XML is most of the cost of writing a workbook. Those in
+        ``plain`` hold nothing to escape and no leading or trailing space (references)."""
         n = len(columns[0])
         if n == 0:
             return
@@ -124,19 +129,21 @@ class StreamingWorkbook:
         r = pa.array(np.arange(first, first + n, dtype=np.int64)).cast(pa.string())
         parts: list[pa.Array | str] = ['<row r="', r, '">']
         for i, values in enumerate(columns):
-            parts.append(self._shared_cells(values) if i in shared else _cells(values))
+            if i in shared:
+                parts += self._shared_cells(values)
+            else:
+                parts += _cells(values, plain=i in plain)
         parts.append("</row>")
         data = lines(parts, end="")
         self._spools[sheet].write(data)
 
-    def _shared_cells(self, values: pa.Array) -> pa.Array:
+    def _shared_cells(self, values: pa.Array) -> list[pa.Array | str]:
         for v in pc.unique(values).to_pylist():
             if v is not None and v != "" and v not in self._shared:
                 self._shared[v] = len(self._shared)
         keys = pa.array(list(self._shared), pa.string())
         index = pc.cast(pc.index_in(values, value_set=keys), pa.string())
-        cell = pc.binary_join_element_wise('<c t="s"><v>', index, "</v></c>", "")
-        return pc.fill_null(cell, _EMPTY)
+        return _complete('<c t="s"><v>', index, "</v></c>")
 
     def close(self) -> None:
         """Write the workbook: every sheet's rows, then the parts that describe them."""
@@ -247,12 +254,26 @@ class StreamingWorkbook:
         archive.close()
 
 
-def _cells(values: pa.Array) -> pa.Array:
+def _complete(head: str, text: pa.Array, tail: str) -> list[pa.Array | str]:
+    """A column's cells as parts of the row: ``head``, the text and ``tail`` straight
+    into the row's join where every cell has a value (one pass fewer), else joined here
+    and ``<c/>`` where the text is null."""
+    if text.null_count == 0:
+        return [head, text, tail]
+    return [pc.fill_null(pc.binary_join_element_wise(head, text, tail, ""), _EMPTY)]
+
+
+def _cells(values: pa.Array, plain: bool = False) -> list[pa.Array | str]:
     """One column's cells as XML, ``<c/>`` where a cell is empty. Cells carry no
     reference: the schema makes ``r`` optional and readers place a cell after the one
     before it, which saves a fifth of the XML to build and compress."""
     t = values.type
     if pa.types.is_string(t):
+        empty = pc.equal(values, "")
+        if pc.any(empty).as_py():
+            values = pc.if_else(empty, pa.scalar(None, pa.string()), values)
+        if plain:
+            return _complete('<c t="inlineStr"><is><t>', values, "</t></is></c>")
         text = values
         if pc.any(pc.match_substring_regex(values, _NEEDS_ESCAPE)).as_py():
             for old, new in _ENTITIES:
@@ -265,23 +286,14 @@ def _cells(values: pa.Array) -> pa.Array:
         cell = pc.binary_join_element_wise(
             '<c t="inlineStr"><is>', space, text, "</t></is></c>", ""
         )
-        keep = pc.and_(pc.is_valid(values), pc.not_equal(values, ""))
-    elif pa.types.is_timestamp(t):
+        return [pc.fill_null(cell, _EMPTY)]
+    if pa.types.is_timestamp(t):
         us = pc.cast(values, pa.int64())
         # As datetime arithmetic does it: whole seconds since the epoch, then days.
         seconds = pc.divide(pc.cast(pc.subtract(us, _EPOCH_US), pa.float64()), 1_000_000.0)
         serial = pc.divide(seconds, 86_400.0)
-        cell = pc.binary_join_element_wise(
-            '<c s="2"><v>', pc.cast(serial, pa.string()), "</v></c>", ""
-        )
-        keep = pc.is_valid(values)
-    elif pa.types.is_date32(t):
+        return _complete('<c s="2"><v>', pc.cast(serial, pa.string()), "</v></c>")
+    if pa.types.is_date32(t):
         days = pc.subtract(pc.cast(values, pa.int32()), _EPOCH_DAYS)
-        cell = pc.binary_join_element_wise(
-            '<c s="1"><v>', pc.cast(days, pa.string()), "</v></c>", ""
-        )
-        keep = pc.is_valid(values)
-    else:
-        cell = pc.binary_join_element_wise("<c><v>", pc.cast(values, pa.string()), "</v></c>", "")
-        keep = pc.is_valid(values)
-    return pc.fill_null(pc.if_else(keep, cell, _EMPTY), _EMPTY)
+        return _complete('<c s="1"><v>', pc.cast(days, pa.string()), "</v></c>")
+    return _complete("<c><v>", pc.cast(values, pa.string()), "</v></c>")
