@@ -309,13 +309,15 @@ def _simulate(chunk_no: int, first: int, last: int) -> _Batch:
     # Each organisation's events in time order; the sort is stable, so events at the
     # same minute keep the order they were simulated in.
     org = pc.index_in(table["org"], value_set=pa.array(ORGS)).to_numpy()
-    table = table.take(np.lexsort((table["utc"].to_numpy(), org)))
+    order = np.lexsort((table["utc"].to_numpy(), org))
     records: dict[str, pa.Table] = {}
     tables: dict[str, pa.Table] = {}
     cases: dict[str, int] = {}
     start = 0
     for o, n in zip(ORGS, np.bincount(org, minlength=len(ORGS)).tolist(), strict=True):
-        t = table.slice(start, n)
+        # A take per organisation, not slices of one sorted table: a slice would carry
+        # (and pickle) the whole table's buffers back to the main process.
+        t = table.take(order[start : start + n])
         start += n
         # Dictionary encoding numbers values in order of first appearance: a person's
         # record in order of first contact, a case in order of its need's first event.
