@@ -134,6 +134,8 @@ def _env() -> Environment:
         autoescape=select_autoescape(["html", "j2"]),
         trim_blocks=True,
         lstrip_blocks=True,
+        # The templates are the package's own: not checked for changes on each render.
+        auto_reload=False,
     )
     env.filters["thousands"] = lambda n: f"{n:,}"
     env.filters["cell"] = cell_filter
