@@ -149,6 +149,20 @@ def test_column_types_units_and_missing_values() -> None:
     assert got.dfg.to_pylist()[0]["mean_seconds"] == 3.0
 
 
+def test_long_activity_names_differing_inside_stay_apart() -> None:
+    # Same length, same first and last 8 bytes: the lookup key is equal, the names not.
+    names = ["Application received by post", "Application RECEIVED by post", "Short", ""]
+    rows = [(f"c{i % 5}", names[i % 4], float(i)) for i in range(40)]
+    table = _table(rows)
+    pieces = pa.Table.from_batches(table.to_batches(max_chunksize=3))
+    ref = _reference(table)
+    for log in (table, pieces):
+        got = journeys.discover_log(log, **COLS)
+        assert_same_as_pm4py(got, ref)
+    codes, known = _ordered.activity_codes(pieces.column("activity"))
+    assert known.to_pylist() == names and codes.tolist() == [i % 4 for i in range(40)]
+
+
 def test_times_as_text_go_through_the_engine() -> None:
     table = pa.table(
         {

@@ -18,6 +18,8 @@ from typing import Any
 
 import numba as nb
 import numpy as np
+from numba.core import types
+from numba.extending import intrinsic
 
 _JIT: dict[str, Any] = {"nogil": True, "cache": True, "error_model": "numpy"}
 
@@ -451,3 +453,101 @@ def _sort_sequences(
         src, dst = dst, src
         width *= 2
     order[a:b] = src
+
+
+def _load8_typed(typingctx: Any, data: Any, at: Any) -> Any:
+    """Eight bytes of ``data`` from byte ``at`` as one little-endian word, wherever they
+    lie (an unaligned load)."""
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        array = context.make_array(sig.args[0])(context, builder, args[0])
+        where = builder.gep(array.data, [args[1]])
+        word = builder.bitcast(where, context.get_value_type(types.uint64).as_pointer())
+        return builder.load(word, align=1)
+
+    return types.uint64(data, types.int64), codegen
+
+
+# Called as _load8(data, at) inside compiled code (see _dice.py for why it is typed Any).
+_load8: Any = intrinsic(_load8_typed)
+
+
+@nb.njit(**_JIT)
+def _word(data: np.ndarray, a: int, length: int) -> np.uint64:
+    """Up to 8 bytes from ``a`` as one word, the bytes past ``length`` zero."""
+    if a + 8 <= data.shape[0]:
+        w = _load8(data, a)
+        if length < 8:
+            w &= (np.uint64(1) << np.uint64(8 * length)) - np.uint64(1)
+        return w
+    w = np.uint64(0)
+    for j in range(min(length, 8)):
+        w |= np.uint64(data[a + j]) << np.uint64(8 * j)
+    return w
+
+
+@nb.njit(**_JIT)
+def _same_bytes(x: np.ndarray, a: int, y: np.ndarray, b: int, length: int) -> bool:
+    for j in range(0, length - 7, 8):
+        if _load8(x, a + j) != _load8(y, b + j):
+            return False
+    for j in range(length - length % 8, length):  # noqa: SIM110 (a generator does not compile)
+        if x[a + j] != y[b + j]:
+            return False
+    return True
+
+
+@nb.njit(**_JIT)
+def text_codes(
+    offsets: np.ndarray,
+    data: np.ndarray,
+    table: np.ndarray,
+    store: np.ndarray,
+    store_at: np.ndarray,
+    found: int,
+    codes: np.ndarray,
+) -> int:
+    """Codes for a text column of few distinct values (activities), numbered in order of
+    first appearance, one chunk at a time; returns how many values are known, or -1 when
+    there are more than ``table`` and ``store`` take (Arrow's dictionary encoding then
+    does it).
+
+    ``table`` (slots of length, first 8 bytes, last 8 bytes, code; -1 when free) and
+    ``store`` (each value's bytes, from ``store_at[code]``) carry over between chunks. A
+    value is looked up by its length and first and last 8 bytes, which are all of it up to
+    16 bytes; a longer one is also compared in full with the stored value."""
+    n = offsets.shape[0] - 1
+    size = table.shape[0]
+    for i in range(n):
+        a, b = offsets[i], offsets[i + 1]
+        length = b - a
+        head = _word(data, a, length)
+        tail = _word(data, b - 8, 8) if length > 8 else np.uint64(0)
+        h = (np.uint64(length) * np.uint64(0x9E3779B97F4A7C15)) ^ head
+        h = _mix(h ^ (tail * np.uint64(0xBF58476D1CE4E5B9)))
+        slot = np.int64(h & np.uint64(size - 1))
+        while True:
+            code = table[slot, 3]
+            if code < 0:
+                at = store_at[found]
+                if 2 * (found + 1) > size or at + length + 8 > store.shape[0]:
+                    return -1
+                store[at : at + length] = data[a:b]
+                store_at[found + 1] = at + length
+                table[slot, 0] = length
+                table[slot, 1] = np.int64(head)
+                table[slot, 2] = np.int64(tail)
+                table[slot, 3] = found
+                codes[i] = found
+                found += 1
+                break
+            if (
+                table[slot, 0] == length
+                and table[slot, 1] == np.int64(head)
+                and table[slot, 2] == np.int64(tail)
+                and (length <= 16 or _same_bytes(store, store_at[code], data, a, length))
+            ):
+                codes[i] = code
+                break
+            slot = (slot + 1) & (size - 1)
+    return found

@@ -13,6 +13,7 @@ whole microseconds (exact integers) and equals what the SQL in ``_dfg.py`` compu
 from __future__ import annotations
 
 import itertools
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,7 +101,33 @@ def activity_codes(column: pa.ChunkedArray) -> tuple[I32, pa.Array]:
             codes = _indices(column)
             return codes, names.cast(pa.string())
         column = column.cast(column.type.value_type)
+    if _is_text(column.type) and sys.byteorder == "little":  # the loop reads words
+        few = _few_texts(column)
+        if few is not None:
+            return few
     codes, names = _dense_codes(column)
+    return codes, names.cast(pa.string())
+
+
+def _few_texts(column: pa.ChunkedArray) -> tuple[I32, pa.Array] | None:
+    """Codes for a text column of up to 512 distinct values (as activities are), read
+    from its buffers; None for more."""
+    table = np.full((1024, 4), -1, np.int64)
+    store = np.empty(1 << 16, np.uint8)
+    store_at = np.zeros(513, np.int64)
+    codes = np.empty(len(column), np.int32)
+    found, at = 0, 0
+    for chunk in column.chunks:
+        found = _kernels.text_codes(
+            *_text_buffers(chunk), table, store, store_at, found, codes[at : at + len(chunk)]
+        )
+        if found < 0:
+            return None
+        at += len(chunk)
+    bounds, text = store_at[: found + 1].copy(), store[: store_at[found]].copy()
+    names = pa.Array.from_buffers(
+        pa.large_string(), found, [None, pa.py_buffer(bounds), pa.py_buffer(text)]
+    )
     return codes, names.cast(pa.string())
 
 
