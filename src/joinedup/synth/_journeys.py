@@ -88,7 +88,7 @@ SimEvent = tuple[
     str, int, str, str, float, str, str, str, str, str | None, str | None, str | None,
     str | None, str,
 ]  # fmt: skip
-E_ORG, E_PERSON, E_DIRECTION, E_CAUSED_BY = 0, 1, 7, 11
+E_DIRECTION, E_CAUSED_BY = EVENT_FIELDS.index("direction"), EVENT_FIELDS.index("caused_by")
 
 
 @dataclass(frozen=True, slots=True)
