@@ -4,11 +4,13 @@ whatever order their rows come, and the same figures as the engine's SQL."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -163,7 +165,7 @@ def test_long_activity_names_differing_inside_stay_apart() -> None:
     assert known.to_pylist() == names and codes.tolist() == [i % 4 for i in range(40)]
 
 
-def test_times_as_text_go_through_the_engine() -> None:
+def test_times_as_text_go_through_the_engine(tmp_path: Path) -> None:
     table = pa.table(
         {
             "case": ["a", "a", "b"],
@@ -177,8 +179,13 @@ def test_times_as_text_go_through_the_engine() -> None:
     bad = table.set_column(
         2, "ts", pa.array(["2025-01-01T10:00:00", "soon", "2025-01-02T10:00:00"])
     )
-    with pytest.raises(JourneysError, match=r"row 2, column 'ts'.*'soon'"):
+    with pytest.raises(JourneysError, match=r"the Table: row 2, column 'ts'.*'soon'"):
         journeys.discover_log(bad, **COLS)
+    # a Parquet file whose times are text: the message names the file
+    path = tmp_path / "log.parquet"
+    pq.write_table(bad, path)
+    with pytest.raises(JourneysError, match=r"log.parquet: row 2, column 'ts'.*'soon'"):
+        journeys.discover_log(path, **COLS)
 
 
 def test_unusable_tables_are_clear_errors() -> None:

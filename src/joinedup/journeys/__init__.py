@@ -144,10 +144,17 @@ def discover_log(
     with tempfile.TemporaryDirectory(dir=spill_dir) if spill_dir else _nothing() as tmp:
         db = Path(tmp) / "log.duckdb" if tmp else None
         with connect("duckdb", db, threads=threads) as engine:
-            if table is None:
+            if isinstance(log, (str, Path)):
+                # the engine reads the file itself, so its messages name the file
                 staged = stage_log(engine, log, **columns, time_format=time_format)
             else:
-                staged = stage_table(engine, table, **columns, time_format=time_format)
+                staged = stage_table(
+                    engine,
+                    table,
+                    source=f"the {type(log).__name__}",
+                    **columns,
+                    time_format=time_format,
+                )
             try:
                 result = discover(engine, staged.table, graph=graph, variants=variants)
             finally:

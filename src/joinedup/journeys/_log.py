@@ -99,6 +99,7 @@ def stage_table(
     engine: Engine,
     table: pa.Table,
     *,
+    source: str,
     case_col: str,
     activity_col: str,
     time_col: str,
@@ -111,7 +112,7 @@ def stage_table(
         return stage_columns(
             engine,
             _RAW,
-            source="the table",
+            source=source,
             case_col=case_col,
             activity_col=activity_col,
             time_col=time_col,
