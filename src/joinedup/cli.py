@@ -319,7 +319,9 @@ def serve(
 
     from joinedup.web import create_app
 
-    application = create_app(workspace)
+    application = create_app(
+        workspace, progress=lambda line: console.print(line, markup=False, highlight=False)
+    )
     console.print(f"Serving {workspace} at http://{host}:{port}/ (Ctrl+C to stop)")
     uvicorn.run(application, host=host, port=port, log_level="warning")
 

@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -107,6 +108,7 @@ class AccessStore:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / ACCESS_FILE
+        self._local = threading.local()
         self.session_seconds = int(session_hours * 3600)
         self.audit = audit
         self.limiter = limiter or LoginRateLimiter()
@@ -130,13 +132,16 @@ class AccessStore:
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=10)
-        try:
+        # One connection per thread, kept open: opening one per query was the largest
+        # cost of a signed-in web request (a session check opened two). Each use is
+        # still its own transaction.
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=10)
             db.execute("PRAGMA foreign_keys = ON")
-            with db:
-                yield db
-        finally:
-            db.close()
+            self._local.db = db
+        with db:
+            yield db
 
     def _dummy(self) -> str:
         """A hash to verify against when the username is unknown, so that both cases
