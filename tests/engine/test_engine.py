@@ -390,6 +390,12 @@ def test_quantiles_epochs_and_computed_list_places(engine: Engine) -> None:
     assert out.column("picked").to_pylist() == [["p", "q", None], ["p"]]
 
 
+def test_strlen_counts_bytes_on_every_engine(engine: Engine) -> None:
+    engine.register("t", pa.table({"s": ["héllo ", "ab", None]}))
+    out = engine.to_arrow(engine.sql("SELECT strlen(s) AS n FROM t ORDER BY n NULLS LAST"))
+    assert out.column("n").to_pylist() == [2, 7, None]
+
+
 def test_an_empty_table_with_no_chunks_can_be_written(engine: Engine) -> None:
     empty = pa.Table.from_batches([], schema=LINKS)
     assert engine.write("links", empty) == 0

@@ -17,7 +17,8 @@ Spark:
   ``jaro_winkler_similarity(a, b)`` becomes ``jaro_winkler(a, b)``, the function Splink's
   jar registers (Spark has none of its own).
 - ``quantile_cont(x, [0.5, 0.95])`` becomes ``percentile(x, array(0.5, 0.95))``;
-  ``epoch_us``/``epoch_ms`` become ``unix_micros``/``unix_millis``; ``list[i]`` with a
+  ``epoch_us``/``epoch_ms`` become ``unix_micros``/``unix_millis``; ``strlen`` (bytes)
+  becomes ``octet_length``; ``list[i]`` with a
   computed ``i`` becomes ``try_element_at(list, i)`` (1-based, NULL past the end).
 - ``INTERVAL (expr) SECOND`` (an interval of a computed length) becomes
   ``INTERVAL '1' SECOND * (expr)``: Spark's interval literal takes a constant only.
@@ -66,6 +67,9 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
             return exp.Anonymous(this="TO_UTC_TIMESTAMP", expressions=[args[1], args[0]])
         if name in _EPOCH and len(args) == 1:
             return exp.Anonymous(this=_EPOCH[name], expressions=args)
+        if name == "strlen" and len(args) == 1:
+            # DuckDB's strlen counts bytes, as Spark's octet_length does.
+            return exp.Anonymous(this="OCTET_LENGTH", expressions=args)
     if isinstance(node, exp.PercentileCont) and node.expression is not None:
         # quantile_cont(x, q) or (x, [q1, q2 …]): Spark's percentile interpolates the same
         # way (its percentile_cont takes only the WITHIN GROUP form).
