@@ -278,7 +278,7 @@ def graph(log: Ordered) -> Graph:
     )
     if pair_of is not None:
         seen = pair_of[seen]  # back to source * k + target
-        keep = seen >= 0  # not the placeholder of a case's last event
+        keep = seen >= 0  # -1 marks a case's last event, which has no successor
         seen, freq, high, low, median, p95 = (x[keep] for x in (seen, freq, high, low, median, p95))
     return Graph(
         source=seen // k,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from joinedup.privacy._encode import Kind
+from joinedup.privacy._encode import BLOCKING_KEYS, Kind
 
 
 @dataclass(frozen=True)
@@ -148,10 +148,11 @@ def blocking_rules(fields: list[Field], columns: set[str]) -> list[str]:
     rules = [f"l.{c} = r.{c}" for c in keys]
     if "bk__dsw_sn1" in columns and "bk__dob_sn1" in columns:
         rules.append("l.bk__dob_sn1 = r.bk__dsw_sn1")
-    by_kind = {f.kind: f.name for f in fields if f.name == f.kind.value}
-    if "dob" in by_kind.values() and not any("dob" in c or "yob" in c for c in keys):
+    standard = {f.name for f in fields if f.name == f.kind.value}
+    covered = {k for c in keys for k in BLOCKING_KEYS.get(c.removeprefix("bk__"), ())}
+    if "dob" in standard and Kind.DOB not in covered:
         rules += ["l.dob__tok = r.dob__tok", "l.dob__tok = r.dob__swap"]
-    if "postcode" in by_kind.values() and not any("pc_" in c or "out" in c for c in keys):
+    if "postcode" in standard and Kind.POSTCODE not in covered:
         rules.append("l.postcode__tok = r.postcode__tok")
     rules += [f"l.{f.name}__tok = r.{f.name}__tok" for f in fields if f.kind == Kind.EXACT_ID]
     return rules
