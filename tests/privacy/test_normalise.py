@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from joinedup.privacy import _normalise as norm
 
@@ -74,3 +77,34 @@ def test_day_and_month_swap_only_where_it_makes_another_date() -> None:
 def test_sex_and_identifiers() -> None:
     assert [norm.sex(v) for v in ("female", "M", " male ", "x")] == ["F", "M", "M", "x"]
     assert norm.identifier("ab 12 34 56 c") == "AB123456C"
+
+
+# Text of the characters names, addresses and identifiers are written in, titles and
+# separators made likely, so that the rules' corners (a title alone, runs of spaces,
+# apostrophes, postcode shapes) come up often.
+_WORDS = st.sampled_from(["mr", "MRS", "Dr", "lord", "o'", "`", "-", "  ", "\t", ",", "."])
+_ASCII = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=127), max_size=12)
+_PIECES = st.lists(st.one_of(_WORDS, _ASCII, st.sampled_from(["SW1A 1AA", "m11ae", "ec1a-1bb"])))
+_VALUES = _PIECES.map(lambda parts: " ".join(parts))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_VALUES, min_size=1, max_size=20))
+def test_the_arrow_rules_match_the_python_rules_on_ascii(values: list[str]) -> None:
+    arr = pa.array(values, pa.string())
+    assert norm.text_ascii(arr).to_pylist() == [norm.text(v) for v in values]
+    assert norm.name_ascii(arr).to_pylist() == [norm.name(v) for v in values]
+    assert norm.identifier_ascii(arr).to_pylist() == [norm.identifier(v) for v in values]
+    assert norm.postcode_ascii(arr) == [norm.postcode(v) for v in values]
+
+
+def test_the_arrow_rules_on_known_values() -> None:
+    arr = pa.array(["Mr Dr  O'Brien-Smith ", "mr", "sw1a1aa", "not a postcode", "  "])
+    assert norm.name_ascii(arr).to_pylist() == [
+        "obrien smith",
+        "mr",
+        "sw1a1aa",
+        "not a postcode",
+        "",
+    ]
+    assert norm.postcode_ascii(arr)[2:] == [("SW1A 1AA", "SW1A"), ("NOTAPOSTCODE",) * 2, None]

@@ -21,17 +21,21 @@ blocking keys, which are tokens too.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from joinedup.privacy import _bloom
+from joinedup.privacy import _columns as cols
 from joinedup.privacy import _normalise as norm
-from joinedup.privacy._errors import PrivacyError
+from joinedup.privacy._bloom import bigrams as bigrams
+from joinedup.privacy._columns import Distinct
 from joinedup.privacy._schema import BloomSettings, FieldSpec, Kind, Schema
 
 #: Version of the encoding; files of different versions never link.
@@ -81,15 +85,6 @@ def _derive(secret: bytes, purpose: str, name: str) -> bytes:
     return hmac.digest(secret, f"joinedup/v{VERSION}/{purpose}/{name}".encode(), "sha256")
 
 
-def bigrams(words: Sequence[str]) -> set[str]:
-    """Padded character bigrams of each word (``_j``, ``jo`` … ``n_``), as one set."""
-    grams: set[str] = set()
-    for w in words:
-        padded = f"_{w}_"
-        grams.update(padded[i : i + 2] for i in range(len(padded) - 1))
-    return grams
-
-
 def dob_grams(d: date) -> set[str]:
     """Day, month, year and decade as separate items: one wrong component keeps 3 of 4."""
     return {f"d:{d.day:02d}", f"m:{d.month:02d}", f"y:{d.year:04d}", f"c:{d.year // 10:03d}"}
@@ -117,6 +112,35 @@ class Encoder:
             return value
         return hmac.digest(self._key("token", name), value.encode(), "sha256").hex()[:_TOKEN_HEX]
 
+    def tokens(self, name: str, values: Sequence[str | None]) -> list[str | None]:
+        """:meth:`token` of many values (None stays None), the same tokens, faster.
+
+        HMAC as RFC 2104 defines it, ``H((K ^ opad) || H((K ^ ipad) || m))``, with the
+        hash states of the two padded keys computed once and copied for each value:
+        OpenSSL's one-shot HMAC sets its key up again on every call, which takes most
+        of the time for values this short.
+        """
+        if not self.keyed:
+            return list(values)
+        key = self._key("token", name).ljust(_BLOCK, b"\0")
+        inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+        seen: dict[str, str] = {}
+        out: list[str | None] = []
+        for v in values:
+            if v is None:
+                out.append(None)
+                continue
+            t = seen.get(v)
+            if t is None:
+                h = inner.copy()
+                h.update(v.encode())
+                o = outer.copy()
+                o.update(h.digest())
+                t = seen[v] = o.hexdigest()[:_TOKEN_HEX]
+            out.append(t)
+        return out
+
     def _mask(self, name: str, gram: str) -> int:
         """The filter bits one q-gram sets: ``hashes`` positions read from HMAC output
         ("random hashing"; double hashing is open to a known pattern attack)."""
@@ -142,199 +166,167 @@ class Encoder:
         return f
 
 
-@dataclass
-class EncodedField:
-    """The columns one field produced, and what was learnt reading it."""
-
-    columns: dict[str, pa.Array]
-    note: str | None = None
+#: SHA-256's block size: an HMAC key is padded to it.
+_BLOCK = 64
 
 
 def encode_table(table: pa.Table, schema: Schema, encoder: Encoder) -> tuple[pa.Table, list[str]]:
     """Encode every field of ``schema`` in ``table``; the notes say e.g. which date layout
     a date-of-birth column used. Returns the encodings (local reference first)."""
-    n = table.num_rows
-    cols: dict[str, pa.Array] = {
+    out: dict[str, pa.Array] = {
         "local_person_ref": table.column(schema.id_col).cast(pa.string()).combine_chunks()
     }
     notes: list[str] = []
-    normalised: dict[Kind, list[Any]] = {}
+    normalised: dict[Kind, Distinct] = {}
     for spec in schema.fields:
         values, note = _normalised_values(table, spec)
         if note:
             notes.append(note)
         if schema.field(spec.kind) is spec:
             normalised[spec.kind] = values
-        cols.update(_encode_field(spec, values, encoder))
+        out.update(_encode_field(spec, values, encoder))
     for key, kinds in BLOCKING_KEYS.items():
         if all(k in normalised for k in kinds):
-            values = [_block_value(key, *(normalised[k][i] for k in kinds)) for i in range(n)]
-            cols[f"bk__{key}"] = _token_array(encoder, f"bk_{_KEY_TOKEN.get(key, key)}", values)
-    return pa.table(cols), notes
+            rows = _block_values(key, [normalised[k] for k in kinds])
+            out[f"bk__{key}"] = _token_rows(encoder, f"bk_{_KEY_TOKEN.get(key, key)}", rows)
+    return pa.table(out), notes
 
 
-def _block_value(key: str, *values: Any) -> str | None:
-    """One record's value of a blocking key (before tokenising); None when a part is
-    missing. ``values`` are the normalised values of the key's kinds, in their order."""
-    if any(not v for v in values):
-        return None
-    if key == "addr":
-        return str(values[0])
-    if key in ("dob_sn1", "dsw_sn1", "dob_fn1"):
-        dob, name = values
-        if key == "dsw_sn1":
-            dob = norm.swapped(dob)
-            if dob is None:
-                return None
-        return f"{dob.isoformat()}|{name[0]}"
-    if key == "sn_yob_fn1":
-        sur, dob, fore = values
-        return f"{sur}|{dob.year}|{fore[0]}"
-    if key == "fnsn":
-        return "|".join(values)
-    if key == "fn_sn_out":
-        fore, sur, (_, outward) = values
-        return f"{fore[:2]}|{sur}|{outward}"
-    (full, _), name = values  # pc_yob, pc_fn1, pc_sn1: postcode with one more part
-    return f"{full}|{name.year if isinstance(name, date) else name[0]}"
+def _iso(d: date) -> str:
+    return d.isoformat()
 
 
-def _normalised_values(table: pa.Table, spec: FieldSpec) -> tuple[list[Any], str | None]:
+def _swapped_iso(d: date) -> str | None:
+    s = norm.swapped(d)
+    return None if s is None else s.isoformat()
+
+
+def _year(d: date) -> str:
+    return str(d.year)
+
+
+def _initial(name: str) -> str:
+    return name[0]
+
+
+def _full(postcode: tuple[str, str]) -> str:
+    return postcode[0]
+
+
+#: How each blocking key is made: one part from each of its kinds' normalised values
+#: (in :data:`BLOCKING_KEYS` order), joined with ``|``; a key with a part missing (or
+#: a date of birth that has no valid day-month swap) is missing.
+_KEY_PARTS: dict[str, tuple[Callable[[Any], str | None], ...]] = {
+    "dob_sn1": (_iso, _initial),
+    "dsw_sn1": (_swapped_iso, _initial),
+    "dob_fn1": (_iso, _initial),
+    "sn_yob_fn1": (str, _year, _initial),
+    "fnsn": (str, str),
+    "fn_sn_out": (lambda fore: fore[:2], str, lambda postcode: postcode[1]),
+    "pc_yob": (_full, _year),
+    "pc_fn1": (_full, _initial),
+    "pc_sn1": (_full, _initial),
+    "addr": (str,),
+}
+
+
+def _block_values(key: str, parts: list[Distinct]) -> pa.Array:
+    """Every record's value of a blocking key, before tokenising (null where missing):
+    each part computed per distinct value, joined row by row in Arrow."""
+    columns = [
+        d.spread([make(v) for v in d.values])
+        for d, make in zip(parts, _KEY_PARTS[key], strict=True)
+    ]
+    if len(columns) == 1:
+        return columns[0]
+    return pc.binary_join_element_wise(*columns, "|")
+
+
+#: Each kind's normalising rule, and the same rule for many ASCII values in Arrow.
+_RULES: dict[Kind, tuple[Callable[[str], Any], cols.Bulk | None]] = {
+    Kind.FORENAME: (norm.name, norm.name_ascii),
+    Kind.SURNAME: (norm.name, norm.name_ascii),
+    Kind.FULLNAME: (norm.name, norm.name_ascii),
+    Kind.SEX: (norm.sex, None),
+    Kind.POSTCODE: (norm.postcode, norm.postcode_ascii),
+    Kind.ADDRESS: (norm.text, norm.text_ascii),
+    Kind.EXACT_ID: (norm.identifier, norm.identifier_ascii),
+    Kind.TEXT: (norm.text, norm.text_ascii),
+}
+
+
+def _normalised_values(table: pa.Table, spec: FieldSpec) -> tuple[Distinct, str | None]:
     """A field's values normalised for its kind: text, a date, or a postcode pair."""
     col = table.column(spec.column)
     if spec.kind == Kind.DOB:
-        return _dates(col, spec.column)
-    raw = [None if v is None else str(v) for v in col.to_pylist()]
-    fn: Callable[[str | None], Any] = {
-        Kind.FORENAME: norm.name,
-        Kind.SURNAME: norm.name,
-        Kind.FULLNAME: norm.name,
-        Kind.SEX: norm.sex,
-        Kind.POSTCODE: norm.postcode,
-        Kind.ADDRESS: norm.text,
-        Kind.EXACT_ID: norm.identifier,
-        Kind.TEXT: norm.text,
-    }[spec.kind]
-    cache: dict[str | None, Any] = {}
-    out = []
-    for v in raw:
-        if v not in cache:
-            cache[v] = fn(v) or None
-        out.append(cache[v])
-    return out, None
+        return cols.dates(col, spec.column)
+    fn, bulk = _RULES[spec.kind]
+    return cols.normalised(col, fn, bulk), None
 
 
-def _dates(col: pa.ChunkedArray, column: str) -> tuple[list[date | None], str | None]:
-    if pa.types.is_date(col.type):
-        return col.to_pylist(), None
-    if pa.types.is_timestamp(col.type):
-        return [None if v is None else v.date() for v in col.to_pylist()], None
-    raw = [None if v is None or not str(v).strip() else str(v).strip() for v in col.to_pylist()]
-    present = sorted({v for v in raw if v is not None})
-    if not present:
-        return [None] * len(raw), None
-    layout = norm.detect_date_layout(present)
-    if layout is None:
-        bad = next(v for v in present if norm.detect_date_layout([v]) is None)
-        raise PrivacyError(
-            f"column {column!r}: cannot read {bad!r} as a date; expected one layout for the "
-            "whole column: " + ", ".join(norm.DATE_LAYOUTS)
-        )
-    parsed = {v: norm.parse_date(v, layout) for v in present}
-    return [None if v is None else parsed[v] for v in raw], f"{column}: dates read as {layout}"
-
-
-def _encode_field(spec: FieldSpec, values: list[Any], enc: Encoder) -> dict[str, pa.Array]:
+def _encode_field(spec: FieldSpec, d: Distinct, enc: Encoder) -> dict[str, pa.Array]:
     p, kind, out = spec.name, spec.kind, {}
     if kind == Kind.DOB:
-        out[f"{p}__tok"] = _token_array(enc, p, [d.isoformat() if d else None for d in values])
-        swaps = [norm.swapped(d) if d else None for d in values]
-        out[f"{p}__swap"] = _token_array(enc, p, [d.isoformat() if d else None for d in swaps])
-        fuzzy: list[Any] = values
+        out[f"{p}__tok"] = _tokens(enc, p, d, [v.isoformat() for v in d.values])
+        out[f"{p}__swap"] = _tokens(enc, p, d, [_swapped_iso(v) for v in d.values])
     elif kind == Kind.POSTCODE:
-        out[f"{p}__tok"] = _token_array(enc, p, [v[0] if v else None for v in values])
-        out[f"{p}__out"] = _token_array(enc, f"{p}_out", [v[1] if v else None for v in values])
-        fuzzy = [v[0] if v else None for v in values]
+        out[f"{p}__tok"] = _tokens(enc, p, d, [v[0] for v in d.values])
+        out[f"{p}__out"] = _tokens(enc, f"{p}_out", d, [v[1] for v in d.values])
     elif kind in (Kind.SEX, Kind.EXACT_ID):
-        out[f"{p}__tok"] = _token_array(enc, p, values)
+        out[f"{p}__tok"] = _tokens(enc, p, d, d.values)
         return out
-    else:
-        fuzzy = values
     if kind == Kind.FORENAME:
-        out[f"{p}__alias"] = _token_lists(enc, p, [norm.aliases(v) if v else None for v in values])
+        out[f"{p}__alias"] = _token_lists(enc, p, d, [norm.aliases(v) for v in d.values])
     if kind == Kind.SURNAME:
-        out[f"{p}__parts"] = _token_lists(enc, p, [v.split() if v else None for v in values])
-    out.update(_fuzzy(spec, fuzzy, enc))
+        out[f"{p}__parts"] = _token_lists(enc, p, d, [v.split() for v in d.values])
+    out.update(_fuzzy(spec, d, enc))
     return out
 
 
-def _grams(kind: Kind, value: Any) -> set[str]:
-    if kind == Kind.DOB:
-        return dob_grams(value)
-    if kind == Kind.POSTCODE:
-        return bigrams([value.replace(" ", "")])
-    words = value.split()
-    return bigrams(sorted(words) if kind == Kind.FULLNAME else words)
-
-
-def _fuzzy(spec: FieldSpec, values: list[Any], enc: Encoder) -> dict[str, pa.Array]:
-    p = spec.name
+def _fuzzy(spec: FieldSpec, d: Distinct, enc: Encoder) -> dict[str, pa.Array]:
+    p, kind = spec.name, spec.kind
     if not enc.keyed:
-        text = [
-            None if v is None else v.isoformat() if isinstance(v, date) else str(v) for v in values
-        ]
-        return {f"{p}__txt": pa.array(text, pa.string())}
-    # Encode each distinct value once: names, dates and postcodes repeat a great deal.
-    index: dict[Any, int] = {}
-    codes = np.empty(len(values), dtype=np.int64)
-    uniques: list[int] = []
-    for i, v in enumerate(values):
-        if v is None:
-            codes[i] = -1
-            continue
-        j = index.get(v)
-        if j is None:
-            j = index[v] = len(uniques)
-            uniques.append(enc.filter(p, _grams(spec.kind, v)))
-        codes[i] = j
-    words = enc.bloom.words
-    table = np.zeros((len(uniques) + 1, words), dtype=np.uint64)
-    pops = np.zeros(len(uniques) + 1, dtype=np.int32)
-    low = (1 << 64) - 1
-    for j, f in enumerate(uniques):
-        table[j] = [(f >> (64 * w)) & low for w in range(words)]
-        pops[j] = f.bit_count()
-    missing = codes < 0
-    rows = table.view(np.int64)[codes]  # row -1 is the all-zero filler for missing values
-    out = {f"{p}__bf{w}": pa.array(rows[:, w], pa.int64(), mask=missing) for w in range(words)}
-    out[f"{p}__pop"] = pa.array(pops[codes], pa.int32(), mask=missing)
+        text = [v.isoformat() if isinstance(v, date) else v[0] if isinstance(v, tuple) else v
+                for v in d.values]  # fmt: skip
+        return {f"{p}__txt": d.spread(text)}
+
+    def mask(gram: str) -> int:
+        return enc._mask(p, gram)
+
+    if kind == Kind.DOB:
+        words, pops = _bloom.filters(
+            mask, enc.bloom.bits, grams=lambda i: dob_grams(d.values[i]), count=len(d.values)
+        )
+    else:
+        texts = [v[0].replace(" ", "") for v in d.values] if kind == Kind.POSTCODE else d.values
+        words, pops = _bloom.filters(mask, enc.bloom.bits, texts=texts)
+    # One more row, all zero, for the rows without a value (code -1).
+    table = np.vstack([words, np.zeros((1, enc.bloom.words), np.uint64)]).view(np.int64)
+    pops = np.append(pops, np.int32(0))
+    missing = d.codes < 0
+    rows = table[d.codes]
+    out = {
+        f"{p}__bf{w}": pa.array(rows[:, w], pa.int64(), mask=missing)
+        for w in range(enc.bloom.words)
+    }
+    out[f"{p}__pop"] = pa.array(pops[d.codes], pa.int32(), mask=missing)
     return out
 
 
-def _token_array(enc: Encoder, name: str, values: Sequence[str | None]) -> pa.Array:
-    cache: dict[str, str] = {}
-    out: list[str | None] = []
-    for v in values:
-        if v is None:
-            out.append(None)
-            continue
-        t = cache.get(v)
-        if t is None:
-            t = cache[v] = enc.token(name, v)
-        out.append(t)
-    return pa.array(out, pa.string())
+def _tokens(enc: Encoder, name: str, d: Distinct, values: Sequence[str | None]) -> pa.Array:
+    """The row-wise tokens of one string per distinct value."""
+    return d.spread(enc.tokens(name, values))
 
 
-def _token_lists(enc: Encoder, name: str, values: Sequence[Sequence[str] | None]) -> pa.Array:
-    cache: dict[str, str] = {}
+def _token_rows(enc: Encoder, name: str, rows: pa.Array) -> pa.Array:
+    """The tokens of a row-wise string array, each distinct string hashed once."""
+    values, codes = cols.raw_values(rows)
+    return Distinct(values, codes).spread(enc.tokens(name, values))
 
-    def tok(x: str) -> str:
-        t = cache.get(x)
-        if t is None:
-            t = cache[x] = enc.token(name, x)
-        return t
 
-    return pa.array(
-        [None if v is None else sorted(tok(x) for x in v) for v in values],
-        pa.list_(pa.string()),
-    )
+def _token_lists(enc: Encoder, name: str, d: Distinct, values: Sequence[Sequence[str]]) -> pa.Array:
+    """The row-wise sorted token lists of one list of strings per distinct value."""
+    flat = [x for v in values for x in v]
+    tokens = iter([t for t in enc.tokens(name, flat) if t is not None])  # none are None
+    lists = [sorted(next(tokens) for _ in v) for v in values]
+    return d.spread(lists, pa.list_(pa.string()))
