@@ -18,6 +18,13 @@ Steps, in increasing size so each child's peak memory is its own:
 Run: ``.venv/bin/python bench/demand.py [--sizes 10000,100000,1000000]
 [--embedding-sizes 5000]``
 
+``--workspace DIR`` instead times the pipeline's demand stage on a workspace the pipeline
+built (``bench/pipeline.py --keep``, or the demo): ``demand.classify`` with the shipped
+n-gram model and default settings, as ``joinedup demo`` calls it, in a child process
+whose peak memory (worker processes included) is measured. It replaces the workspace's
+``demand`` table: pass a copy. ``--save-table FILE.parquet`` writes the table after, in
+event order, to compare one run's labels with another's row for row.
+
 ``--accuracy --people 5000`` instead measures quality, written to
 ``bench/results/demand-accuracy.json``: a synthetic population is generated and
 ingested, ``links`` is filled from its truth (so the figures are demand's alone, not
@@ -158,6 +165,42 @@ print(json.dumps({{
 """
 
 
+_WORKSPACE = """
+import json, os, time
+from joinedup import demand
+from joinedup.workspace import Workspace
+with Workspace({ws!r}) as ws:
+    n = ws.engine.count(ws.engine.sql("SELECT 1 FROM events WHERE direction = 'in'"))
+    start, cpu = time.perf_counter(), time.process_time()
+    summary = demand.classify(ws, model=demand.load_model(embeddings=False),
+                              settings=demand.load_settings(None))
+    took, cpu = time.perf_counter() - start, time.process_time() - cpu
+    children = os.times()
+    if {table!r}:
+        ws.engine.raw.execute(
+            "COPY (SELECT * FROM demand ORDER BY event_id) TO '" + {table!r} + "'")
+print(json.dumps({{"contacts": n, "classify_seconds": round(took, 2),
+                  "cpu_seconds": round(cpu, 2),
+                  "worker_cpu_seconds": round(children.children_user
+                                              + children.children_system, 2),
+                  "contacts_per_second": round(n / took),
+                  "summary": summary.as_dict()}}))
+"""
+
+
+def workspace(path: Path, table: Path | None) -> None:
+    ws = path.resolve()
+    if not (ws / "joinedup.duckdb").is_file():
+        sys.exit(f"{ws} holds no joinedup.duckdb: give a workspace the pipeline built")
+    code = _WORKSPACE.format(ws=str(ws), table=str(table.resolve()) if table else "")
+    load = os.getloadavg()
+    m = run_child("workspace-classify", 0, code)
+    m.reported["load_average_before"] = [round(x, 1) for x in load]
+    m.reported["load_average_1min_after"] = round(os.getloadavg()[0], 1)
+    print(json.dumps(m.__dict__, indent=1), flush=True)
+    print(f"wrote {save('demand-workspace', [m])}")
+
+
 def accuracy(people: int, seed: int) -> None:
     hand = Path(__file__).parents[1] / "tests" / "data" / "demand" / "handwritten.csv"
     with tempfile.TemporaryDirectory() as tmp:
@@ -179,7 +222,12 @@ def main() -> None:
     ap.add_argument("--accuracy", action="store_true", help="measure quality, not speed")
     ap.add_argument("--people", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--workspace", type=Path, help="time demand.classify on this workspace")
+    ap.add_argument("--save-table", type=Path, help="with --workspace: the demand table after")
     args = ap.parse_args()
+    if args.workspace:
+        workspace(args.workspace, args.save_table)
+        return
     if args.accuracy:
         accuracy(args.people, args.seed)
         return

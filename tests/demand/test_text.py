@@ -134,6 +134,65 @@ def test_clean() -> None:
     assert clean("<script>alert(1)</script>hi") == "hi"
 
 
+#: Notes that take every branch of the vectorised cleaning and word count: runs of
+#: Python's spaces (0x1C to 0x1F among them), leading and trailing space, HTML and
+#: entities, characters Python lower-cases or reads as a space or digit (İ, Σ, a
+#: no-break space, Arabic-Indic digits), chains of apostrophes, and empty notes.
+ODD_NOTES = [
+    "  Paid £50\t\tlate\x1c\x1dagain  ",
+    "don't won't'cha a'b'c'd 'lead trail' x''y",
+    "<p>Called &amp; chased</p>",
+    "İSTANBUL ΣΟΦΙΑ café ß",
+    "no\u00a0break and \u0663\u0664 digits",
+    "",
+    " ",
+    "\x0b\x0c\r\n",
+    "ÀÉÎ upper accents",
+    "x" * 13_000,
+    "plain ascii note about a payment",
+]
+
+
+def test_vectorised_cleaning_and_word_count_match_python(shipped_model: TextModel) -> None:
+    import re
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from joinedup.demand._notes import as_notes, clean_notes, count_words
+
+    notes = [*ODD_NOTES, None, float("nan"), 42]
+    cleaned = clean_notes(as_notes(notes), clean)
+    assert cleaned.to_pylist() == [clean(t) for t in notes]
+    # One note at a time too: a batch of notes that all take the fast path.
+    for t in ODD_NOTES:
+        assert clean_notes(as_notes([t, t]), clean).to_pylist() == [clean(t)] * 2
+    word = re.compile(r"[a-z]+(?:'[a-z]+)?")
+    texts = pc.utf8_slice_codeunits(cleaned, 0, 3000)
+    vocab = pa.array(sorted(shipped_model.vocab), pa.large_string())
+    words, known = count_words(texts, vocab)
+    for i, t in enumerate(texts.to_pylist()):
+        found = [w for w in word.findall(t) if len(w) > 1]
+        assert words[i] == len(found)
+        assert known[i] == sum(w in shipped_model.vocab for w in found)
+
+
+def test_features_from_arrow_match_features_from_a_list() -> None:
+    import pyarrow as pa
+
+    docs = [clean(t) for t in ODD_NOTES]
+    kw = {"char_bits": 12, "word_bits": 12, "char_ngrams": (1, 5), "word_ngrams": (1, 3)}
+    from_list = hashed_ngrams(docs, **kw)  # type: ignore[arg-type]
+    sliced = pa.array(["skip", *docs], pa.large_string()).slice(1)
+    from_arrow = hashed_ngrams(sliced, **kw)  # type: ignore[arg-type]
+    assert (from_list != from_arrow).nnz == 0
+    assert np.array_equal(from_list.indices, from_arrow.indices)
+    # Columns sorted within each note, no duplicates: the order scipy's product adds in.
+    for i in range(len(docs)):
+        cols = from_list.indices[from_list.indptr[i] : from_list.indptr[i + 1]]
+        assert np.all(np.diff(cols) > 0)
+
+
 def test_save_and_load_round_trip(shipped_model: TextModel, tmp_path: Path) -> None:
     path = shipped_model.save(tmp_path / "m.npz")
     again = load_model(path)

@@ -27,12 +27,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp  # type: ignore[import-untyped]
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # type: ignore[import-untyped]
 
 from joinedup.demand import _embed
 from joinedup.demand._errors import DemandError
 from joinedup.demand._hashing import hashed_ngrams
+from joinedup.demand._notes import as_notes, clean_notes, count_words
 from joinedup.demand._taxonomy import DEFAULT_TAXONOMY, NEEDS_REVIEW, Taxonomy
 
 FORMAT_VERSION = 1
@@ -44,7 +47,6 @@ _TAG = re.compile(r"<[^>]{0,2000}>")
 _SCRIPT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r"\s+")
 _DIGIT = re.compile(r"\d")
-_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 
 
 @dataclass(frozen=True)
@@ -87,9 +89,10 @@ class Featuriser:
         dense = _embed.DIM if self.settings.embeddings else 0
         return int(2**self.settings.char_bits + 2**self.settings.word_bits + dense)
 
-    def transform(self, cleaned: list[str]) -> sp.csr_matrix:
+    def transform(self, cleaned: list[str] | pa.Array) -> sp.csr_matrix:
+        """The feature rows of cleaned notes (a list, or an Arrow string array)."""
         s = self.settings
-        texts = [t[: s.max_chars] for t in cleaned]
+        texts = pc.utf8_slice_codeunits(as_notes(cleaned), 0, s.max_chars)
         hashed = hashed_ngrams(
             texts,
             char_bits=s.char_bits,
@@ -104,7 +107,8 @@ class Featuriser:
                 f"the model was built on the {s.embeddings} encoder; this joinedup has "
                 f"{_embed.ENCODER}"
             )
-        return sp.hstack([hashed, sp.csr_matrix(_embed.embed(texts))], format="csr")
+        dense = _embed.embed(pc.fill_null(texts, "").to_pylist())
+        return sp.hstack([hashed, sp.csr_matrix(dense)], format="csr")
 
 
 @dataclass
@@ -117,6 +121,26 @@ class Prediction:
     best: list[str]  # best category even when unsure: what the reviewer is shown
     proba: np.ndarray  # (n, classes) calibrated probabilities
     readable: np.ndarray  # bool: whether the note could be read at all
+
+
+#: The demand types a reading gives, by number.
+_TYPES = ("value", "failure", NEEDS_REVIEW)
+
+
+@dataclass
+class Reading:
+    """A :class:`Prediction` as arrays of numbers: a category is a position in ``labels``
+    (the model's classes, then needs_review), a demand type a position in ``types``."""
+
+    category: np.ndarray
+    demand_type: np.ndarray  # int8
+    confidence: np.ndarray  # float64
+    best: np.ndarray
+    best_p: np.ndarray  # the best category's probability, read or not
+    proba: np.ndarray
+    readable: np.ndarray
+    labels: tuple[str, ...]
+    types: tuple[str, ...] = _TYPES
 
 
 @dataclass
@@ -141,37 +165,77 @@ class TextModel:
         self._is_failure = np.array(
             [self.taxonomy.type_of(c) == "failure" for c in self.classes], dtype=bool
         )
+        self._vocab = pa.array(sorted(self.vocab), pa.large_string())
 
     # -- reading --------------------------------------------------------------------------
 
-    def readable(self, cleaned: list[str], min_known: float = 0.4) -> np.ndarray:
+    def readable(self, cleaned: list[str] | pa.Array, min_known: float = 0.4) -> np.ndarray:
         """Whether each note has words and enough of them are words the model knows."""
-        out = np.zeros(len(cleaned), dtype=bool)
-        vocab = self.vocab
-        for i, t in enumerate(cleaned):
-            words = [w for w in _WORD.findall(t[: self.settings.max_chars]) if len(w) > 1]
-            if not words:
-                continue
-            known = sum(1 for w in words if w in vocab)
-            out[i] = known >= 1 and known / len(words) >= min_known
+        texts = pc.utf8_slice_codeunits(as_notes(cleaned), 0, self.settings.max_chars)
+        words, known = count_words(pc.fill_null(texts, ""), self._vocab)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out: np.ndarray = (known >= 1) & (known / words >= min_known)
         return out
 
-    def proba(self, cleaned: list[str]) -> np.ndarray:
+    def proba(self, cleaned: list[str] | pa.Array) -> np.ndarray:
         """Calibrated class probabilities for cleaned notes."""
-        if not cleaned:
+        texts = as_notes(cleaned)
+        if not len(texts):
             return np.zeros((0, len(self.classes)))
         # In slices: the n-gram arrays of a slice take about 1 KB per note, so a slice of
         # 8,192 keeps memory flat however many notes are passed at once.
         parts = []
-        for i in range(0, len(cleaned), _SLICE):
-            x = self._feats.transform(cleaned[i : i + _SLICE])
+        for i in range(0, len(texts), _SLICE):
+            x = self._feats.transform(texts.slice(i, _SLICE))
             parts.append(np.asarray(x @ self._coef_t))
         scores = np.vstack(parts) + self.intercept
         return softmax(scores / self.temperature)
 
+    def read(
+        self,
+        notes: list[Any] | pa.Array,
+        *,
+        threshold: float = 0.5,
+        type_threshold: float = 0.7,
+        min_known: float = 0.4,
+    ) -> Reading:
+        """:meth:`predict` as arrays of label numbers, for millions of notes."""
+        cleaned = clean_notes(as_notes(notes), clean)
+        p = self.proba(cleaned)
+        ok = self.readable(cleaned, min_known)
+        n = len(cleaned)
+        top = p.argmax(axis=1) if n else np.zeros(0, dtype=np.int64)
+        p_top = p[np.arange(n), top]
+        p_fail = p[:, self._is_failure].sum(axis=1).astype(np.float64)
+        p_type = np.maximum(p_fail, 1 - p_fail)
+        sure = ok & (p_top >= threshold)
+        typed = ok & ~sure & (p_type >= type_threshold)
+        review = len(self.classes)  # the number of needs_review in ``labels``
+        category = np.where(sure, top, review)
+        type_of = np.array(
+            [_TYPES.index(self.taxonomy.type_of(c)) for c in self.classes], dtype=np.int8
+        )
+        demand_type = np.full(n, _TYPES.index(NEEDS_REVIEW), dtype=np.int8)
+        demand_type[sure] = type_of[top[sure]]
+        demand_type[typed] = np.where(
+            p_fail[typed] >= 0.5, _TYPES.index("failure"), _TYPES.index("value")
+        )
+        confidence = np.where(typed, p_type, p_top.astype(np.float64))
+        confidence[~ok] = 0.0
+        return Reading(
+            category=category,
+            demand_type=demand_type,
+            confidence=confidence,
+            best=np.where(ok, top, review),
+            best_p=p.max(axis=1) if n else np.zeros(0, dtype=p.dtype),
+            proba=p,
+            readable=ok,
+            labels=(*self.classes, NEEDS_REVIEW),
+        )
+
     def predict(
         self,
-        texts: list[Any],
+        texts: list[Any] | pa.Array,
         *,
         threshold: float = 0.5,
         type_threshold: float = 0.7,
@@ -179,41 +243,17 @@ class TextModel:
     ) -> Prediction:
         """Label notes; below ``threshold`` the category is ``needs_review`` (and the type
         too, unless the failure-or-value probability reaches ``type_threshold``)."""
-        cleaned = [clean(t) for t in texts]
-        p = self.proba(cleaned)
-        ok = self.readable(cleaned, min_known)
-        n = len(cleaned)
-        cats: list[str] = []
-        types: list[str] = []
-        conf = np.zeros(n)
-        best: list[str] = []
-        if n:
-            top = p.argmax(axis=1)
-            p_top = p[np.arange(n), top]
-            p_fail = p[:, self._is_failure].sum(axis=1)
-        for i in range(n):
-            if not ok[i]:
-                cats.append(NEEDS_REVIEW)
-                types.append(NEEDS_REVIEW)
-                best.append(NEEDS_REVIEW)
-                continue
-            b = self.classes[int(top[i])]
-            best.append(b)
-            pf = float(p_fail[i])
-            p_type = max(pf, 1 - pf)
-            if p_top[i] >= threshold:
-                cats.append(b)
-                types.append(self.taxonomy.type_of(b))
-                conf[i] = p_top[i]
-            elif p_type >= type_threshold:
-                cats.append(NEEDS_REVIEW)
-                types.append("failure" if pf >= 0.5 else "value")
-                conf[i] = p_type
-            else:
-                cats.append(NEEDS_REVIEW)
-                types.append(NEEDS_REVIEW)
-                conf[i] = p_top[i]
-        return Prediction(cats, types, conf, best, p, ok)
+        r = self.read(
+            texts, threshold=threshold, type_threshold=type_threshold, min_known=min_known
+        )
+        return Prediction(
+            [r.labels[i] for i in r.category.tolist()],
+            [_TYPES[i] for i in r.demand_type.tolist()],
+            r.confidence,
+            [r.labels[i] for i in r.best.tolist()],
+            r.proba,
+            r.readable,
+        )
 
     # -- storage --------------------------------------------------------------------------
 
