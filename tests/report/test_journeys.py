@@ -166,3 +166,35 @@ def test_process_maps_under_a_filter_cover_the_filtered_needs(pipeline_dir: Path
     assert {r["source"] for r in part.dfg.to_pylist()} <= {
         r["source"] for r in whole.dfg.to_pylist()
     }
+
+
+@pytest.mark.parametrize("filtered", [False, True])
+def test_both_maps_drawn_from_one_read_equal_the_stage_s_process_maps(
+    pipeline_dir: Path, filtered: bool
+) -> None:
+    """The report reads the log once and draws the activity and organisation maps from
+    it in memory; they must equal journeys.process_map's, filtered or not."""
+    from joinedup import journeys as stage
+    from joinedup.report._journeys import _maps
+
+    with Workspace(pipeline_dir, create=False) as ws:
+        kept = None
+        if filtered:
+            org = ws.read("events").column("org")[0].as_py()
+            kept = (
+                "SELECT ee.episode_id FROM episode_events ee JOIN events e USING (event_id) "
+                f"WHERE e.org = '{org}'"
+            )
+        got_activity, got_org = _maps(ws, kept)
+        want_activity = stage.process_map(ws, by="activity", episodes=kept)
+        want_org = stage.process_map(ws, by="org", episodes=kept)
+        assert not ws.engine.has_table("_rp_labels")
+        everything = ws.count("episode_events")
+    for got, want in ((got_activity, want_activity), (got_org, want_org)):
+        assert got.events == want.events and got.cases == want.cases
+        assert got.dfg.num_rows > 0
+        for part in ("dfg", "starts", "ends"):
+            assert getattr(got, part).to_pylist() == getattr(want, part).to_pylist(), part
+    assert got_activity.variants.to_pylist() == want_activity.variants.to_pylist()
+    # The filter keeps some needs, not all; unfiltered, every linked event is mapped.
+    assert (got_activity.events < everything) if filtered else (got_activity.events == everything)

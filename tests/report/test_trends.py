@@ -152,3 +152,62 @@ def test_partial_months_at_either_end() -> None:
     assert _partial_months(fig("2025-01-01", "2025-02-28")) == set()
     assert _partial_months(fig("2024-01-01", "2024-02-28")) == {"2024-02"}  # a leap year
     assert _partial_months(fig("2025-03-01", "2025-03-30")) == {"2025-03"}
+
+
+def _one_contact_for_review(pipeline_dir: Path, tmp_path: Path) -> Path:
+    """A copy of the pipeline workspace in which exactly one failure contact is sent for
+    review: a cell of one, which disclosure control withholds with a partner in its row
+    and column (the total of failure contacts among them)."""
+    import shutil
+
+    shutil.copytree(pipeline_dir, tmp_path / "ws")
+    with Workspace(tmp_path / "ws", create=False) as ws:
+        ws.engine.raw.execute(
+            "UPDATE demand SET demand_type = 'needs_review', category = 'needs_review' "
+            "WHERE event_id = (SELECT min(event_id) FROM demand WHERE demand_type = 'failure')"
+        )
+    return tmp_path / "ws"
+
+
+def test_withheld_failure_total_still_gives_the_share_to_a_whole_percent(
+    pipeline_dir: Path, tmp_path: Path
+) -> None:
+    from joinedup.report._stages import demand
+
+    root = _one_contact_for_review(pipeline_dir, tmp_path)
+    with Workspace(root, create=False) as ws:
+        fig = compute(ws)
+        pub = publish(fig)
+        section = demand(ws, fig, pub)
+        kinds = Counter(d["demand_type"] for d in ws.read("demand").to_pylist())
+    assert kinds["needs_review"] == 1
+    assert section is not None
+    by_type = section.context["by_type"]
+    # The small cell and the failure total are withheld ...
+    assert by_type["Total"].get("needs_review") is None
+    assert by_type["Total"].get("failure") is None
+    assert pub.extra["failure_contacts"] is None
+    # ... the share is stated only to a whole percent, and says so.
+    exact = kinds["failure"] / sum(kinds.values())
+    assert pub.extra["failure_share_whole_percent"] is True
+    assert pub.extra["failure_share"] == round(100 * exact) / 100
+    assert section.context["share_whole_percent"] is True
+
+
+def test_whole_percent_share_is_withheld_when_the_band_is_too_narrow(
+    pipeline_dir: Path, tmp_path: Path
+) -> None:
+    """With a threshold so high that 1% of all contacts is under twice it, the rounded
+    share could narrow a withheld cell, so it is not stated."""
+    from joinedup.governance import OutputRules
+    from joinedup.report._stages import demand
+
+    root = _one_contact_for_review(pipeline_dir, tmp_path)
+    with Workspace(root, create=False) as ws:
+        contacts = ws.count("demand")
+        fig = compute(ws)
+        pub = publish(fig, rules=OutputRules(threshold=contacts // 200 + 1))
+        demand(ws, fig, pub)
+    assert pub.extra["failure_contacts"] is None
+    assert pub.extra["failure_share"] is None
+    assert pub.extra["failure_share_whole_percent"] is False

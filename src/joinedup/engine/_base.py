@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -102,11 +102,20 @@ class Engine(abc.ABC):
         """
 
     @abc.abstractmethod
-    def read_files(self, name: str, paths: list[Path], fmt: str, **options: Any) -> ibis.Table:
+    def read_files(
+        self,
+        name: str,
+        paths: list[Path],
+        fmt: str,
+        *,
+        columns: Sequence[str] | None = None,
+        **options: Any,
+    ) -> ibis.Table:
         """Files as a temporary view ``name`` with ``_file`` and ``_row`` (1-based) columns.
 
         ``fmt`` is csv (every column read as text), jsonl (every column as text) or
-        parquet (the file's own types).
+        parquet (the file's own types). ``columns`` keeps only those of the files' columns
+        (beside ``_file`` and ``_row``); a Parquet file then reads only them.
         """
 
     @abc.abstractmethod

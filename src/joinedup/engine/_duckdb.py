@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +177,15 @@ class DuckDBEngine(Engine):
         for batch in reader:
             yield batch if batch.schema == target else batch.cast(target)
 
-    def read_files(self, name: str, paths: list[Path], fmt: str, **options: Any) -> ibis.Table:
+    def read_files(
+        self,
+        name: str,
+        paths: list[Path],
+        fmt: str,
+        *,
+        columns: Sequence[str] | None = None,
+        **options: Any,
+    ) -> ibis.Table:
         # One scan per file, numbered in file order: row numbers in quarantine must point
         # at the file's own rows, which a window over several files would not keep.
         parts = []
@@ -207,12 +215,15 @@ class DuckDBEngine(Engine):
             else:
                 raise EngineError(f"DuckDB engine cannot read format {fmt!r}")
             drop = " EXCLUDE (file_row_number)" if fmt == "parquet" else ""
+            chosen = ", ".join(f'"{c}"' for c in columns) if columns is not None else f"*{drop}"
             parts.append(
-                f"SELECT {f} AS _file, CAST({number} AS BIGINT) AS _row, *{drop} FROM {source}"
+                f"SELECT {f} AS _file, CAST({number} AS BIGINT) AS _row, {chosen} FROM {source}"
             )
         threads = self.raw.execute("SELECT current_setting('threads')").fetchone()
-        # A single thread keeps each scan in file order while the rows are numbered.
-        self.raw.execute("SET threads = 1")
+        # A single thread keeps each scan in file order while the rows are numbered (a
+        # Parquet file's numbers are its own, whatever the threads).
+        if fmt != "parquet":
+            self.raw.execute("SET threads = 1")
         try:
             self.raw.execute(
                 f'CREATE OR REPLACE TEMP TABLE "{name}" AS ' + " UNION ALL BY NAME ".join(parts)

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -345,7 +345,15 @@ class SparkEngine(Engine):
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def read_files(self, name: str, paths: list[Path], fmt: str, **options: Any) -> ibis.Table:
+    def read_files(
+        self,
+        name: str,
+        paths: list[Path],
+        fmt: str,
+        *,
+        columns: Sequence[str] | None = None,
+        **options: Any,
+    ) -> ibis.Table:
         from joinedup.engine._spark_files import read_numbered
 
         frames = [read_numbered(self._session, Path(p), fmt, options) for p in paths]
@@ -354,6 +362,8 @@ class SparkEngine(Engine):
         df = frames[0]
         for other in frames[1:]:
             df = df.unionByName(other, allowMissingColumns=True)
+        if columns is not None:
+            df = df.select("_file", "_row", *(f"`{c}`" for c in columns))
         return self._stage_frame(name, df)
 
     def register(self, name: str, data: pa.Table) -> ibis.Table:

@@ -98,8 +98,15 @@ def _groups(ws: Workspace, day: date, truth: Path | None) -> list[str] | None:
     if truth is None:
         ws.engine.stage(_GROUPS, f"SELECT person_id, {band} AS age_band FROM {_DOBS}")
         return ["age_band"]
-    ws.engine.read_files(_TRUTH_RECORDS, [truth / "records.parquet"], "parquet")
-    ws.engine.read_files(_TRUTH_PEOPLE, [truth / "people.parquet"], "parquet")
+    ws.engine.read_files(
+        _TRUTH_RECORDS,
+        [truth / "records.parquet"],
+        "parquet",
+        columns=["org", "local_person_ref", "person_id"],
+    )
+    ws.engine.read_files(
+        _TRUTH_PEOPLE, [truth / "people.parquet"], "parquet", columns=["person_id", "disability"]
+    )
     ws.engine.stage(
         _GROUPS,
         f"WITH votes AS (SELECT l.person_id, CAST(tp.disability AS BOOLEAN) AS disabled, "
@@ -254,7 +261,12 @@ def _labels(ws: Workspace, truth: Path | None) -> str | None:
     """Stage ``_TRUTH_EVENTS`` (event_id, demand_type): the true labels the classifier's
     errors are measured against, and say what they are; None when there are none."""
     if truth is not None:
-        ws.engine.read_files(_TRUTH_EVENTS, [truth / "events.parquet"], "parquet")
+        ws.engine.read_files(
+            _TRUTH_EVENTS,
+            [truth / "events.parquet"],
+            "parquet",
+            columns=["event_id", "demand_type"],
+        )
         return "the synthetic population's ground truth"
     if not ws.engine.has_table("label_corrections"):
         return None

@@ -42,6 +42,10 @@ MAP_EDGES = 40
 #: Edges drawn at most, so the map stays readable; the table lists every published one.
 MAP_DRAWN = 24
 TOP_VARIANTS = 10
+#: Workspaces with up to this many linked events have their process maps drawn in
+#: memory (about 60 bytes an event while it is read and sorted); larger ones in the engine.
+MAPS_IN_MEMORY = 40_000_000
+_LABELS = "_rp_labels"
 START, END = "(start)", "(end)"
 OTHER = "all others"
 
@@ -97,12 +101,10 @@ def journeys(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
         if safe.get(r["need"], {}).get("needs") is not None and r["q"]
     }
     charts = [c for c in (_needs_chart(safe), _time_chart(ws, chosen, pub)) if c]
-    from joinedup import journeys as stage
-
-    pm = stage.process_map(ws, by="activity", episodes=kept)
+    pm, flow = _maps(ws, kept)
     variants: list[dict[str, Any]] = []
     if pm.events:
-        charts.extend(c for c in (_org_flow(ws, pub, kept), _process_map(pm, pub)) if c)
+        charts.extend(c for c in (_org_flow(flow, pub), _process_map(pm, pub)) if c)
         variants = _variants(pm, pub)
         if variants:
             charts.append(_variants_chart(variants))
@@ -204,12 +206,90 @@ def _time_chart(ws: Workspace, chosen: str, pub: Published) -> Chart | None:
     )
 
 
-def _org_flow(ws: Workspace, pub: Published, episodes: str | None) -> Chart | None:
-    """Hand-offs between organisations, from the organisation-level process map of the
-    episodes ``episodes`` selects (all when None)."""
+def _maps(ws: Workspace, episodes: str | None) -> tuple[ProcessMap, ProcessMap]:
+    """The activity-level and organisation-level process maps of the episodes
+    ``episodes`` selects (all when None): the same figures as
+    :func:`joinedup.journeys.process_map` by activity and by organisation.
+
+    An activity's label names its organisation, so the organisation-level log is the
+    activity-level one with each label replaced by its organisation: the log is read
+    from the engine once, each event as a small label code (at a million people that is
+    20 million events), sorted once, and both maps drawn from it in memory. A log too
+    large to hold, or one the in-memory path cannot take (a missing time), goes to
+    :func:`joinedup.journeys.process_map`, which works in the engine.
+    """
     from joinedup import journeys as stage
 
-    flow = stage.process_map(ws, by="org", episodes=episodes)
+    drawn = None
+    if ws.count("episode_events") <= MAPS_IN_MEMORY:
+        try:
+            drawn = _maps_in_memory(ws, episodes)
+        finally:
+            ws.engine.drop_temp(_LABELS)
+    if drawn is not None:
+        return drawn
+    return (
+        stage.process_map(ws, by="activity", episodes=episodes),
+        stage.process_map(ws, by="org", episodes=episodes),
+    )
+
+
+def _maps_in_memory(ws: Workspace, episodes: str | None) -> tuple[ProcessMap, ProcessMap] | None:
+    import numpy as np
+    import pyarrow as pa
+
+    from joinedup.journeys._dfg import map_of
+    from joinedup.journeys._ordered import Ordered, order
+
+    # Labels as journeys.process_map makes them, numbered in label order.
+    ws.engine.stage(
+        _LABELS,
+        "SELECT org, activity, label, CAST(dense_rank() OVER (ORDER BY label) - 1 AS INTEGER) "
+        "AS code FROM (SELECT DISTINCT org, activity, org || ': ' || "
+        "coalesce(activity, '(none)') AS label FROM events) AS a",
+    )
+    labels = ws.engine.to_arrow(
+        ws.engine.sql(f"SELECT DISTINCT code, label, org FROM {_LABELS} ORDER BY code")
+    )
+    codes = labels.column("code").to_pylist()
+    if len(set(codes)) != len(codes):  # one label from two organisations
+        return None
+    where = f"WHERE ee.episode_id IN ({episodes})" if episodes is not None else ""
+    log = ws.engine.to_arrow(
+        ws.engine.sql(
+            f"SELECT ee.episode_id AS case_id, l.code AS activity, "
+            "epoch_us(e.occurred_at) AS us, CAST(ee.position AS BIGINT) AS ord "
+            "FROM episode_events ee JOIN events e ON e.event_id = ee.event_id "
+            f"JOIN {_LABELS} l ON l.org = e.org AND l.activity IS NOT DISTINCT FROM e.activity "
+            f"{where}"
+        )
+    )
+    names = labels.column("label").combine_chunks()
+    coded = pa.chunked_array(
+        [pa.DictionaryArray.from_arrays(c, names) for c in log.column("activity").chunks],
+        pa.dictionary(pa.int32(), pa.string()),
+    )
+    ordered = order(log.set_column(1, "activity", coded))
+    del log, coded
+    if ordered is None:
+        return None
+    by_activity = map_of(ordered)
+    orgs = sorted(set(labels.column("org").to_pylist()))
+    org_of = np.array([orgs.index(o) for o in labels.column("org").to_pylist()], np.int32)
+    # The codes index the label table as it was read; map them through to organisations.
+    label_no = {n: i for i, n in enumerate(names.to_pylist())}
+    by_label = np.array([org_of[label_no[n]] for n in ordered.names.to_pylist()], np.int32)
+    by_org = Ordered(
+        codes=by_label[ordered.codes],
+        us=ordered.us,
+        first=ordered.first,
+        names=pa.array(orgs, pa.string()),
+    )
+    return by_activity, map_of(by_org, with_variants=False)
+
+
+def _org_flow(flow: ProcessMap, pub: Published) -> Chart | None:
+    """Hand-offs between organisations, from the organisation-level process map."""
     orgs = sorted(
         {r["source"] for r in flow.dfg.to_pylist()} | {r["target"] for r in flow.dfg.to_pylist()}
     )

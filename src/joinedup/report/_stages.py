@@ -83,7 +83,10 @@ def demand(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
     total = by_type.get("Total", {})
     failure, everything = total.get("failure"), total.get("Total")
     share = failure / everything if failure is not None and everything else None
+    if share is None and everything:
+        share = _whole_percent_share(by_cat, pub)
     pub.extra["failure_share"] = share
+    pub.extra["failure_share_whole_percent"] = share is not None and failure is None
     pub.extra["failure_contacts"] = failure
 
     orgs = sorted(o for o in by_type if o != "Total")
@@ -114,6 +117,7 @@ def demand(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
         "Demand: value and failure",
         {
             "share": share,
+            "share_whole_percent": pub.extra["failure_share_whole_percent"],
             "failure": failure,
             "orgs": orgs,
             "categories": categories,
@@ -123,6 +127,23 @@ def demand(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
         },
         charts,
     )
+
+
+def _whole_percent_share(rows: list[dict[str, Any]], pub: Published) -> float | None:
+    """The failure-demand share to the nearest whole percent, for when the total of
+    failure contacts is withheld (its row or column holds a small cell, and secondary
+    suppression took the total with it).
+
+    Published whole, the total would give the small cell away by subtraction. A share
+    rounded to 1% only says the total lies in a band one hundredth of all contacts wide;
+    it is stated only when that band is at least twice the suppression threshold wide
+    on either side of any cell, so no withheld cell can be narrowed below the threshold.
+    """
+    contacts = sum(int(r["n"]) for r in rows)
+    if not pub.controlled or contacts < 100 * 2 * pub.rules.threshold:
+        return None
+    failure = sum(int(r["n"]) for r in rows if r["demand_type"] == "failure")
+    return round(100 * failure / contacts) / 100
 
 
 def _control_chart(ws: Workspace, fig: Figures, pub: Published) -> Chart | None:
