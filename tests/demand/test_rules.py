@@ -323,7 +323,7 @@ def test_a_workspace_from_before_root_causes_gets_the_column(
 
 
 def test_named_orgs_finds_every_organisation_a_note_names_by_whole_words() -> None:
-    from joinedup.demand._classify import named_orgs
+    from joinedup.demand._reading import named_orgs
 
     notes = pa.array(
         [

@@ -4,28 +4,31 @@ A rule that fires decides that the contact is failure demand and outranks the te
 The text may still name the kind of failure when it is confident of a different failure
 category (``text_refines_rule``): the journey shows *that* something failed, the words
 show *what*. Every disagreement between a rule and the text is counted and reported.
+
+Millions of contacts: the text model reads each distinct note once (notes repeat: at a
+million people, 8.5 million contacts carry 2.8 million distinct notes), a batch at a
+time, in worker processes when there are many; everything after that (the rules'
+verdicts, causes, root causes, the counts) is SQL on the engine, which spills to disk
+rather than hold every contact in memory.
 """
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from joinedup.demand._journey import stage_causes, stage_contacts, stage_rules
-from joinedup.demand._rootcause import journey_hits, root_causes
+from joinedup.demand._journey import _lit, stage_causes, stage_contacts, stage_rules
+from joinedup.demand._reading import Reader, alias_patterns, read_notes
+from joinedup.demand._rootcause import root_cause_sql, stage_hits
 from joinedup.demand._settings import DemandSettings
 from joinedup.demand._text import TextModel, load_model
+from joinedup.engine import Engine
 from joinedup.model import DEMAND, DEMAND_CAUSE
 from joinedup.workspace import Workspace
 
-_BATCH = 50_000
 #: The demand table as this stage writes it: the standard columns and the root cause.
 DEMAND_SCHEMA = DEMAND.append(DEMAND_CAUSE)
 
@@ -52,206 +55,199 @@ class ClassifySummary:
         return self.__dict__.copy()
 
 
-def _alias_patterns(settings: DemandSettings) -> list[tuple[str, str]]:
-    return [
-        (org, r"\b(?:" + "|".join(re.escape(a) for a in names) + r")\b")
-        for org, names in settings.org_aliases.items()
-        if names
-    ]
-
-
-def named_orgs(notes: pa.Array, settings: DemandSettings) -> tuple[np.ndarray, list[str]]:
-    """Which organisations each note names (by the aliases in the settings): the indices
-    of the notes and the organisation each names, a pair per mention. Matched on the
-    lower-cased first 3,000 characters of the whole batch at once (Arrow's RE2: a word
-    boundary is between an ASCII letter, digit or underscore and anything else)."""
-    text = pc.utf8_slice_codeunits(pc.utf8_lower(notes.cast(pa.string())), 0, 3000)
-    rows: list[np.ndarray] = []
-    orgs: list[str] = []
-    for org, pattern in _alias_patterns(settings):
-        hit = pc.fill_null(pc.match_substring_regex(text, pattern), False)
-        found = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
-        rows.append(found)
-        orgs += [org] * len(found)
-    if not rows:
-        return np.zeros(0, dtype=np.int64), []
-    # In note order, and within a note in the settings' order, as a loop over notes gives.
-    idx = np.concatenate(rows)
-    order = np.argsort(idx, kind="stable")
-    return idx[order], [orgs[i] for i in order]
-
-
 def classify(
     ws: Workspace,
     *,
     model: TextModel | None = None,
     settings: DemandSettings | None = None,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> ClassifySummary:
-    """Classify every inbound contact in ``ws`` and replace its ``demand`` table."""
+    """Classify every inbound contact in ``ws`` and replace its ``demand`` table.
+
+    ``progress`` is told the distinct notes read so far and their number. ``workers``
+    above 1 reads the notes in that many new processes (one per core is best; under
+    about 200,000 distinct notes their start-up costs more than they save). They are
+    started by ``spawn``, which imports the calling script again in each: a script
+    that asks for workers must keep its top-level code under
+    ``if __name__ == "__main__":``.
+    """
     s = settings or DemandSettings()
     m = model or load_model()
     eng = ws.engine
     stage_contacts(eng, s)
     rules = stage_rules(eng, s)
 
-    contacts = eng.sql(
-        "SELECT e.event_id, e.org, e.note FROM events e WHERE e.direction = 'in' "
-        "ORDER BY e.event_id"
+    # Each distinct note once: a null note reads as an empty one (both clean to "").
+    eng.stage(
+        "_demand_notes",
+        "SELECT CAST(row_number() OVER () AS BIGINT) AS note_id, note FROM "
+        "(SELECT DISTINCT coalesce(note, '') AS note FROM events WHERE direction = 'in') d",
     )
-    total = eng.count(contacts)
-    ids: list[str] = []
-    orgs: list[str] = []
-    text_cat: list[str] = []
-    text_type: list[str] = []
-    text_best: list[str] = []
-    conf_parts: list[np.ndarray] = []
-    best_p_parts: list[np.ndarray] = []
-    named_ids: list[str] = []
-    named_org: list[str] = []
-    done = 0
-    for batch in eng.to_batches(contacts, batch_size=_BATCH):
-        b_ids = batch.column("event_id").to_pylist()
-        notes = batch.column("note").to_pylist()
-        pred = m.predict(
-            notes, threshold=s.threshold, type_threshold=s.type_threshold, min_known=s.min_known
-        )
-        ids.extend(b_ids)
-        orgs.extend(batch.column("org").to_pylist())
-        text_cat.extend(pred.category)
-        text_type.extend(pred.demand_type)
-        text_best.extend(pred.best)
-        conf_parts.append(pred.confidence)
-        best_p_parts.append(pred.proba.max(axis=1) if len(notes) else np.zeros(0))
-        at, found = named_orgs(batch.column("note"), s)
-        named_ids += [b_ids[i] for i in at]
-        named_org += found
-        done += len(b_ids)
-        if progress:
-            progress(done, total)
-
-    eng.register(
+    total = eng.count("_demand_notes")
+    read = read_notes(eng, Reader(m, s), workers, progress, total)
+    eng.register("_demand_read", read)
+    eng.stage(
+        "_demand_contacts",
+        """
+        SELECT e.event_id, e.org, n.note_id FROM events e
+        JOIN _demand_notes n ON n.note = coalesce(e.note, '')
+        WHERE e.direction = 'in'
+        """,
+    )
+    eng.drop_temp("_demand_notes")
+    aliases = [org for org, _ in alias_patterns(s)]
+    eng.register("_demand_aliases", pa.table({"k": range(len(aliases)), "org": aliases}))
+    eng.stage(
         "_demand_named",
-        pa.table(
-            {"event_id": pa.array(named_ids, pa.string()), "org": pa.array(named_org, pa.string())}
-        ),
+        """
+        SELECT c.event_id, a.org FROM _demand_contacts c
+        JOIN (SELECT note_id, unnest(named) AS k FROM _demand_read) r ON r.note_id = c.note_id
+        JOIN _demand_aliases a ON a.k = r.k
+        """,
     )
     stage_causes(eng, s, s.rules.chase.request_activities)
-    fired: dict[str, str] = {}
-    summary = ClassifySummary(contacts=len(ids))
-    for name in rules:  # in priority order: the first rule to fire decides
-        got = eng.to_arrow(eng.table(f"_demand_rule_{name}")).column("event_id").to_pylist()
-        summary.rule_fired[name] = len(set(got))
-        for eid in got:
-            fired.setdefault(eid, name)
-    causes_t = eng.to_arrow(eng.table("_demand_cause"))
-    causes = dict(
-        zip(
-            causes_t.column("event_id").to_pylist(),
-            causes_t.column("cause").to_pylist(),
-            strict=True,
-        )
-    )
-    basis = dict(
-        zip(
-            causes_t.column("event_id").to_pylist(),
-            causes_t.column("cause_basis").to_pylist(),
-            strict=True,
-        )
-    )
-    case_of = dict(
-        zip(
-            causes_t.column("event_id").to_pylist(),
-            zip(
-                causes_t.column("cause").to_pylist(),
-                causes_t.column("cause_need").to_pylist(),
-                strict=True,
-            ),
-            strict=True,
-        )
-    )
-    hits = journey_hits(eng, s)
+    summary = ClassifySummary(contacts=eng.count("_demand_contacts"))
+    _stage_decisions(eng, s, m, rules)
+    hits = stage_hits(eng, s)
+    eng.stage("_demand_roots", root_cause_sql(s, "_demand_out", hits))
+    _summarise(eng, summary, rules)
 
-    conf = np.concatenate(conf_parts) if conf_parts else np.zeros(0)
-    best_p = np.concatenate(best_p_parts) if best_p_parts else np.zeros(0)
-    rule_cfg = {name: getattr(s.rules, name) for name in rules}
-    failure_codes = set(m.taxonomy.failure_codes())
-    out_type: list[str] = []
-    out_cat: list[str] = []
-    out_conf: list[float] = []
-    out_by: list[str] = []
-    out_cause: list[str | None] = []
-    out_recv: list[str] = []
-    by_cat: Counter[str] = Counter()
-    by_dec: Counter[str] = Counter()
-    for i, eid in enumerate(ids):
-        rule = fired.get(eid)
-        if rule is not None:
-            cat = rule_cfg[rule].category
-            decided = f"rule:{rule}"
-            # A rule's own confidence is 0.9; the text's, when it agrees and is surer.
-            c = max(float(conf[i]) if text_type[i] == "failure" else 0.0, 0.9)
-            if text_type[i] == "value":
-                summary.type_disagreements += 1
-            tb = text_best[i]
-            if tb in failure_codes and tb != cat:
-                summary.category_disagreements += 1
-                if best_p[i] >= s.text_refines_rule:
-                    cat = tb
-                    decided = f"rule:{rule}+model"
-                    summary.refined_by_text += 1
-            dtype = "failure"
-        else:
-            cat, dtype, c, decided = text_cat[i], text_type[i], float(conf[i]), "model"
-        out_type.append(dtype)
-        out_cat.append(cat)
-        out_conf.append(round(c, 4))
-        out_by.append(decided)
-        out_recv.append(orgs[i])
-        if dtype == "failure":
-            cause = causes.get(eid, orgs[i])
-            out_cause.append(cause)
-            if basis.get(eid) == "elsewhere":
-                summary.caused_elsewhere += 1
-        else:
-            out_cause.append(None)
-        by_cat[cat] += 1
-        by_dec[decided.split("+")[0] if decided.startswith("rule:") else decided] += 1
-    summary.by_category = dict(by_cat.most_common())
-    summary.by_decider = dict(by_dec.most_common())
-
-    roots = root_causes(
-        ids,
-        out_cat,
-        out_type,
-        out_cause,
-        out_recv,
-        [case_of.get(eid) for eid in ids],
-        hits,
-        s,
-    )
-    summary.by_cause = dict(Counter(r for r in roots if r is not None).most_common())
-    table = pa.table(
-        {
-            "event_id": pa.array(ids, pa.string()),
-            "demand_type": pa.array(out_type, pa.string()),
-            "category": pa.array(out_cat, pa.string()),
-            "confidence": pa.array(out_conf, pa.float64()),
-            "decided_by": pa.array(out_by, pa.string()),
-            "caused_by_org": pa.array(out_cause, pa.string()),
-            "received_by_org": pa.array(out_recv, pa.string()),
-            "cause": pa.array(roots, pa.string()),
-        },
-        schema=DEMAND_SCHEMA,
+    final = eng.sql(
+        """
+        SELECT o.event_id, o.demand_type, o.category, o.confidence, o.decided_by,
+               o.caused_by_org, o.received_by_org, r.cause
+        FROM _demand_out o LEFT JOIN _demand_roots r ON r.event_id = o.event_id
+        ORDER BY o.event_id
+        """
     )
     if DEMAND_CAUSE.name not in eng.table("demand").columns:
         # A workspace made before the root-cause column: the table is replaced whole
         # anyway, so it is made again with the column.
         eng.drop("demand")
         eng.create_table("demand", DEMAND_SCHEMA)
-    eng.write("demand", table, mode="replace")
-    for name in ("_demand_named", "_demand_cause", "_demand_cases", "_demand_events"):
+    eng.write("demand", final, mode="replace")
+    for name in (
+        "_demand_read",
+        "_demand_aliases",
+        "_demand_contacts",
+        "_demand_named",
+        "_demand_out",
+        "_demand_roots",
+        "_demand_hits",
+        "_demand_fired",
+        "_demand_cause",
+        "_demand_cases",
+        "_demand_events",
+    ):
         eng.drop_temp(name)
     for name in rules:
         eng.drop_temp(f"_demand_rule_{name}")
     return summary
+
+
+def _stage_decisions(eng: Engine, s: DemandSettings, m: TextModel, rules: list[str]) -> None:
+    """``_demand_out``: every contact's label, who decided it, whose failure it is, and
+    what the summary counts (disagreements between rule and text)."""
+    if rules:
+        eng.stage(
+            "_demand_fired",
+            "SELECT event_id, min(k) AS k FROM ("
+            + " UNION ALL ".join(
+                f"SELECT event_id, {k} AS k FROM _demand_rule_{name}"
+                for k, name in enumerate(rules)
+            )
+            + ") f GROUP BY event_id",
+        )
+    else:
+        eng.stage("_demand_fired", "SELECT NULL::VARCHAR AS event_id, 0 AS k WHERE FALSE")
+    name = "CASE f.k " + " ".join(f"WHEN {k} THEN {_lit([r])[1:-1]}" for k, r in enumerate(rules))
+    cat = "CASE f.k " + " ".join(
+        f"WHEN {k} THEN {_lit([getattr(s.rules, r).category])[1:-1]}" for k, r in enumerate(rules)
+    )
+    failures = _lit(list(m.taxonomy.failure_codes()))
+    eng.stage(
+        "_demand_out",
+        f"""
+        WITH j AS (
+          SELECT c.event_id, c.org, f.k, t.text_cat, t.text_type, t.text_best,
+                 t.confidence AS text_confidence, t.rule_confidence, t.refines,
+                 d.cause AS case_org, d.cause_need AS case_need, d.cause_basis,
+                 {name + " END" if rules else "NULL"} AS rule,
+                 {cat + " END" if rules else "NULL"} AS rule_category
+          FROM _demand_contacts c
+          JOIN _demand_read t ON t.note_id = c.note_id
+          LEFT JOIN _demand_fired f ON f.event_id = c.event_id
+          LEFT JOIN _demand_cause d ON d.event_id = c.event_id
+        ),
+        v AS (
+          SELECT *,
+            k IS NOT NULL AND text_best IN {failures} AND text_best <> rule_category
+              AS other_failure
+          FROM j
+        ),
+        o AS (
+          SELECT *,
+            CASE WHEN k IS NULL THEN text_type ELSE 'failure' END AS demand_type,
+            CASE WHEN k IS NULL THEN text_cat
+                 WHEN other_failure AND refines THEN text_best
+                 ELSE rule_category END AS category,
+            CASE WHEN k IS NULL THEN text_confidence ELSE rule_confidence END AS confidence,
+            CASE WHEN k IS NULL THEN 'model'
+                 WHEN other_failure AND refines THEN 'rule:' || rule || '+model'
+                 ELSE 'rule:' || rule END AS decided_by
+          FROM v
+        )
+        SELECT event_id, demand_type, category, confidence, decided_by,
+               CASE WHEN demand_type = 'failure' THEN coalesce(case_org, org) END
+                 AS caused_by_org,
+               org AS received_by_org, case_org, case_need, rule,
+               k IS NOT NULL AND text_type = 'value' AS type_disagrees,
+               other_failure AS category_disagrees,
+               other_failure AND refines AS refined,
+               demand_type = 'failure' AND cause_basis = 'elsewhere' AS elsewhere
+        FROM o
+        """,
+    )
+
+
+def _counts(eng: Engine, query: str) -> dict[str, int]:
+    """``{key: n}`` from a query of (key, n), in its order."""
+    got = eng.to_arrow(eng.sql(query))
+    return dict(zip(got.column("key").to_pylist(), got.column("n").to_pylist(), strict=True))
+
+
+def _summarise(eng: Engine, summary: ClassifySummary, rules: list[str]) -> None:
+    """The counts of a run, from ``_demand_out`` and ``_demand_roots``. Ties in a count
+    are listed in the order the key first appears among contacts sorted by event id."""
+
+    def by(key: str, source: str = "_demand_out", where: str = "TRUE") -> dict[str, int]:
+        return _counts(
+            eng,
+            f"SELECT {key} AS key, count(*) AS n FROM {source} WHERE {where} "
+            "GROUP BY key ORDER BY n DESC, min(event_id)",
+        )
+
+    summary.by_category = by("category")
+    summary.by_decider = by("CASE WHEN rule IS NULL THEN decided_by ELSE 'rule:' || rule END")
+    summary.by_cause = by("cause", "_demand_roots", "cause IS NOT NULL")
+    if rules:
+        fired = _counts(
+            eng,
+            " UNION ALL ".join(
+                f"SELECT {_lit([r])[1:-1]} AS key, count(DISTINCT event_id) AS n "
+                f"FROM _demand_rule_{r}"
+                for r in rules
+            ),
+        )
+        summary.rule_fired = {r: fired[r] for r in rules}
+    got = eng.to_arrow(
+        eng.sql(
+            "SELECT count_if(type_disagrees) AS a, count_if(category_disagrees) AS b, "
+            "count_if(refined) AS c, count_if(elsewhere) AS d FROM _demand_out"
+        )
+    ).to_pylist()[0]
+    summary.type_disagreements = int(got["a"] or 0)
+    summary.category_disagreements = int(got["b"] or 0)
+    summary.refined_by_text = int(got["c"] or 0)
+    summary.caused_elsewhere = int(got["d"] or 0)

@@ -12,20 +12,15 @@ fits gets no root cause rather than a guess.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
-
 from joinedup.demand._journey import DAY, _lit, _secs
-from joinedup.demand._settings import CauseRule, DemandSettings
+from joinedup.demand._settings import DemandSettings
 from joinedup.engine import Engine
 
-#: A causing case: the causing organisation and its need key.
-Case = tuple[str, str]
 
-
-def journey_hits(engine: Engine, s: DemandSettings) -> list[set[str] | None]:
-    """For each root-cause rule, the contacts whose causing case meets its journey
-    conditions; None for a rule without any (every contact meets them).
+def stage_hits(engine: Engine, s: DemandSettings) -> list[int]:
+    """``_demand_hits``: for each contact, whether its causing case meets the journey
+    conditions of each root-cause rule that has any (column ``r<i>`` for rule ``i``);
+    returns those rules' positions (a rule without conditions is met by every contact).
 
     Needs ``_demand_cause`` (with ``cause_need``) and ``_demand_events``.
     """
@@ -43,86 +38,75 @@ def journey_hits(engine: Engine, s: DemandSettings) -> list[set[str] | None]:
         if rule.at_case_start:
             parts.append(f"{_secs('min(k.occurred_at)', 'c.occurred_at')} <= {DAY}")
         if parts:
-            conds[i] = f"({' AND '.join(parts)}) AS r{i}"
-    hits: list[set[str] | None] = [None] * len(s.causes)
-    if not conds:
-        return hits
-    got = engine.to_arrow(
-        engine.sql(
-            f"""
-            SELECT c.event_id, {", ".join(conds.values())}
-            FROM _demand_cause c
-            JOIN _demand_events k ON k.need_key = c.cause_need AND k.org = c.cause
-            GROUP BY c.event_id, c.occurred_at
-            """
-        )
+            conds[i] = f"coalesce({' AND '.join(parts)}, FALSE) AS r{i}"
+    engine.stage(
+        "_demand_hits",
+        f"""
+        SELECT c.event_id{"".join(", " + c for c in conds.values())}
+        FROM _demand_cause c
+        JOIN _demand_events k ON k.need_key = c.cause_need AND k.org = c.cause
+        GROUP BY c.event_id, c.occurred_at
+        """,
     )
-    ids = got.column("event_id").to_pylist()
-    for i in conds:
-        flags = got.column(f"r{i}").to_pylist()
-        hits[i] = {e for e, f in zip(ids, flags, strict=True) if f}
-    return hits
+    return list(conds)
 
 
-def _fits(
-    rule: CauseRule, hit: set[str] | None, eid: str, category: str, causer: str, elsewhere: bool
-) -> bool:
-    if category not in rule.categories:
-        return False
-    if rule.where != "any" and (rule.where == "elsewhere") != elsewhere:
-        return False
-    if rule.orgs and causer not in rule.orgs:
-        return False
-    return hit is None or eid in hit
+def root_cause_sql(s: DemandSettings, source: str, hits: list[int]) -> str:
+    """A query of (event_id, cause): the root cause of each failure contact in ``source``
+    (a table with event_id, demand_type, category, caused_by_org, received_by_org and
+    the causing case, case_org and case_need), None where no rule fits.
 
-
-def root_causes(
-    ids: Sequence[str],
-    categories: Sequence[str],
-    types: Sequence[str],
-    causers: Sequence[str | None],
-    receivers: Sequence[str],
-    cases: Sequence[Case | None],
-    hits: list[set[str] | None],
-    s: DemandSettings,
-) -> list[str | None]:
-    """The root cause of each contact (None for value demand and where no rule fits).
-
-    A contact whose category is in ``s.cause_follows`` (a complaint) takes the commonest
-    root cause of its causing case's other failure contacts, wherever they landed; ties
-    go to the rule listed first.
+    The first rule a contact meets gives its cause: its category is one of the rule's,
+    it landed where the rule says, the causing organisation is one the rule names, and
+    the causing case met the rule's journey conditions (``_demand_hits``). A contact
+    whose category is in ``s.cause_follows`` (a complaint) takes instead the commonest
+    cause of its causing case's other failure contacts, wherever they landed; ties go
+    to the cause whose rule is listed first (a code listed twice counts at its last
+    place), then by code.
     """
-    follows = set(s.cause_follows)
+    whens = []
+    for i, rule in enumerate(s.causes):
+        cond = [f"o.category IN {_lit(rule.categories)}"]
+        if rule.where == "elsewhere":
+            cond.append("o.caused_by_org <> o.received_by_org")
+        elif rule.where == "own":
+            cond.append("o.caused_by_org = o.received_by_org")
+        if rule.orgs:
+            cond.append(f"o.caused_by_org IN {_lit(rule.orgs)}")
+        if i in hits:
+            cond.append(f"coalesce(h.r{i}, FALSE)")
+        whens.append(f"WHEN {' AND '.join(cond)} THEN {_lit([rule.code])[1:-1]}")
+    by_rules = f"CASE {' '.join(whens)} END" if whens else "CAST(NULL AS VARCHAR)"
+    # As a dict of code to position keeps the last position of a repeated code.
     rank = {r.code: n for n, r in enumerate(s.causes)}
-
-    def by_rules(i: int) -> str | None:
-        causer = causers[i]
-        if causer is None:
-            return None
-        elsewhere = causer != receivers[i]
-        for rule, hit in zip(s.causes, hits, strict=True):
-            if _fits(rule, hit, ids[i], categories[i], causer, elsewhere):
-                return rule.code
-        return None
-
-    out: list[str | None] = [None] * len(ids)
-    per_case: dict[Case, Counter[str]] = {}
-    waiting = []
-    for i, t in enumerate(types):
-        if t != "failure":
-            continue
-        if categories[i] in follows:
-            waiting.append(i)
-            continue
-        out[i] = by_rules(i)
-        case = cases[i]
-        if out[i] is not None and case is not None:
-            per_case.setdefault(case, Counter())[out[i]] += 1  # type: ignore[index]
-    for i in waiting:
-        case = cases[i]
-        seen = per_case.get(case) if case is not None else None
-        if seen:
-            out[i] = min(seen, key=lambda code: (-seen[code], rank.get(code, len(rank)), code))
-        else:
-            out[i] = by_rules(i)
-    return out
+    ranked = (
+        "CASE t.code "
+        + " ".join(f"WHEN {_lit([c])[1:-1]} THEN {n}" for c, n in rank.items())
+        + f" ELSE {len(rank)} END"
+        if rank
+        else "0"
+    )
+    follows = f"f.category IN {_lit(s.cause_follows)}" if s.cause_follows else "FALSE"
+    return f"""
+        WITH f AS (
+          SELECT o.event_id, o.category, o.case_org, o.case_need, {by_rules} AS by_rules
+          FROM {source} o LEFT JOIN _demand_hits h ON h.event_id = o.event_id
+          WHERE o.demand_type = 'failure'
+        ),
+        counted AS (
+          SELECT f.case_org, f.case_need, f.by_rules AS code, count(*) AS n FROM f
+          WHERE NOT ({follows}) AND f.by_rules IS NOT NULL
+          GROUP BY f.case_org, f.case_need, f.by_rules
+        ),
+        top AS (
+          SELECT case_org, case_need, code FROM (
+            SELECT t.*, row_number() OVER (PARTITION BY t.case_org, t.case_need
+                                           ORDER BY t.n DESC, {ranked}, t.code) AS k
+            FROM counted t
+          ) r WHERE k = 1
+        )
+        SELECT f.event_id,
+               CASE WHEN {follows} THEN coalesce(top.code, f.by_rules) ELSE f.by_rules END
+                 AS cause
+        FROM f LEFT JOIN top ON top.case_org = f.case_org AND top.case_need = f.case_need
+        """
