@@ -7,7 +7,7 @@ recorded); an action is an organisation's own event (direction ``out``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -106,9 +106,13 @@ class Figures:
     quarantine_by_source: dict[str, dict[str, int]] = field(default_factory=dict)
     sources: list[dict[str, Any]] = field(default_factory=list)
     filters: Filters = field(default_factory=Filters)
+    #: Query results the sections of one report or view share (not figures themselves).
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(replace(self, memo={}))
+        del out["memo"]
+        return out
 
 
 def compute(ws: Workspace, filters: Filters | None = None) -> Figures:

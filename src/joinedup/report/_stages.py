@@ -61,13 +61,13 @@ def demand(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
         return None
     # The organisation is the one the contact reached (the event's), so the dashboard's
     # filters apply to demand as they do to contacts.
-    by_cat = _rows(
-        ws,
-        "SELECT e.org, coalesce(d.category, 'unclassified') AS category, "
-        "coalesce(d.demand_type, 'unclassified') AS demand_type, count(*) AS n "
-        f"FROM demand d JOIN events e USING (event_id) WHERE {fig.filters.where('e')} "
-        "GROUP BY ALL",
-    )
+    summed: dict[tuple[str, str, str], int] = {}
+    for r in demand_counts(ws, fig):
+        key = (r["org"], r["category"] or "unclassified", r["demand_type"] or "unclassified")
+        summed[key] = summed.get(key, 0) + int(r["n"])
+    by_cat = [
+        {"org": o, "category": c, "demand_type": t, "n": n} for (o, c, t), n in summed.items()
+    ]
     if not by_cat:
         return None
     types = {r["category"]: r["demand_type"] for r in by_cat}
@@ -129,6 +129,32 @@ def demand(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
     )
 
 
+def demand_counts(ws: Workspace, fig: Figures) -> list[dict[str, Any]]:
+    """Contacts (under the figures' filters) by organisation, category, demand type and
+    month: the one join of demand to events that the demand section, its control chart
+    and the headline's trend all count from, made once per report or view."""
+    if "demand_counts" not in fig.memo:
+        fig.memo["demand_counts"] = _rows(
+            ws,
+            "SELECT e.org, d.category, d.demand_type, "
+            "strftime(date_trunc('month', e.occurred_at), '%Y-%m') AS month, count(*) AS n "
+            f"FROM demand d JOIN events e USING (event_id) WHERE {fig.filters.where('e')} "
+            "GROUP BY ALL",
+        )
+    rows: list[dict[str, Any]] = fig.memo["demand_counts"]
+    return rows
+
+
+def monthly_demand(ws: Workspace, fig: Figures) -> dict[str, dict[str, int]]:
+    """Contacts with a demand type, by month and type."""
+    cells: dict[str, dict[str, int]] = {}
+    for r in demand_counts(ws, fig):
+        if r["demand_type"] is not None:
+            inner = cells.setdefault(r["month"], {})
+            inner[r["demand_type"]] = inner.get(r["demand_type"], 0) + int(r["n"])
+    return cells
+
+
 def _whole_percent_share(rows: list[dict[str, Any]], pub: Published) -> float | None:
     """The failure-demand share to the nearest whole percent, for when the total of
     failure contacts is withheld (its row or column holds a small cell, and secondary
@@ -150,16 +176,7 @@ def _control_chart(ws: Workspace, fig: Figures, pub: Published) -> Chart | None:
     """A p-chart of the monthly failure-demand rate: the centre line is the overall rate
     and the limits are three standard errors either side for each month's volume
     (Shewhart's rule, as used for proportions; a control chart, not a target)."""
-    monthly = _rows(
-        ws,
-        "SELECT strftime(date_trunc('month', e.occurred_at), '%Y-%m') AS month, "
-        "d.demand_type AS kind, count(*) AS n FROM demand d JOIN events e USING (event_id) "
-        f"WHERE d.demand_type IS NOT NULL AND {fig.filters.where('e')} GROUP BY ALL",
-    )
-    cells: dict[str, dict[str, int]] = {}
-    for r in monthly:
-        cells.setdefault(r["month"], {})[r["kind"]] = int(r["n"])
-    safe = _publish_grid(pub, cells)
+    safe = _publish_grid(pub, monthly_demand(ws, fig))
     points = []
     for month in sorted(m for m in safe if m != "Total"):
         fail, n = safe[month].get("failure"), safe[month].get("Total")

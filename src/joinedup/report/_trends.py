@@ -20,7 +20,7 @@ from joinedup.report import _charts
 from joinedup.report._charts import Chart
 from joinedup.report._figures import Figures
 from joinedup.report._publish import Published
-from joinedup.report._stages import _ledger_where, _present, _publish_grid, _rows
+from joinedup.report._stages import _ledger_where, _present, _publish_grid, _rows, monthly_demand
 from joinedup.workspace import Workspace
 
 
@@ -103,16 +103,7 @@ def trends(ws: Workspace, fig: Figures, pub: Published) -> list[Trend]:
 def _failure_share(ws: Workspace, fig: Figures, pub: Published) -> Trend | None:
     if "failure_share" not in pub.extra:
         return None
-    rows = _rows(
-        ws,
-        "SELECT strftime(date_trunc('month', e.occurred_at), '%Y-%m') AS month, "
-        "d.demand_type AS kind, count(*) AS n FROM demand d JOIN events e USING (event_id) "
-        f"WHERE d.demand_type IS NOT NULL AND {fig.filters.where('e')} GROUP BY ALL",
-    )
-    cells: dict[str, dict[str, int]] = {}
-    for r in rows:
-        cells.setdefault(r["month"], {})[r["kind"]] = int(r["n"])
-    safe = _publish_grid(pub, cells)
+    safe = _publish_grid(pub, monthly_demand(ws, fig))
     points = []
     for m in sorted(k for k in safe if k != "Total"):
         f, n = safe[m].get("failure"), safe[m].get("Total")
@@ -148,14 +139,19 @@ def _episodes(fig: Figures) -> str:
 
 def _ended(ws: Workspace, fig: Figures) -> list[dict[str, Any]]:
     """Needs by the month they ended: how many, how many met at the first contact, and
-    their median end-to-end time (the lead time of the needs finished that month)."""
-    return _rows(
+    their median end-to-end time (the lead time of the needs finished that month); read
+    once per report or view."""
+    if "ended" in fig.memo:
+        rows: list[dict[str, Any]] = fig.memo["ended"]
+        return rows
+    fig.memo["ended"] = _rows(
         ws,
         "SELECT strftime(date_trunc('month', ended_at), '%Y-%m') AS month, count(*) AS n, "
         "count(*) FILTER (WHERE end_reason = 'met' AND contacts = 1) AS first_contact, "
         "median(elapsed_seconds) / 86400.0 AS median_days "
         f"FROM {_episodes(fig)} AS ep WHERE ended_at IS NOT NULL GROUP BY ALL",
     )
+    return _ended(ws, fig)
 
 
 def _median_days(ws: Workspace, fig: Figures, pub: Published) -> Trend | None:
