@@ -41,9 +41,7 @@ def stage_contacts(engine: Engine, s: DemandSettings) -> None:
         else "LEFT JOIN (SELECT NULL::VARCHAR AS event_id, NULL::VARCHAR AS episode_id) ee ON FALSE"
     )
     gap = int(s.same_need_days * DAY)
-    engine.stage(
-        "_demand_base",
-        f"""
+    base = f"""
         SELECT e.event_id, e.org, e.service, e.occurred_at, e.activity, e.direction,
                lower(coalesce(e.outcome, '')) AS outcome, e.case_ref,
                coalesce(l.person_id, e.org || '|' || coalesce(e.local_person_ref, e.event_id))
@@ -52,8 +50,17 @@ def stage_contacts(engine: Engine, s: DemandSettings) -> None:
         FROM events e
         LEFT JOIN links l ON l.org = e.org AND l.local_person_ref = e.local_person_ref
         {episode}
-        """,
+        """
+    known = (
+        "coalesce('ep|' || episode_id, "
+        "CASE WHEN case_ref IS NOT NULL THEN 'case|' || org || '|' || case_ref END)"
     )
+    if not _needs_proxy(engine, has_episodes):
+        # Every event has an episode or a case reference (as after the journeys stage):
+        # the proxy, and the windows over each person's contacts it needs, are not used.
+        engine.stage("_demand_events", f"SELECT *, {known} AS need_key FROM ({base}) b")
+        return
+    engine.stage("_demand_base", base)
     engine.stage(
         "_demand_events",
         f"""
@@ -66,8 +73,7 @@ def stage_contacts(engine: Engine, s: DemandSettings) -> None:
         )
         SELECT *,
           coalesce(
-            'ep|' || episode_id,
-            CASE WHEN case_ref IS NOT NULL THEN 'case|' || org || '|' || case_ref END,
+            {known},
             'proxy|' || person_key || '|' || coalesce(service, '') || '|' ||
               CAST(sum(new_need) OVER (PARTITION BY person_key, service
                    ORDER BY occurred_at, event_id ROWS UNBOUNDED PRECEDING) AS VARCHAR)
@@ -76,6 +82,16 @@ def stage_contacts(engine: Engine, s: DemandSettings) -> None:
         """,
     )
     engine.drop_temp("_demand_base")
+
+
+def _needs_proxy(engine: Engine, has_episodes: bool) -> bool:
+    """Whether any event has neither an episode nor a case reference."""
+    unreferenced = "SELECT e.event_id FROM events e WHERE e.case_ref IS NULL"
+    if has_episodes:
+        unreferenced += (
+            " AND NOT EXISTS (SELECT 1 FROM episode_events ee WHERE ee.event_id = e.event_id)"
+        )
+    return engine.count(engine.sql(unreferenced + " LIMIT 1")) > 0
 
 
 def stage_rules(engine: Engine, s: DemandSettings) -> list[str]:
