@@ -263,3 +263,40 @@ def test_blocking_keeps_the_true_pairs_without_the_address_and_stays_fine(
     """).fetchone()
     assert everything > 1000
     assert found / everything >= 0.99, (found, everything)
+
+
+def test_encoded_files_stay_on_disk_until_the_engine_reads_them(encoded: list[Path]) -> None:
+    from joinedup.link import _inputs
+
+    parties = _inputs.load(encoded, plaintext=False)
+    assert all(p.table is None and p.path is not None and p.rows > 0 for p in parties)
+    # A field the council does not hold is still one of the columns it is linked with.
+    assert "nino__tok" in _inputs.column_types(parties)
+    assert "nino__tok" not in next(p for p in parties if p.org == "council").schema.names
+
+
+def test_tables_in_memory_link_as_their_files_do(encoded: list[Path], private: LinkResult) -> None:
+    tables = [pq.read_table(p) for p in encoded]
+    again = link.link(tables, config=FAST)
+    assert again.links.equals(private.links)
+    assert again.pairs_scored == private.pairs_scored
+
+
+def test_duckdb_is_bounded_while_linking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from joinedup.link import _run
+
+    monkeypatch.delenv("JOINEDUP_DUCKDB_MEMORY_LIMIT", raising=False)
+    quarter = _run._machine_memory() * _run.MEMORY_SHARE
+    assert _run.memory_limit(LinkSettings()) == f"{int(quarter) // 2**20}MB"
+    assert _run.memory_limit(LinkSettings(memory_limit="3GB")) == "3GB"
+    monkeypatch.setenv("JOINEDUP_DUCKDB_MEMORY_LIMIT", "5GB")
+    assert _run.memory_limit(LinkSettings()) == "5GB"
+    with _run._engine("duckdb", LinkSettings(memory_limit="1GB"), tmp_path) as engine:
+        got = engine.to_arrow(
+            engine.sql(
+                "SELECT current_setting('memory_limit') AS m, "
+                "current_setting('temp_directory') AS t"
+            )
+        ).to_pylist()[0]
+    assert got["m"] == "953.6 MiB"  # 1 GB (10**9 bytes) as DuckDB shows it
+    assert got["t"] == str(tmp_path)

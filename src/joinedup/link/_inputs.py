@@ -34,12 +34,24 @@ Input: TypeAlias = Path | str | pa.Table | Pseudonymised
 
 @dataclass
 class Party:
-    """One organisation's encodings, ready for the model."""
+    """One organisation's encodings, ready for the model: in memory (``table``), or in
+    an encoded Parquet file (``path``) read by the engine only when it links, so that
+    the records are held once, by the engine, and not also by Python."""
 
     org: str
     name: str  # where it came from, for messages
-    table: pa.Table
+    schema: pa.Schema
+    rows: int
     header: dict[str, Any]
+    table: pa.Table | None = None
+    path: Path | None = None
+
+    def read(self) -> pa.Table:
+        """The encodings as an Arrow table."""
+        if self.table is not None:
+            return self.table
+        assert self.path is not None
+        return pq.read_table(self.path)
 
 
 def expected_columns(name: str, kind: Kind, mode: str, words: int) -> list[str]:
@@ -73,7 +85,9 @@ def load(inputs: Sequence[Input], *, plaintext: bool, schema: Schema | None = No
 
 
 def _read(item: Input, plaintext: bool, schema: Schema | None) -> Party:
-    table: pa.Table | None
+    table: pa.Table | None = None
+    found: pa.Schema | None = None
+    rows, path = 0, None
     if isinstance(item, Pseudonymised):
         table, name = item.table, str(item.path or f"encodings of {item.org}")
     elif isinstance(item, pa.Table):
@@ -82,13 +96,18 @@ def _read(item: Input, plaintext: bool, schema: Schema | None) -> Party:
         p = Path(item)
         if not p.exists():
             raise LinkageError(f"no such file: {p}")
-        name, table = str(p), None
+        name = str(p)
         if p.suffix.lower() == ".parquet":
+            # Only the footer is read here: the records stay on disk until the engine
+            # reads them for the linkage.
             try:
-                table = pq.read_table(p)
+                meta = pq.ParquetFile(p)
+                found, rows, path = meta.schema_arrow, meta.metadata.num_rows, p
             except (pa.ArrowInvalid, OSError) as exc:
                 raise LinkageError(f"{p} is not a readable Parquet file: {exc}") from None
-    header = None if table is None else header_of(table)
+    if table is not None:
+        found, rows = table.schema, table.num_rows
+    header = None if found is None else header_of(found)
     if header is None:
         if not plaintext:
             raise LinkageError(
@@ -96,17 +115,19 @@ def _read(item: Input, plaintext: bool, schema: Schema | None) -> Party:
                 "`joinedup pseudonymise` on it first, or link plain people files with "
                 "--plaintext inside a trusted research environment"
             )
-        table, header = _encode_plain(table if table is not None else Path(name), name, schema)
-    assert table is not None
+        source = table if table is not None else Path(name)
+        table, header = _encode_plain(source, name, schema)
+        found, rows, path = table.schema, table.num_rows, None
+    assert found is not None
     if header.get("format") != "joinedup-encoding":
         raise LinkageError(f"{name}: unknown encoding format {header.get('format')!r}")
     if header["mode"] == "keyed" and plaintext:
         raise LinkageError(f"{name} is encoded with a secret; link it without --plaintext")
     if header["mode"] == "plain" and not plaintext:
         raise LinkageError(f"{name} holds plain values; link it with --plaintext")
-    if table.num_rows == 0:
+    if rows == 0:
         raise EmptyInputError(f"{name} holds no records for organisation {header['org']!r}")
-    return Party(str(header["org"]), name, table, header)
+    return Party(str(header["org"]), name, found, rows, header, table=table, path=path)
 
 
 def _encode_plain(
@@ -169,7 +190,7 @@ def _check(parties: list[Party], plaintext: bool) -> None:
                     f"{p.name}: use the same linkage schema at every organisation"
                 )
             want = expected_columns(f["name"], Kind(f["kind"]), p.header["mode"], words(p.header))
-            missing = [c for c in want if c not in p.table.column_names]
+            missing = [c for c in want if c not in p.schema.names]
             if missing:
                 raise MissingFieldError(
                     f"{p.name}: field {f['name']!r} is declared but its column(s) "
@@ -201,19 +222,25 @@ def shared_fields(parties: list[Party]) -> dict[str, Kind]:
     return {n: kinds[n] for n in kinds if count[n] >= 2}
 
 
-def harmonise(parties: list[Party]) -> list[pa.Table]:
-    """Every party's table with the same columns, in the same order: a field one
-    organisation lacks is all missing there (compared as 'no information')."""
+def column_types(parties: list[Party]) -> dict[str, pa.DataType]:
+    """Every column any party has, in order, with its type: each party's table is
+    linked with all of them (a field one organisation lacks is all missing there,
+    compared as 'no information')."""
     types: dict[str, pa.DataType] = {}
     for p in parties:
-        for fld in p.table.schema:
+        for fld in p.schema:
             types.setdefault(fld.name, fld.type)
-    order = list(types)
+    return types
+
+
+def harmonise(parties: list[Party]) -> list[pa.Table]:
+    """Every party's table as Arrow, with the same columns in the same order."""
+    types = column_types(parties)
     out = []
     for p in parties:
-        t = p.table.replace_schema_metadata(None)
+        t = p.read().replace_schema_metadata(None)
         cols = [
-            t.column(c) if c in t.column_names else pa.nulls(t.num_rows, types[c]) for c in order
+            t.column(c) if c in t.column_names else pa.nulls(t.num_rows, types[c]) for c in types
         ]
-        out.append(pa.table(cols, names=order))
+        out.append(pa.table(cols, names=list(types)))
     return out

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +18,7 @@ import pyarrow.parquet as pq
 from splink import Linker
 from splink.internals.blocking_rule_creator import BlockingRuleCreator
 
-from joinedup.engine import connect
+from joinedup.engine import DuckDBEngine, Engine, connect
 from joinedup.link import _inputs
 from joinedup.link._errors import LinkageError
 from joinedup.link._model import Field, mentions, settings
@@ -50,6 +52,9 @@ class LinkSettings:
     seed: int = 42
     threads: int | None = None
     floor: float = 0.01  # pairs below this are not kept after scoring
+    #: DuckDB's memory while linking (e.g. "6GB"); None: JOINEDUP_DUCKDB_MEMORY_LIMIT if
+    #: set, else a quarter of the machine's memory (see MEMORY_SHARE).
+    memory_limit: str | None = None
 
 
 @dataclass
@@ -96,28 +101,29 @@ def link(
     step("reading inputs")
     parties = _inputs.load(inputs, plaintext=plaintext, schema=schema)
     fields = [Field(n, k) for n, k in _inputs.shared_fields(parties).items()]
-    tables = _inputs.harmonise(parties)
+    types = _inputs.column_types(parties)
     keyed = not plaintext
-    columns = set(tables[0].column_names)
+    columns = set(types)
     model = settings(fields, columns, keyed, _inputs.words(parties[0].header))
-    lap("read")
 
     # Splink runs on an engine of the workspace's kind (DuckDB without one), with storage
     # of its own: in memory for DuckDB, a temporary folder for Spark, so Splink's tables
     # stay out of the workspace.
     kind = workspace.engine.name if isinstance(workspace, Workspace) else "duckdb"
-    engine = connect(kind, threads=cfg.threads)
+    spill = tempfile.TemporaryDirectory(prefix="joinedup-link-")
+    engine = _engine(kind, cfg, Path(spill.name))
     try:
         db_api = engine.splink_api()
         dfs = [
-            db_api.register(t, dataset_display_name=p.org)
-            for p, t in zip(parties, tables, strict=True)
+            db_api.register(_stage(engine, p, types, i), dataset_display_name=p.org)
+            for i, p in enumerate(parties)
         ]
+        lap("read")
         # The model's SQL is written in DuckDB's dialect; Splink runs it as it is.
         bind = engine.condition
         linker = Linker(dfs, _bound(model, bind), log_level=logging.ERROR)
         step("training")
-        _train(linker, fields, columns, keyed, cfg, sum(t.num_rows for t in tables), bind)
+        _train(linker, fields, columns, keyed, cfg, sum(p.rows for p in parties), bind)
         lap("train")
         step("scoring pairs")
         pred = linker.inference.predict(threshold_match_probability=cfg.floor)
@@ -148,6 +154,7 @@ def link(
         model_json = linker.misc.save_model_to_json()
     finally:
         engine.close()
+        spill.cleanup()
 
     result = LinkResult(
         links=links,
@@ -171,6 +178,75 @@ def link(
         _to_workspace(workspace, parties, result, chart_spec, model_json, plaintext)
     result.seconds = time.perf_counter() - started
     return result
+
+
+#: The share of the machine's memory DuckDB may hold while linking, unless
+#: ``LinkSettings.memory_limit`` or ``JOINEDUP_DUCKDB_MEMORY_LIMIT`` says otherwise; past
+#: it, tables and joins spill to a temporary folder. Without a limit DuckDB takes up to
+#: 80%: 15 GB for a million people, which a shared machine does not have.
+MEMORY_SHARE = 0.25
+
+
+def memory_limit(cfg: LinkSettings) -> str:
+    """The DuckDB memory limit for a linkage run."""
+    if cfg.memory_limit:
+        return cfg.memory_limit
+    return os.environ.get("JOINEDUP_DUCKDB_MEMORY_LIMIT") or (
+        f"{int(_machine_memory() * MEMORY_SHARE) // 2**20}MB"
+    )
+
+
+def _machine_memory() -> int:
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def _engine(kind: str, cfg: LinkSettings, spill: Path) -> Engine:
+    if kind == "duckdb":
+        # Bounded, spilling to a folder of this run's own (removed afterwards): in memory
+        # DuckDB would otherwise spill into the working directory.
+        return DuckDBEngine(
+            None, threads=cfg.threads, memory_limit=memory_limit(cfg), temp_directory=spill
+        )
+    return connect(kind, threads=cfg.threads)
+
+
+#: SQL types of the encoding columns, for a column one organisation does not have.
+_SQL_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.large_string(): "VARCHAR",
+    pa.int64(): "BIGINT",
+    pa.int32(): "INTEGER",
+    pa.list_(pa.string()): "VARCHAR[]",
+}
+
+
+def _stage(engine: Engine, party: _inputs.Party, types: dict[str, pa.DataType], i: int) -> str:
+    """One party's encodings as a table of the engine, with every party's columns in the
+    same order; an encoded file goes straight from disk to the engine. Returns its name."""
+    have = set(party.schema.names)
+    missing = {c: t for c, t in types.items() if c not in have and t not in _SQL_TYPES}
+    if missing:
+        raise LinkageError(
+            f"{party.name}: cannot fill in column(s) {', '.join(missing)} of another "
+            "organisation's file (unexpected types)"
+        )
+    select = ", ".join(
+        f'"{c}"' if c in have else f'CAST(NULL AS {_SQL_TYPES[t]}) AS "{c}"'
+        for c, t in types.items()
+    )
+    name = f"joinedup_link_input_{i}"
+    if party.path is not None:
+        path = str(party.path).replace("'", "''")
+        engine.stage(name, f"SELECT {select} FROM read_parquet('{path}')")
+    else:
+        assert party.table is not None
+        raw = f"joinedup_link_arrow_{i}"
+        engine.register(raw, party.table.replace_schema_metadata(None))
+        try:
+            engine.stage(name, f'SELECT {select} FROM "{raw}"')
+        finally:
+            engine.drop_temp(raw)
+    return name
 
 
 def _train(

@@ -209,7 +209,8 @@ def with_header(table: pa.Table, header: dict[str, Any]) -> pa.Table:
     return table.replace_schema_metadata(meta)
 
 
-def header_of(table: pa.Table) -> dict[str, Any] | None:
-    """The encoding header of a table, if it has one."""
-    raw = (table.schema.metadata or {}).get(HEADER_KEY)
+def header_of(table: pa.Table | pa.Schema) -> dict[str, Any] | None:
+    """The encoding header of a table (or of its schema), if it has one."""
+    schema = table if isinstance(table, pa.Schema) else table.schema
+    raw = (schema.metadata or {}).get(HEADER_KEY)
     return None if raw is None else dict(json.loads(raw))
