@@ -13,7 +13,15 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from joinedup.privacy import BloomSettings, FieldSpec, Kind, Schema, _parts, pseudonymise
+from joinedup.privacy import (
+    BloomSettings,
+    FieldSpec,
+    Kind,
+    PrivacyError,
+    Schema,
+    _parts,
+    pseudonymise,
+)
 from joinedup.privacy._encode import Encoder
 
 SECRET = b"pinned-secret-for-known-encodings-0001"
@@ -177,3 +185,12 @@ def test_tokens_in_bulk_are_the_one_shot_hmac() -> None:
     assert enc.tokens("bk_fnsn", values) == [
         None if v is None else enc.token("bk_fnsn", v) for v in values
     ]
+
+
+def test_a_helper_that_fails_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A helper that exits at once (here: not Python at all) reads nothing and writes
+    # nothing: the run stops with a message rather than returning part of the records.
+    monkeypatch.setattr(_parts, "PART_ROWS", 3)
+    monkeypatch.setattr(_parts.sys, "executable", "false")
+    with pytest.raises(PrivacyError, match="encoding records from 5 on failed"):
+        pseudonymise(pa.table(PEOPLE), org="o", secret=SECRET, processes=2)
