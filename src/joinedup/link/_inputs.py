@@ -101,8 +101,8 @@ def _read(item: Input, plaintext: bool, schema: Schema | None) -> Party:
             # Only the footer is read here: the records stay on disk until the engine
             # reads them for the linkage.
             try:
-                meta = pq.ParquetFile(p)
-                found, rows, path = meta.schema_arrow, meta.metadata.num_rows, p
+                with pq.ParquetFile(p) as meta:
+                    found, rows, path = meta.schema_arrow, meta.metadata.num_rows, p
             except (pa.ArrowInvalid, OSError) as exc:
                 raise LinkageError(f"{p} is not a readable Parquet file: {exc}") from None
     if table is not None:
