@@ -220,10 +220,12 @@ def report(
     in the workspace's audit log.
     """
     from joinedup import report as report_mod
-    from joinedup.governance import load_agreement
+    from joinedup.governance import control_off_by, load_agreement
     from joinedup.workspace import Workspace
 
     rules = load_agreement(agreement).outputs if agreement is not None else None
+    if no_disclosure_control:
+        who = control_off_by(workspace, who)
     with Workspace(workspace, create=False) as ws:
         res = report_mod.build(
             ws,

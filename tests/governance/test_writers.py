@@ -479,6 +479,29 @@ def test_process_map_files_are_audited_and_control_off_is_recorded(world: Path) 
     assert off.who == "root" and off.details["output"] == str(out)
 
 
+def test_only_an_administrator_may_turn_control_off_for_the_report_or_quality(
+    world: Path,
+) -> None:
+    """`joinedup report` and `joinedup quality` check the role before anything is read or
+    written, as the other writers do; an administrator's exact output is recorded."""
+    from joinedup.cli import app
+
+    _users(world)
+    out = world.parent / "exact.html"
+    report = ["report", "-w", str(world), "--out", str(out), "--no-disclosure-control"]
+    quality = ["quality", "-w", str(world), "--json", "--no-disclosure-control"]
+    for args in (report, quality):
+        got = CliRunner().invoke(app, [*args, "--as", "ana"])
+        assert got.exit_code == 1 and "only an administrator" in got.output, got.output
+    assert not out.exists()
+    assert not list(AuditLog(world).entries(what="disclosure.off"))
+    for args in (report, quality):
+        got = CliRunner().invoke(app, [*args, "--as", "root"])
+        assert got.exit_code == 0, got.output
+    offs = list(AuditLog(world).entries(what="disclosure.off"))
+    assert len(offs) == 2 and {e.who for e in offs} == {"root"}
+
+
 def test_rare_variants_are_not_listed(world: Path) -> None:
     from joinedup.journeys._cli import OTHER_VARIANTS, app
 

@@ -17,7 +17,7 @@
 
 from __future__ import annotations
 
-from joinedup.governance._access import AccessStore, ApiToken, acting_user
+from joinedup.governance._access import AccessStore, ApiToken, acting_user, control_off_by
 from joinedup.governance._agreement import (
     Agreement,
     Dominance,
@@ -88,6 +88,7 @@ __all__ = [
     "can",
     "can_read",
     "check_run",
+    "control_off_by",
     "disclose",
     "governed_run",
     "load_agreement",

@@ -31,10 +31,10 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from joinedup.governance._audit import AuditLog, _os_user
 from joinedup.governance._errors import AccessDenied, AuthenticationError, GovernanceError
-from joinedup.governance._policy import Role, User
+from joinedup.governance._policy import Role, User, can
 from joinedup.governance._ratelimit import LoginRateLimiter
 
-__all__ = ["AccessStore", "ApiToken", "acting_user"]
+__all__ = ["AccessStore", "ApiToken", "acting_user", "control_off_by"]
 
 ACCESS_FILE = "access.sqlite"
 MIN_PASSWORD = 12  # NCSC password guidance: length, not composition rules
@@ -474,3 +474,18 @@ def acting_user(folder: Path | str, who: str | None = None) -> str | User:
     if not user.active:
         raise AccessDenied(f"user {name} has been deleted")
     return user
+
+
+def control_off_by(folder: Path | str, who: str | None = None) -> str:
+    """The name under which a command-line command turns disclosure control off, for
+    the audit log: :func:`acting_user`, refused with :class:`AccessDenied` where the
+    workspace has users and that user is not an administrator."""
+    user = acting_user(folder, who)
+    if isinstance(user, str):
+        return user
+    if not can(user, "no_disclosure_control"):
+        raise AccessDenied(
+            f"{user.username} ({user.role.value}) may not turn disclosure control off: only "
+            "an administrator, inside the secure setting"
+        )
+    return user.username

@@ -102,7 +102,7 @@ def quality_cmd(
     unless --no-disclosure-control, which the audit log records.
     """
     from joinedup import ingest
-    from joinedup.governance import AuditLog, load_agreement
+    from joinedup.governance import AuditLog, control_off_by, load_agreement
     from joinedup.workspace import Workspace
 
     rules = load_agreement(agreement).outputs if agreement is not None else None
@@ -110,7 +110,7 @@ def quality_cmd(
         report = ingest.quality(ws, org=org, source=source)
     if no_disclosure_control:
         AuditLog(workspace).append(
-            who,
+            control_off_by(workspace, who),
             "disclosure.off",
             {
                 "output": "joinedup quality" + (" --json" if as_json else ""),
