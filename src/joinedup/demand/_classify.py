@@ -121,12 +121,11 @@ def classify(
         ORDER BY o.event_id
         """
     )
-    if DEMAND_CAUSE.name not in eng.table("demand").columns:
-        # A workspace made before the root-cause column: the table is replaced whole
-        # anyway, so it is made again with the column.
-        eng.drop("demand")
-        eng.create_table("demand", DEMAND_SCHEMA)
-    eng.write("demand", final, mode="replace")
+    # Made anew (a workspace from before the root-cause column gets it) and filled by
+    # one insert from the query: replacing would first copy the result aside.
+    eng.drop("demand")
+    eng.create_table("demand", DEMAND_SCHEMA)
+    eng.write("demand", final, mode="append")
     for name in (
         "_demand_read",
         "_demand_aliases",

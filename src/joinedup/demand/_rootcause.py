@@ -22,30 +22,35 @@ def stage_hits(engine: Engine, s: DemandSettings) -> list[int]:
     conditions of each root-cause rule that has any (column ``r<i>`` for rule ``i``);
     returns those rules' positions (a rule without conditions is met by every contact).
 
+    A case is summed up once (when its first event was, and for each rule the first of
+    its ``after`` activities and the last of its ``before`` ones), so each contact
+    meets one row of it rather than every event of its case.
+
     Needs ``_demand_cause`` (with ``cause_need``) and ``_demand_events``.
     """
+    sums: list[str] = ["min(occurred_at) AS first_at"]
     conds: dict[int, str] = {}
     for i, rule in enumerate(s.causes):
         parts = []
         if rule.after:
-            parts.append(
-                f"bool_or(k.activity IN {_lit(rule.after)} AND k.occurred_at < c.occurred_at)"
-            )
+            sums.append(f"min(occurred_at) FILTER (WHERE activity IN {_lit(rule.after)}) AS a{i}")
+            parts.append(f"k.a{i} < c.occurred_at")
         if rule.before:
-            parts.append(
-                f"bool_or(k.activity IN {_lit(rule.before)} AND k.occurred_at > c.occurred_at)"
-            )
+            sums.append(f"max(occurred_at) FILTER (WHERE activity IN {_lit(rule.before)}) AS b{i}")
+            parts.append(f"k.b{i} > c.occurred_at")
         if rule.at_case_start:
-            parts.append(f"{_secs('min(k.occurred_at)', 'c.occurred_at')} <= {DAY}")
+            parts.append(f"{_secs('k.first_at', 'c.occurred_at')} <= {DAY}")
         if parts:
             conds[i] = f"coalesce({' AND '.join(parts)}, FALSE) AS r{i}"
     engine.stage(
         "_demand_hits",
         f"""
+        WITH k AS (
+          SELECT need_key, org, {", ".join(sums)} FROM _demand_events GROUP BY need_key, org
+        )
         SELECT c.event_id{"".join(", " + c for c in conds.values())}
         FROM _demand_cause c
-        JOIN _demand_events k ON k.need_key = c.cause_need AND k.org = c.cause
-        GROUP BY c.event_id, c.occurred_at
+        JOIN k ON k.need_key = c.cause_need AND k.org = c.cause
         """,
     )
     return list(conds)
