@@ -19,5 +19,8 @@ def in_list(values: tuple[str, ...] | list[str]) -> str:
 
 
 def seconds_between(a: str, b: str) -> str:
-    """Seconds from timestamp ``a`` to ``b`` as a double, exact to the microsecond."""
-    return f"(CAST(date_diff('microsecond', {a}, {b}) AS DOUBLE) / 1e6)"
+    """Seconds from timestamp ``a`` to ``b`` as a double, exact to the microsecond.
+
+    From the microseconds since 1970, which are what a timestamp holds: ``date_diff`` on
+    times with a zone goes through calendar arithmetic, about a microsecond a row."""
+    return f"(CAST(epoch_us({b}) - epoch_us({a}) AS DOUBLE) / 1e6)"
