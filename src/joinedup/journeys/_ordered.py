@@ -15,13 +15,12 @@ from __future__ import annotations
 import itertools
 import sys
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from joinedup.journeys import _kernels
 
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
@@ -33,6 +32,14 @@ _DENSE_ACTIVITIES = 1024
 _NO_TIE = np.empty(0, np.int64)
 #: Microseconds in one unit of an Arrow time type.
 _US_PER = {"s": 1_000_000, "ms": 1_000, "us": 1}
+
+
+def compiled() -> ModuleType:
+    """The compiled loops, imported with the compiler (Numba, 0.2-0.4 s) when first
+    needed rather than when the package is."""
+    from joinedup.journeys import _kernels
+
+    return _kernels
 
 
 @dataclass
@@ -72,13 +79,13 @@ def arrange(
     numbered: tuple[I32, int] | None = None
     if tie is None:
         first, numbered = _grouped(case)
-        if first is not None and _kernels.times_ordered(us, first):
+        if first is not None and compiled().times_ordered(us, first):
             return Ordered(codes=codes, us=us, first=first, names=names)
     case_no, cases = numbered or _dense(case)
     n = len(us)
     out_us, out_codes = np.empty(n, np.int64), np.empty(n, codes.dtype)
     out_tie = np.empty(n if tie is not None else 0, np.int64)
-    first = _kernels.order_by_case(
+    first = compiled().order_by_case(
         case_no,
         cases,
         us,
@@ -118,7 +125,7 @@ def _few_texts(column: pa.ChunkedArray) -> tuple[I32, pa.Array] | None:
     codes = np.empty(len(column), np.int32)
     found, at = 0, 0
     for chunk in column.chunks:
-        found = _kernels.text_codes(
+        found = compiled().text_codes(
             *_text_buffers(chunk), table, store, store_at, found, codes[at : at + len(chunk)]
         )
         if found < 0:
@@ -210,7 +217,7 @@ def _text_runs(case: pa.ChunkedArray) -> I64 | None:
         if previous is not None and head < previous:
             return None
         starts = np.empty(len(chunk), np.int64)  # pages never written are never touched
-        runs, up = _kernels.string_runs(*_text_buffers(chunk), starts)
+        runs, up = compiled().string_runs(*_text_buffers(chunk), starts)
         if not up:
             return None
         starts = starts[:runs].copy()
@@ -273,7 +280,7 @@ def graph(log: Ordered) -> Graph:
         pair_of, pair_id = np.unique(np.where(same, pairs, -1), return_inverse=True)
         pair_id = pair_id.astype(np.int64)
     gaps = np.empty(len(log.codes) - len(log.first), np.int64)
-    seen, freq, high, low, median, p95, starts, ends = _kernels.directly_follows(
+    seen, freq, high, low, median, p95, starts, ends = compiled().directly_follows(
         log.codes, log.us, log.first, k, pair_id, gaps
     )
     if pair_of is not None:
@@ -311,7 +318,7 @@ def variants(log: Ordered, *, mask: int = 2**64 - 1) -> tuple[I64, I64]:
     size = 1 << max(2 * cases, 1).bit_length()
     rep, counts = np.empty(cases, np.int64), np.zeros(cases, np.int64)
     table = np.full((size, 2), -1, np.int64)
-    found = _kernels.variant_groups(log.codes, log.first, np.uint64(mask), table, rep, counts)
+    found = compiled().variant_groups(log.codes, log.first, np.uint64(mask), table, rep, counts)
     return rep[:found].copy(), counts[:found].copy()
 
 
@@ -326,12 +333,13 @@ def by_cases_and_name(log: Ordered, rep: I64, cases: I64, separator: str) -> I64
         rank[by_name] = np.arange(len(by_name))
         starts = log.first[rep]
         ends = np.append(log.first[1:], len(log.codes))[rep]
-        key = _kernels.sequence_keys(log.codes, starts, ends, rank)
+        kernels = compiled()
+        key = kernels.sequence_keys(log.codes, starts, ends, rank)
         by_key = np.argsort(key)
         order = by_key[np.argsort(-cases[by_key], kind="stable")]
-        _kernels.settle_ties(order, cases, key, log.codes, starts, ends, rank)
+        kernels.settle_ties(order, cases, key, log.codes, starts, ends, rank)
         return order
-    steps, offsets = _kernels.gather_cases(log.codes, log.first, rep)
+    steps, offsets = compiled().gather_cases(log.codes, log.first, rep)
     _, joined = _lists(log, steps, offsets, separator)
     return pc.sort_indices(
         pa.table({"cases": cases, "variant": joined}),
@@ -346,7 +354,7 @@ def _prefix_free(sorted_names: list[str]) -> bool:
 def activities(log: Ordered, cases: I64, separator: str) -> tuple[pa.ListArray, pa.Array]:
     """The activities of the given cases, in order, one list a case; and the same joined
     into one text each by ``separator``."""
-    steps, offsets = _kernels.gather_cases(log.codes, log.first, cases)
+    steps, offsets = compiled().gather_cases(log.codes, log.first, cases)
     return _lists(log, steps, offsets, separator)
 
 
