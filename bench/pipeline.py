@@ -2,7 +2,9 @@
 
 For each size (people; about nine contacts each) and each engine, one fresh process runs
 what ``joinedup demo`` runs — synth, ingest of the four exports, pseudonymise, link,
-journeys, demand, value, report — in a new workspace, timing every stage. A thread in
+journeys, demand, value, report — in a new workspace, timing every stage (wall clock, and
+the CPU seconds of the process and its finished worker processes, which other work on
+the machine disturbs far less). A thread in
 that process samples the resident memory of the process and everything it starts
 (Spark's JVM included) every 50 ms, so each stage has its own peak; the parent samples
 the whole run the same way. A stage that fails ends that run; the failure and its
@@ -46,7 +48,12 @@ from pathlib import Path
 import psutil
 
 root, people, engine = Path({root!r}), {people}, {engine!r}
-seconds, peak_mb, failed = {{}}, {{}}, None
+seconds, cpu_seconds, peak_mb, failed = {{}}, {{}}, {{}}, None
+
+def cpu():
+    # this process and its finished (waited-for) children: worker pools included
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 me = psutil.Process()
 high = [0]
 
@@ -72,7 +79,7 @@ def timed(stage, fn):
     if failed:
         return None
     high[0] = 0
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), cpu()
     try:
         out = fn()
     except Exception as exc:
@@ -81,6 +88,7 @@ def timed(stage, fn):
                    "after_seconds": round(time.perf_counter() - start, 1)}}
         return None
     seconds[stage] = round(time.perf_counter() - start, 2)
+    cpu_seconds[stage] = round(cpu() - start_cpu, 2)
     peak_mb[stage] = round(high[0] / 2**20)
     return out
 
@@ -114,7 +122,8 @@ with Workspace(root / "ws", engine=engine) as ws:
             counts["rows_" + table] = ws.count(table)
     if linked is not None:
         counts["link_pairs_scored"] = linked.pairs_scored
-print(json.dumps({{"seconds": seconds, "peak_mb": peak_mb, "failed": failed,
+print(json.dumps({{"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_mb": peak_mb,
+                  "failed": failed,
                   "counts": counts, "load_1min_end": round(os.getloadavg()[0], 1)}}))
 """
 
@@ -196,7 +205,11 @@ def main() -> None:
             done.append(m)
             rep: dict[str, Any] = m.reported
             secs, peaks = rep.get("seconds", {}), rep.get("peak_mb", {})
-            stages = ", ".join(f"{k} {v:.1f}s/{peaks.get(k, 0)}MB" for k, v in secs.items())
+            cpus = rep.get("cpu_seconds", {})
+            stages = ", ".join(
+                f"{k} {v:.1f}s ({cpus.get(k, 0):.0f} CPU s)/{peaks.get(k, 0)}MB"
+                for k, v in secs.items()
+            )
             fail = rep.get("failed")
             print(
                 f"{engine:6} {size:>9,} people: {m.seconds:7.1f}s, peak {m.peak_mb:7.0f} MB"
