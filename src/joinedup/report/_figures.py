@@ -124,34 +124,41 @@ def compute(ws: Workspace, filters: Filters | None = None) -> Figures:
     if filters.orgs:
         people = people.filter(people.org.isin(filters.orgs))
     is_contact = events.direction.isnull() | (events.direction == "in")
-    contacts = events.filter(is_contact)
 
     rec = eng.to_arrow(people.group_by("org").aggregate(n=people.count())).to_pylist()
     records_by_org = {r["org"]: int(r["n"]) for r in rec}
 
-    oc = eng.to_arrow(
-        contacts.group_by(["org", "channel"]).aggregate(n=contacts.count())
+    # One pass over the events gives every count below: contacts by organisation,
+    # channel and month, actions, and the period covered.
+    cells = events.mutate(
+        contact=is_contact, month=events.occurred_at.truncate("M").date().cast("string")
+    )
+    counted = eng.to_arrow(
+        cells.group_by(["org", "channel", "month", "contact"]).aggregate(
+            n=cells.count(), first=cells.occurred_at.min(), last=cells.occurred_at.max()
+        )
     ).to_pylist()
     by_org_channel: dict[str, dict[str, int]] = {}
-    for r in oc:
-        by_org_channel.setdefault(r["org"], {})[r["channel"] or "unknown"] = int(r["n"])
+    by_month: dict[str, dict[str, int]] = {}
+    actions = 0
+    for r in sorted(counted, key=lambda r: (r["org"], r["month"] or "")):
+        if not r["contact"]:
+            actions += int(r["n"])
+            continue
+        inner = by_org_channel.setdefault(r["org"], {})
+        channel = r["channel"] or "unknown"
+        inner[channel] = inner.get(channel, 0) + int(r["n"])
+        if r["month"] is not None:
+            months = by_month.setdefault(r["org"], {})
+            months[r["month"][:7]] = months.get(r["month"][:7], 0) + int(r["n"])
     by_org = {org: sum(ch.values()) for org, ch in by_org_channel.items()}
 
-    month = contacts.occurred_at.truncate("M").date().cast("string")
-    monthly = contacts.mutate(month=month)
-    mo = eng.to_arrow(monthly.group_by(["org", "month"]).aggregate(n=monthly.count())).to_pylist()
-    by_month: dict[str, dict[str, int]] = {}
-    for r in sorted(mo, key=lambda r: (r["org"], r["month"])):
-        by_month.setdefault(r["org"], {})[r["month"][:7]] = int(r["n"])
-
-    span = eng.to_arrow(
-        events.aggregate(first=events.occurred_at.min(), last=events.occurred_at.max())
-    ).to_pylist()[0]
+    firsts = [r["first"] for r in counted if r["first"] is not None]
     period = None
-    if span["first"] is not None:
-        period = (span["first"].date().isoformat(), span["last"].date().isoformat())
+    if firsts:
+        last = max(r["last"] for r in counted if r["last"] is not None)
+        period = (min(firsts).date().isoformat(), last.date().isoformat())
 
-    actions = eng.count(events.filter(~is_contact))
     q = eng.table("quarantine")
     qrows = eng.to_arrow(q.group_by(["source", "column_name"]).aggregate(n=q.count())).to_pylist()
     q_by_source: dict[str, dict[str, int]] = {}
