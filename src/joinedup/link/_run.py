@@ -126,7 +126,10 @@ def link(
         _train(linker, fields, columns, keyed, cfg, sum(p.rows for p in parties), bind)
         lap("train")
         step("scoring pairs")
-        pred = linker.inference.predict(threshold_match_probability=cfg.floor)
+        # The blocked pairs and the scores are sets (what follows sorts or groups them):
+        # writing them in any order spares DuckDB holding rows back to keep one.
+        with engine.unordered():
+            pred = linker.inference.predict(threshold_match_probability=cfg.floor)
         probs = (
             engine.to_arrow(engine.sql(f"SELECT match_probability FROM {pred.physical_name}"))
             .column(0)
