@@ -68,7 +68,12 @@ _log = os.open({log!r}, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
 os.dup2(_log, 1)
 os.dup2(_log, 2)
 def report(d):
-    d = {{**d, "load_1min": round(os.getloadavg()[0], 1)}}
+    import resource
+    # CPU seconds of this step and of the processes it waited for (pseudonymising's
+    # helpers): on a shared machine, the time the work itself took.
+    cpu = sum(getattr(resource.getrusage(w), f) for w in
+              (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) for f in ("ru_utime", "ru_stime"))
+    d = {{**d, "cpu_seconds": round(cpu, 1), "load_1min": round(os.getloadavg()[0], 1)}}
     _out.write(json.dumps(d) + "\\n")
     _out.flush()
 def _hook(kind, exc, tb):
