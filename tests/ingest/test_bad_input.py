@@ -272,6 +272,63 @@ def test_excel_numbers_where_text_was_expected(shared_ws: Workspace, tmp_path: P
     assert "'12345' does not match the pattern [0-9]{8}" in reason
 
 
+def test_excel_cells_are_read_as_text_and_no_column_is_lost(
+    shared_ws: Workspace, tmp_path: Path
+) -> None:
+    """Times come to the second (Excel keeps them as fractions of a day, float noise and
+    all); an empty string is empty; a blank or repeated header keeps its column; a sheet
+    that rolls over numbers its rows on from the first."""
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(tmp_path / "book.xlsx"))
+    stamp = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+    first, more = book.add_worksheet("Contacts"), book.add_worksheet("Contacts 2")
+    rows = [
+        (first, 1, "E1", 45658.5 + 0.5 / 86400, ["TEL", 77, "", "kept", "extra"]),
+        (first, 2, "E2", 45658.552777777775, ["FAX", "p2", "n"]),
+        (more, 1, "E3", 45658.99999999, ["WEB", "p3", "n", "n2"]),
+        (more, 2, "E4", "not a time", ["TEL", "p4", "n", "n2"]),
+    ]
+    for sheet in (first, more):
+        sheet.write_row(0, 0, ["id", "when", "ch", "who", "note", "note", ""])
+    for sheet, r, ref, when, rest in rows:
+        sheet.write_string(r, 0, ref)
+        if isinstance(when, float):
+            sheet.write_number(r, 1, when, stamp)
+        else:
+            sheet.write_string(r, 1, when)
+        sheet.write_row(r, 2, rest)
+    book.close()
+    fields = {
+        **EVENT_FIELDS,
+        "occurred_at": {"column": "when", "type": "timestamp", "format": "%Y-%m-%d %H:%M:%S"},
+        "note": {"column": "note_2"},
+    }
+    contract = write_contract(
+        tmp_path,
+        "book.xlsx",
+        format="excel",
+        source="xl-text",
+        org="xltext",
+        timezone="UTC",
+        events={"sheet": "Contacts", "fields": fields},
+    )
+    res = ingest.load(contract, shared_ws)
+    assert_nothing_lost(res, shared_ws)
+    loaded = {e["event_id"]: e for e in _events(shared_ws, "xl-text")}
+    assert set(loaded) == {"xltext:E1", "xltext:E3"}
+    e1, e3 = loaded["xltext:E1"], loaded["xltext:E3"]
+    assert (e1["local_person_ref"], e1["note"]) == ("77", "kept")
+    assert e1["occurred_at"].isoformat() == "2025-01-01T12:00:01+00:00"  # half a second up
+    assert e3["occurred_at"].isoformat() == "2025-01-02T00:00:00+00:00"
+    held = _quarantine(shared_ws, "xl-text")
+    assert sorted(held) == [2, 4]  # the second sheet's rows are rows 3 and 4
+    assert "unknown code FAX" in held[2]["reason"]
+    assert "'not a time' is not a date and time" in held[4]["reason"]
+    raw = json.loads(held[4]["raw"])
+    assert (raw["note"], raw["note_2"], raw["column7"]) == ("n", "n2", None)
+
+
 def test_formula_injection_is_escaped_on_the_way_out(shared_ws: Workspace, tmp_path: Path) -> None:
     evil = "=cmd|' /C calc'!A0"
     data = HEADER + f'1,yesterday,TEL,p1,"{evil}"\n2,2025-01-01 10:00,TEL,p1,"@SUM(1+1)"\n'.encode()

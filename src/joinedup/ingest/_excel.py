@@ -1,33 +1,45 @@
-"""Excel workbooks, read with calamine (a fast Rust reader) into Arrow text columns."""
+"""Excel workbooks, read with fastexcel (calamine, a Rust reader) straight into Arrow.
+
+Every cell is read as text, as a CSV field would be, so the contract decides what a
+value means and a value that is not what it expects is quarantined rather than guessed
+at. fastexcel writes a number without a fraction as an integer (``12345``, not
+``12345.0``: an identifier a spreadsheet turned into a number keeps its digits, and
+``zero_pad`` can restore its lost zeros) and a date or time as ``YYYY-MM-DD hh:mm:ss``,
+with milliseconds when there are any. No Python object is made per cell: a million-row
+sheet is one Arrow table.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from datetime import date, datetime, time, timedelta
+from collections.abc import Iterator
 from pathlib import Path
 
+import fastexcel
+import numpy as np
 import pyarrow as pa
-from python_calamine import CalamineWorkbook
+import pyarrow.compute as pc
 
 from joinedup.ingest._contract import ContractError
 
-
-def _text(v: object) -> str | None:
-    if v is None or v == "":
-        return None
-    if isinstance(v, datetime):
-        # Excel stores times as fractions of a day; round away the float noise.
-        v = (v + timedelta(microseconds=500_000)).replace(microsecond=0)
-        return v.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(v, date):
-        return datetime.combine(v, time()).strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v)
+#: A date and time with milliseconds, as fastexcel writes one whose serial number has a
+#: fraction of a second (Excel keeps times as fractions of a day, so float noise too).
+_MILLIS = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}$"
 
 
-def _sheets(book: CalamineWorkbook, sheet: str | None, path: Path) -> list[str]:
-    names: list[str] = list(book.sheet_names)
+def sheet_names(path: Path) -> list[str]:
+    """The workbook's sheets, in order."""
+    return list(_open(path).sheet_names)
+
+
+def _open(path: Path) -> fastexcel.ExcelReader:
+    try:
+        return fastexcel.read_excel(str(path))
+    except Exception as exc:  # fastexcel raises its own error types for a damaged file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ContractError(f"{path}: cannot be read as an Excel workbook: {first}") from exc
+
+
+def _sheets(names: list[str], sheet: str | None, path: Path) -> list[str]:
     if sheet is None:
         return names[:1]
     if sheet not in names:
@@ -37,40 +49,71 @@ def _sheets(book: CalamineWorkbook, sheet: str | None, path: Path) -> list[str]:
     return [sheet, *sorted(more, key=lambda n: int(n[len(sheet) + 1 :]))]
 
 
-def read_excel(path: Path, sheet: str | None, batch_rows: int = 200_000) -> Iterator[pa.Table]:
-    """A sheet (and its continuations) as Arrow tables of text, with ``_file`` and ``_row``."""
-    book = CalamineWorkbook.from_path(str(path))
+def column_names(cells: list[str | None]) -> list[str]:
+    """Column names from a header row (of a CSV file or a sheet): an empty one becomes
+    ``column<n>`` and a repeated one gets ``_2``, ``_3`` …, so no column is lost."""
+    names: list[str] = []
+    for i, cell in enumerate(cells, start=1):
+        base = (cell or "").strip() or f"column{i}"
+        name, n = base, 1
+        while name in names:
+            n += 1
+            name = f"{base}_{n}"
+        names.append(name)
+    return names
+
+
+def _text(values: pa.Array) -> pa.Array:
+    """A column of cells as text: an empty cell is NULL, a date and time is rounded to
+    the second (half a second up)."""
+    values = values.cast(pa.string())
+    if len(values) == 0:
+        return values
+    values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+    timed = pc.match_substring_regex(values, _MILLIS)
+    if not pc.any(timed).as_py():
+        return values
+    shown = pc.filter(values, timed)
+    seconds = pc.strptime(pc.utf8_slice_codeunits(shown, 0, 19), "%Y-%m-%d %H:%M:%S", "s")
+    up = pc.greater_equal(pc.utf8_slice_codeunits(shown, 20, 23), "500")
+    rounded = pc.if_else(up, pc.add(seconds, pa.scalar(1, pa.duration("s"))), seconds)
+    return pc.replace_with_mask(values, timed, pc.strftime(rounded, "%Y-%m-%d %H:%M:%S"))
+
+
+def read_excel(path: Path, sheet: str | None, limit: int | None = None) -> Iterator[pa.Table]:
+    """A sheet (and its continuations) as Arrow tables of text, one a sheet, with
+    ``_file`` and ``_row`` (the row's number among the data rows of all of them); with
+    ``limit``, the first ``limit`` rows of each sheet only."""
+    book = _open(path)
     header: list[str] | None = None
     row_no = 0
-    for name in _sheets(book, sheet, path):
-        rows = book.get_sheet_by_name(name).iter_rows()
-        first = next(rows, None)
-        if first is None:
+    for name in _sheets(list(book.sheet_names), sheet, path):
+        rows = book.load_sheet(
+            name, header_row=None, dtypes="string", n_rows=None if limit is None else limit + 1
+        ).to_arrow()
+        if rows.num_rows == 0:
             continue
-        this_header = [str(c) for c in first]
+        cells = [rows.column(i)[0].as_py() for i in range(rows.num_columns)]
+        names = column_names(cells)
+        # The sheets' headers must agree; a blank header cell at the end is not a column
+        # unless a sheet has values under it (missing columns are empty when combined).
+        while cells and not (cells[-1] or "").strip():
+            cells.pop()
         if header is None:
-            header = this_header
-        elif this_header != header:
+            header = names[: len(cells)]
+        elif names[: len(cells)] != header:
             raise ContractError(
-                f"{path}: sheet {name!r} has columns {this_header}, expected {header}"
+                f"{path}: sheet {name!r} has columns {names[: len(cells)]}, expected {header}"
             )
-        batch: list[Sequence[object]] = []
-        for r in rows:
-            batch.append(r)
-            if len(batch) >= batch_rows:
-                yield _to_arrow(header, batch, path, row_no)
-                row_no += len(batch)
-                batch = []
-        if batch:
-            yield _to_arrow(header, batch, path, row_no)
-            row_no += len(batch)
-
-
-def _to_arrow(header: list[str], rows: list[Sequence[object]], path: Path, first: int) -> pa.Table:
-    cols: dict[str, list[object]] = {
-        "_row": list(range(first + 1, first + len(rows) + 1)),
-        "_file": [str(path)] * len(rows),
-    }
-    for i, name in enumerate(header):
-        cols[name] = [_text(r[i]) if i < len(r) else None for r in rows]
-    return pa.table(cols)
+        n = rows.num_rows - 1
+        cols: dict[str, pa.Array] = {
+            "_row": pa.array(np.arange(row_no + 1, row_no + n + 1, dtype=np.int64)),
+            # One copy of the name, not one a row.
+            "_file": pa.DictionaryArray.from_arrays(
+                pa.array(np.zeros(n, dtype=np.int32)), pa.array([str(path)])
+            ),
+        }
+        for i, col in enumerate(names):
+            cols[col] = _text(rows.column(i).slice(1))
+        yield pa.table(cols)
+        row_no += n

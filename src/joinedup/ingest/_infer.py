@@ -187,7 +187,7 @@ def _text(v: object) -> str | None:
 
 def _samples(path: Path, fmt: str, encoding: str, delimiter: str) -> list[_Sample]:
     from joinedup.ingest import _formats
-    from joinedup.ingest._excel import read_excel
+    from joinedup.ingest._excel import read_excel, sheet_names
 
     if fmt == "csv":
         with path.open(encoding=encoding, errors="replace", newline="") as fh:
@@ -220,15 +220,13 @@ def _samples(path: Path, fmt: str, encoding: str, delimiter: str) -> list[_Sampl
                     cols.extend(k for k in obj if k not in cols)
         return [_Sample(cols, rows, {})]
     if fmt == "excel":
-        from python_calamine import CalamineWorkbook
-
-        names = CalamineWorkbook.from_path(str(path)).sheet_names
+        names = sheet_names(path)
         firsts = [
             n for n in names if not re.fullmatch(r".+ \d+", n) or n.rsplit(" ", 1)[0] not in names
         ]
         out = []
         for sheet in firsts:
-            part = next(iter(read_excel(path, sheet, batch_rows=SAMPLE_ROWS)), None)
+            part = next(iter(read_excel(path, sheet, limit=SAMPLE_ROWS)), None)
             if part is None:
                 continue
             cols = [c for c in part.column_names if c not in ("_file", "_row")]

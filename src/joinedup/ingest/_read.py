@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from joinedup.engine import Engine
 from joinedup.ingest._contract import Contract, ContractError, TableSpec
-from joinedup.ingest._excel import read_excel
+from joinedup.ingest._excel import column_names, read_excel
 from joinedup.ingest._sql import lit, q
 from joinedup.model import QUARANTINE
 
@@ -238,15 +238,7 @@ def header(path: Path, delimiter: str) -> list[str]:
             f"{path}: the header row is not UTF-8; set the contract's encoding "
             "(for example windows-1252)"
         )
-    names: list[str] = []
-    for i, raw in enumerate(first, start=1):
-        base = raw.strip() or f"column{i}"
-        name, n = base, 1
-        while name in names:
-            n += 1
-            name = f"{base}_{n}"
-        names.append(name)
-    return names
+    return column_names(list(first))
 
 
 def _is_utf8(encoding: str) -> bool:
