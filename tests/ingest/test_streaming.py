@@ -241,3 +241,29 @@ def test_a_restored_zero_is_not_taken_for_an_untouched_value(
     refs = ws.engine.to_arrow(ws.engine.sql("SELECT local_person_ref FROM events ORDER BY 1"))
     assert refs.column("local_person_ref").to_pylist() == ["012", "345"]
     assert 'trim(CAST(r."who" AS VARCHAR)' in _write_query(queries)
+
+
+def test_values_are_searched_for_nul_bytes_only_in_a_file_that_holds_one(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    checks: list[str] = []
+    real = ws.engine.stage
+
+    def spy(name: str, query: str, **options: Any) -> Any:
+        if name.startswith("_check_"):
+            checks.append(query)
+        return real(name, query, **options)
+
+    ws.engine.stage = spy  # type: ignore[method-assign]
+    (tmp_path / "a.csv").write_text(HEADER + "E1,2025-01-01 10:00,TEL,p1,fine\n", encoding="utf-8")
+    clean = ingest.load(write_contract(tmp_path, "a.csv", source="clean"), ws)
+    assert (clean.loaded, clean.quarantined) == (1, 0)
+    assert "chr(0)" not in checks[-1]
+    (tmp_path / "b.csv").write_bytes(
+        HEADER.encode() + b"E2,2025-01-01 10:00,TEL,p2,fine\nE3,2025-01-01 11:00,TEL,p3,n\x00te\n"
+    )
+    dirty = ingest.load(write_contract(tmp_path, "b.csv", source="dirty", org="other"), ws)
+    assert "chr(0)" in checks[-1]
+    assert_nothing_lost(dirty, ws)
+    assert (dirty.loaded, dirty.quarantined) == (1, 1)
+    assert "note: contains a NUL byte" in _quarantine(ws)[2]["reason"]

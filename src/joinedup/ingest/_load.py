@@ -430,7 +430,13 @@ _BITS = 31
 
 
 def _typing(
-    contract: Contract, table: str, spec: TableSpec, columns: list[str], today: date
+    contract: Contract,
+    table: str,
+    spec: TableSpec,
+    columns: list[str],
+    today: date,
+    *,
+    nul: bool = True,
 ) -> _Typing:
     schema = _TARGETS[table]
     key = _KEYS[table]
@@ -444,7 +450,7 @@ def _typing(
         elif col == "source":
             selects.append(f"{src} AS source")
         elif col in spec.fields:
-            typed, why = typed_sql(col, spec.fields[col], contract, today)
+            typed, why = typed_sql(col, spec.fields[col], contract, today, nul=nul)
             if col == key:
                 key_sql = typed
             if col == "event_id":
@@ -494,7 +500,9 @@ def _prepare(
     prep.unmapped = [c for c in raw.columns if c not in mapped]
     if not raw.parts:
         return prep
-    typing = _typing(contract, table, spec, raw.columns, today)
+    # Values are searched for NUL bytes unless every file was found to hold none.
+    nul = not all(p.nul_free for p in raw.parts)
+    typing = _typing(contract, table, spec, raw.columns, today, nul=nul)
     checked_tables = [f"_check_{table}_{i}" for i in range(len(raw.parts))]
     for part, name in zip(raw.parts, checked_tables, strict=True):
         check_part(engine, raw, part, name, typing.checks)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import mmap
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,6 +63,8 @@ class Part:
     #: rejected rows back into the count (None when the reader rejected none).
     base: int = 0
     gaps: str | None = None
+    #: A CSV file found to hold no NUL byte: no value of it can contain one.
+    nul_free: bool = False
 
     def scan(self, name: str, everything: list[str]) -> str:
         """SQL for the part's rows, with every column of ``everything`` (NULL where this
@@ -208,6 +211,19 @@ def sniff(path: Path, encoding: str = "utf-8") -> None:
         )
 
 
+def holds_nul(path: Path) -> bool:
+    """Whether a file holds a NUL byte anywhere.
+
+    A stray NUL byte is a row's problem (it is quarantined), but testing every value of
+    every row for one costs the checking scan more than searching the file's bytes once
+    (mapped, at memory speed: 0.3 CPU seconds for the 1.5 GB benchmark export).
+    """
+    if path.stat().st_size == 0:
+        return False
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        return mm.find(b"\0") >= 0
+
+
 def _utf8_copy(path: Path, encoding: str, folder: Path) -> Path:
     """A UTF-8 copy of a file in another encoding, streamed (DuckDB reads UTF-8 natively).
 
@@ -260,7 +276,14 @@ def _read_csv(contract: Contract, files: list[Path]) -> RawSource:
         cols = header(readable, contract.delimiter)
         raw.columns += [c for c in cols if c not in raw.columns]
         raw.parts.append(
-            Part(str(path), cols, path=path, readable=readable, delimiter=contract.delimiter)
+            Part(
+                str(path),
+                cols,
+                path=path,
+                readable=readable,
+                delimiter=contract.delimiter,
+                nul_free=not holds_nul(readable),
+            )
         )
     return raw
 

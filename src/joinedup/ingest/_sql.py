@@ -119,25 +119,29 @@ def parsed_sql(std: str, fs: FieldSpec) -> str | None:
     return f"TRY_CAST({src} AS DATE)"
 
 
-def typed_sql(std: str, fs: FieldSpec, contract: Contract, today: date) -> tuple[str, list[Reason]]:
+def typed_sql(
+    std: str, fs: FieldSpec, contract: Contract, today: date, *, nul: bool = True
+) -> tuple[str, list[Reason]]:
     """SQL for the typed value of standard field ``std``, and SQL for each reason it fails.
 
     The SQL refers to the field's text and parsed value by name (``text_name``,
     ``parsed_name``): inner queries compute them once per row, since the checks use
-    them several times and trimming and parsing are the costly parts.
+    them several times and trimming and parsing are the costly parts. ``nul=False``
+    leaves out the test for NUL bytes, for files known to hold none.
     """
     text = text_name(std)
     shown = f"{lit(std + ': ' + chr(39))} || {text} || {lit(chr(39))}"
     reasons: list[Reason] = []
     if fs.type == "string":
-        # Trimming keeps every NUL byte, so the value as exported is tested: the checking
-        # scan then trims only the fields other checks need.
-        reasons.append(
-            _why(
-                f"contains(CAST({source_name(std)} AS VARCHAR), chr(0))",
-                lit(f"{std}: contains a NUL byte (a corrupt export?)"),
+        if nul:
+            # Trimming keeps every NUL byte, so the value as exported is tested. A file
+            # found to hold none (see ``_read.holds_nul``) is not searched again here.
+            reasons.append(
+                _why(
+                    f"contains(CAST({source_name(std)} AS VARCHAR), chr(0))",
+                    lit(f"{std}: contains a NUL byte (a corrupt export?)"),
+                )
             )
-        )
         value = text
         if fs.pattern is not None:
             reasons.append(
