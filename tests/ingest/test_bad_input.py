@@ -329,6 +329,13 @@ def test_excel_cells_are_read_as_text_and_no_column_is_lost(
     assert (raw["note"], raw["note_2"], raw["column7"]) == ("n", "n2", None)
 
 
+def test_a_damaged_workbook_is_refused_with_a_reason(shared_ws: Workspace, tmp_path: Path) -> None:
+    (tmp_path / "cut.xlsx").write_bytes((DATA / "numeric_ids.xlsx").read_bytes()[:2000])
+    contract = write_contract(tmp_path, "cut.xlsx", format="excel", source="xl-cut", org="xlcut")
+    with pytest.raises(ContractError, match="cannot be read as an Excel workbook"):
+        ingest.load(contract, shared_ws)
+
+
 def test_formula_injection_is_escaped_on_the_way_out(shared_ws: Workspace, tmp_path: Path) -> None:
     evil = "=cmd|' /C calc'!A0"
     data = HEADER + f'1,yesterday,TEL,p1,"{evil}"\n2,2025-01-01 10:00,TEL,p1,"@SUM(1+1)"\n'.encode()

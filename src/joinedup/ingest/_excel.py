@@ -34,9 +34,12 @@ def sheet_names(path: Path) -> list[str]:
 def _open(path: Path) -> fastexcel.ExcelReader:
     try:
         return fastexcel.read_excel(str(path))
-    except Exception as exc:  # fastexcel raises its own error types for a damaged file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ContractError(f"{path}: cannot be read as an Excel workbook: {first}") from exc
+    except fastexcel.FastExcelError as exc:
+        raise ContractError(f"{path}: cannot be read as an Excel workbook: {_first(exc)}") from exc
+
+
+def _first(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _sheets(names: list[str], sheet: str | None, path: Path) -> list[str]:
@@ -88,9 +91,12 @@ def read_excel(path: Path, sheet: str | None, limit: int | None = None) -> Itera
     header: list[str] | None = None
     row_no = 0
     for name in _sheets(list(book.sheet_names), sheet, path):
-        rows = book.load_sheet(
-            name, header_row=None, dtypes="string", n_rows=None if limit is None else limit + 1
-        ).to_arrow()
+        try:
+            rows = book.load_sheet(
+                name, header_row=None, dtypes="string", n_rows=None if limit is None else limit + 1
+            ).to_arrow()
+        except fastexcel.FastExcelError as exc:
+            raise ContractError(f"{path}: sheet {name!r} cannot be read: {_first(exc)}") from exc
         if rows.num_rows == 0:
             continue
         cells = [rows.column(i)[0].as_py() for i in range(rows.num_columns)]
