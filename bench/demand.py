@@ -20,7 +20,8 @@ Run: ``.venv/bin/python bench/demand.py [--sizes 10000,100000,1000000]
 
 ``--workspace DIR`` instead times the pipeline's demand stage on a workspace the pipeline
 built (``bench/pipeline.py --keep``, or the demo): ``demand.classify`` with the shipped
-n-gram model and default settings, as ``joinedup demo`` calls it, in a child process
+n-gram model and default settings, as ``joinedup demo`` calls it (``--workers 2``: the
+notes read in two processes), in a child process
 whose peak memory (worker processes included) is measured. It replaces the workspace's
 ``demand`` table: pass a copy. ``--save-table FILE.parquet`` writes the table after, in
 event order, to compare one run's labels with another's row for row.
@@ -173,7 +174,7 @@ with Workspace({ws!r}) as ws:
     n = ws.engine.count(ws.engine.sql("SELECT 1 FROM events WHERE direction = 'in'"))
     start, cpu = time.perf_counter(), time.process_time()
     summary = demand.classify(ws, model=demand.load_model(embeddings=False),
-                              settings=demand.load_settings(None))
+                              settings=demand.load_settings(None), workers={workers})
     took, cpu = time.perf_counter() - start, time.process_time() - cpu
     children = os.times()
     if {table!r}:
@@ -188,13 +189,15 @@ print(json.dumps({{"contacts": n, "classify_seconds": round(took, 2),
 """
 
 
-def workspace(path: Path, table: Path | None) -> None:
+def workspace(path: Path, table: Path | None, workers: int) -> None:
     ws = path.resolve()
     if not (ws / "joinedup.duckdb").is_file():
         sys.exit(f"{ws} holds no joinedup.duckdb: give a workspace the pipeline built")
-    code = _WORKSPACE.format(ws=str(ws), table=str(table.resolve()) if table else "")
+    code = _WORKSPACE.format(
+        ws=str(ws), table=str(table.resolve()) if table else "", workers=workers
+    )
     load = os.getloadavg()
-    m = run_child("workspace-classify", 0, code)
+    m = run_child(f"workspace-classify-{workers}proc", 0, code)
     m.reported["load_average_before"] = [round(x, 1) for x in load]
     m.reported["load_average_1min_after"] = round(os.getloadavg()[0], 1)
     print(json.dumps(m.__dict__, indent=1), flush=True)
@@ -224,9 +227,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--workspace", type=Path, help="time demand.classify on this workspace")
     ap.add_argument("--save-table", type=Path, help="with --workspace: the demand table after")
+    ap.add_argument("--workers", type=int, default=1, help="with --workspace: note readers")
     args = ap.parse_args()
     if args.workspace:
-        workspace(args.workspace, args.save_table)
+        workspace(args.workspace, args.save_table, args.workers)
         return
     if args.accuracy:
         accuracy(args.people, args.seed)
