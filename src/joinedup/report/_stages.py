@@ -65,7 +65,7 @@ def demand(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
     for r in demand_counts(ws, fig):
         key = (r["org"], r["category"] or "unclassified", r["demand_type"] or "unclassified")
         summed[key] = summed.get(key, 0) + int(r["n"])
-    by_cat = [
+    by_cat: list[dict[str, Any]] = [
         {"org": o, "category": c, "demand_type": t, "n": n} for (o, c, t), n in summed.items()
     ]
     if not by_cat:
