@@ -12,17 +12,51 @@ free to change. Stages are modules with a few functions each::
         report.build(ws, "ws/report.html")
 """
 
-from joinedup import ingest, model, report, synth
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from joinedup._version import __version__
-from joinedup.demo import run_demo
 from joinedup.errors import (
     ContractError,
     EngineError,
     JoinedupError,
     WorkspaceError,
 )
-from joinedup.synth import SynthConfig
-from joinedup.workspace import Workspace
+
+if TYPE_CHECKING:
+    from joinedup import ingest, model, report, synth
+    from joinedup.demo import run_demo
+    from joinedup.synth import SynthConfig
+    from joinedup.workspace import Workspace
+
+#: Names imported on first use, so that a command pays only for the stages it runs
+#: (the report and demand stages bring scikit-learn, charts and more).
+_LAZY = {
+    "ingest": ("joinedup.ingest", None),
+    "model": ("joinedup.model", None),
+    "report": ("joinedup.report", None),
+    "synth": ("joinedup.synth", None),
+    "run_demo": ("joinedup.demo", "run_demo"),
+    "SynthConfig": ("joinedup.synth", "SynthConfig"),
+    "Workspace": ("joinedup.workspace", "Workspace"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'joinedup' has no attribute {name!r}")
+    module, attr = _LAZY[name]
+    found = importlib.import_module(module)
+    value = found if attr is None else getattr(found, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "ContractError",
