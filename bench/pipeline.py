@@ -109,8 +109,15 @@ with Workspace(root / "ws", engine=engine) as ws:
     loads = timed("ingest", lambda: [ingest.load(c, ws) for c in made.contracts])
     secret = secrets.token_bytes(32)
     orgs = sorted({{r.org for r in loads}}) if loads else []
+    # As the demo does: each organisation's encodings written to a file, linked from disk.
+    hub = root / "encodings"
+    hub.mkdir(exist_ok=True)
     encoded = timed(
-        "pseudonymise", lambda: [privacy.pseudonymise(ws, org=o, secret=secret) for o in orgs]
+        "pseudonymise",
+        lambda: [
+            privacy.pseudonymise(ws, org=o, secret=secret, out=hub / f"{{o}}.parquet").path
+            for o in orgs
+        ],
     )
     linked = timed("link", lambda: link.link(encoded, workspace=ws))
     timed("journeys", lambda: journeys.episodes(ws))

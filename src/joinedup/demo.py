@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,9 +81,17 @@ def run_demo(
         # encodings reach the linkage step. The secret lives for this run only.
         secret = secrets.token_bytes(32)
         orgs = sorted({r.org for r in loads})
-        encoded = [privacy.pseudonymise(ws, org=org, secret=secret) for org in orgs]
-        say("link")
-        stages["link"] = link.link(encoded, workspace=ws)
+        # Written to files and linked from them, as separate organisations would hand
+        # them over: the linkage engine reads them from disk within its memory limit.
+        with tempfile.TemporaryDirectory(prefix="encodings-", dir=ws.path) as hub:
+            encoded = [
+                privacy.pseudonymise(
+                    ws, org=org, secret=secret, out=Path(hub) / f"{org}.parquet"
+                ).path
+                for org in orgs
+            ]
+            say("link")
+            stages["link"] = link.link([p for p in encoded if p is not None], workspace=ws)
 
         say("journeys")
         stages["journeys"] = journeys.episodes(ws)
