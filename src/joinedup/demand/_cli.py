@@ -97,6 +97,14 @@ def classify_cmd(
     model: ModelOpt = None,
     embeddings: EmbeddingsOpt = None,
     settings: SettingsOpt = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processes reading the workspace's notes: one per core pays from a few "
+            "hundred thousand distinct notes.",
+        ),
+    ] = 1,
 ) -> None:
     """Label contacts as value or failure demand, with category and confidence.
 
@@ -136,6 +144,7 @@ def classify_cmd(
             model=m,
             settings=s,
             progress=lambda n, total: bar.update(task, completed=n, total=total),
+            workers=workers,
         )
         run.outputs["demand"] = summary.as_dict()
     console.print(_counts("category", summary.by_category))
