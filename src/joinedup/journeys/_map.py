@@ -22,6 +22,12 @@ def _label(by: str) -> str:
     raise JourneysError(f"unknown --by {by!r}: expected one of {', '.join(BY)}")
 
 
+def require_episodes(engine: Engine) -> None:
+    """Fail with the next step to take when the workspace has no episodes yet."""
+    if engine.count("episode_events") == 0:
+        raise JourneysError("the workspace has no episodes: run `joinedup journeys build` first")
+
+
 def stage_workspace_log(
     engine: Engine,
     *,
@@ -33,8 +39,7 @@ def stage_workspace_log(
     """Stage every episode's events as a log ``(case_id, activity, ts, ord)``: the case is
     the episode, the order is the episode's own (time, then event id). ``episodes``, SQL
     selecting episode ids, limits the log to those episodes."""
-    if engine.count("episode_events") == 0:
-        raise JourneysError("the workspace has no episodes: run `joinedup journeys build` first")
+    require_episodes(engine)
     where = []
     if service is not None:
         known = engine.count(engine.sql(f"SELECT 1 FROM episodes WHERE need_type = {lit(service)}"))

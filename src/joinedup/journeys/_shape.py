@@ -11,7 +11,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from joinedup.engine import Engine
-from joinedup.journeys._map import stage_workspace_log
+from joinedup.journeys._map import _label, require_episodes
 from joinedup.journeys._settings import ShapeSettings
 
 SHAPE_SCHEMA = pa.schema(
@@ -30,17 +30,43 @@ SHAPE_SCHEMA = pa.schema(
 )
 
 
+# A label's number is below 2^32 and a position (INTEGER) below 2^31, so a packed
+# contact fits a BIGINT.
+_PACK = 4_294_967_296
+
+
 def service_shapes(engine: Engine, settings: ShapeSettings) -> pa.Table:
     """One row per service (the episodes' need type) with its measures and shape."""
-    log = stage_workspace_log(engine, by="activity", contacts_only=True)
+    require_episodes(engine)
     s = settings
-    try:
-        table = engine.to_arrow(
-            engine.sql(
-                f"""
-                WITH traces AS (
-                    SELECT case_id, list(activity ORDER BY ts, ord) AS trace
-                    FROM {log} GROUP BY case_id
+    table = engine.to_arrow(
+        engine.sql(
+            f"""
+                -- Each episode's trace is its contacts' labels in the episode's own order
+                -- (time, then event id), which is the events' position. Each distinct
+                -- label is numbered, and each contact packed with its position into one
+                -- integer (position * 2^32 + code): sorting the episode's integers puts
+                -- the contacts in order, and the remainder gives back the codes. The same
+                -- variants as lists of labels, without an ordered aggregate or strings.
+                WITH labels AS (
+                    SELECT org, activity,
+                           dense_rank() OVER (ORDER BY {_label("activity")}) AS code
+                    FROM (
+                        SELECT DISTINCT e.org, coalesce(e.activity, '(none)') AS activity
+                        FROM events e WHERE coalesce(e.direction, 'in') = 'in'
+                    ) e
+                ),
+                traces AS (
+                    SELECT ee.episode_id AS case_id, list_transform(
+                               list_sort(list(CAST(ee.position AS BIGINT) * {_PACK} + l.code)),
+                               x -> x % {_PACK}
+                           ) AS trace
+                    FROM episode_events ee
+                    JOIN events e ON e.event_id = ee.event_id
+                    JOIN labels l
+                      ON l.org = e.org AND l.activity = coalesce(e.activity, '(none)')
+                    WHERE coalesce(e.direction, 'in') = 'in'
+                    GROUP BY ee.episode_id
                 ),
                 per_variant AS (
                     -- an episode with no contact (only the organisation's own actions)
@@ -107,8 +133,6 @@ def service_shapes(engine: Engine, settings: ShapeSettings) -> pa.Table:
                 JOIN users u ON u.service = r.service
                 ORDER BY r.episodes DESC, r.service
                 """
-            )
         )
-    finally:
-        engine.drop_temp(log)
+    )
     return table.cast(SHAPE_SCHEMA)
