@@ -121,7 +121,7 @@ with Workspace(root / "ws", engine=engine) as ws:
     )
     linked = timed("link", lambda: link.link(encoded, workspace=ws))
     timed("journeys", lambda: journeys.episodes(ws))
-    timed("demand", lambda: demand.classify(ws))
+    timed("demand", lambda: demand.classify(ws, workers=2))  # this child is spawn-safe
     timed("value", lambda: value.ledger(ws))
     timed("report", lambda: report.build(ws, root / "ws" / "report.html"))
     for table in ("events", "people", "links", "episodes", "demand"):
