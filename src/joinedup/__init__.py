@@ -14,9 +14,9 @@ free to change. Stages are modules with a few functions each::
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from joinedup._lazy import lazy
 from joinedup._version import __version__
 from joinedup.errors import (
     ContractError,
@@ -44,19 +44,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'joinedup' has no attribute {name!r}")
-    module, attr = _LAZY[name]
-    found = importlib.import_module(module)
-    value = found if attr is None else getattr(found, attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
-
+__getattr__, __dir__ = lazy(__name__, _LAZY, globals())
 
 __all__ = [
     "ContractError",
