@@ -79,9 +79,10 @@ def classify(
     rules = stage_rules(eng, s)
 
     # Each distinct note once: a null note reads as an empty one (both clean to "").
+    # Numbered in text order (Spark numbers rows only over an ordered window).
     eng.stage(
         "_demand_notes",
-        "SELECT CAST(row_number() OVER () AS BIGINT) AS note_id, note FROM "
+        "SELECT CAST(row_number() OVER (ORDER BY note) AS BIGINT) AS note_id, note FROM "
         "(SELECT DISTINCT coalesce(note, '') AS note FROM events WHERE direction = 'in') d",
     )
     total = eng.count("_demand_notes")
