@@ -192,6 +192,21 @@ def test_link_with_splinks_spark_backend(reference: Reference, spark_ws: Workspa
     assert_same_rows(links, duck, ignore=("person_id",), what="links")
 
 
+def test_link_reads_encoded_files_on_spark(
+    reference: Reference, spark_ws: Workspace, tmp_path: Path
+) -> None:
+    """The organisations' encodings handed over as files (as `joinedup link` and the demo
+    take them) are read by the engine itself: the same people as DuckDB's."""
+    _seed(spark_ws, {"people": reference.before["link"]["people"]})
+    files = [
+        privacy.pseudonymise(spark_ws, org=o, secret=SECRET, out=tmp_path / f"{o}.parquet").path
+        for o in ORGS
+    ]
+    got = link.link([f for f in files if f is not None], workspace=spark_ws)
+    assert got.pairs_scored == reference.returned["link"].pairs_scored
+    assert _people(spark_ws.read("links")) == _people(reference.after["link"]["links"])
+
+
 def test_journeys_episodes(reference: Reference, spark_ws: Workspace) -> None:
     _seed(spark_ws, reference.before["journeys"])
     journeys.episodes(spark_ws)
