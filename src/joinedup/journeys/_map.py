@@ -22,6 +22,20 @@ def _label(by: str) -> str:
     raise JourneysError(f"unknown --by {by!r}: expected one of {', '.join(BY)}")
 
 
+def numbered_labels(where: str = "TRUE") -> str:
+    """SQL selecting each distinct ``(org, activity)`` of the events (as ``e``) that
+    ``where`` keeps, with its activity-level label (as :func:`stage_workspace_log` labels
+    an event) and ``code``: the labels numbered from 0 in text order, so two pairs that
+    make the same text share a code. Join events to it on ``org`` and on ``activity`` with
+    ``IS NOT DISTINCT FROM`` (an activity may be missing)."""
+    return (
+        "SELECT org, activity, label, "
+        "CAST(dense_rank() OVER (ORDER BY label) - 1 AS INTEGER) AS code FROM ("
+        f"SELECT DISTINCT e.org, e.activity, {_label('activity')} AS label "
+        f"FROM events e WHERE {where}) AS a"
+    )
+
+
 def require_episodes(engine: Engine) -> None:
     """Fail with the next step to take when the workspace has no episodes yet."""
     if engine.count("episode_events") == 0:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from joinedup.engine import Engine
-from joinedup.journeys._map import _label, require_episodes
+from joinedup.journeys._map import numbered_labels, require_episodes
 from joinedup.journeys._settings import ShapeSettings
 
 SHAPE_SCHEMA = pa.schema(
@@ -30,6 +30,7 @@ SHAPE_SCHEMA = pa.schema(
 )
 
 
+_CONTACT = "coalesce(e.direction, 'in') = 'in'"
 # A label's number is below 2^32 and a position (INTEGER) below 2^31, so a packed
 # contact fits a BIGINT.
 _PACK = 4_294_967_296
@@ -48,14 +49,7 @@ def service_shapes(engine: Engine, settings: ShapeSettings) -> pa.Table:
                 -- integer (position * 2^32 + code): sorting the episode's integers puts
                 -- the contacts in order, and the remainder gives back the codes. The same
                 -- variants as lists of labels, without an ordered aggregate or strings.
-                WITH labels AS (
-                    SELECT org, activity,
-                           dense_rank() OVER (ORDER BY {_label("activity")}) AS code
-                    FROM (
-                        SELECT DISTINCT e.org, coalesce(e.activity, '(none)') AS activity
-                        FROM events e WHERE coalesce(e.direction, 'in') = 'in'
-                    ) e
-                ),
+                WITH labels AS ({numbered_labels(_CONTACT)}),
                 traces AS (
                     SELECT ee.episode_id AS case_id, list_transform(
                                list_sort(list(CAST(ee.position AS BIGINT) * {_PACK} + l.code)),
@@ -64,8 +58,8 @@ def service_shapes(engine: Engine, settings: ShapeSettings) -> pa.Table:
                     FROM episode_events ee
                     JOIN events e ON e.event_id = ee.event_id
                     JOIN labels l
-                      ON l.org = e.org AND l.activity = coalesce(e.activity, '(none)')
-                    WHERE coalesce(e.direction, 'in') = 'in'
+                      ON l.org = e.org AND l.activity IS NOT DISTINCT FROM e.activity
+                    WHERE {_CONTACT}
                     GROUP BY ee.episode_id
                 ),
                 per_variant AS (

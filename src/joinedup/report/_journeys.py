@@ -239,15 +239,11 @@ def _maps_in_memory(ws: Workspace, episodes: str | None) -> tuple[ProcessMap, Pr
     import pyarrow as pa
 
     from joinedup.journeys._dfg import map_of
+    from joinedup.journeys._map import numbered_labels
     from joinedup.journeys._ordered import Ordered, order
 
     # Labels as journeys.process_map makes them, numbered in label order.
-    ws.engine.stage(
-        _LABELS,
-        "SELECT org, activity, label, CAST(dense_rank() OVER (ORDER BY label) - 1 AS INTEGER) "
-        "AS code FROM (SELECT DISTINCT org, activity, org || ': ' || "
-        "coalesce(activity, '(none)') AS label FROM events) AS a",
-    )
+    ws.engine.stage(_LABELS, numbered_labels())
     labels = ws.engine.to_arrow(
         ws.engine.sql(f"SELECT DISTINCT code, label, org FROM {_LABELS} ORDER BY code")
     )
