@@ -22,12 +22,9 @@ from joinedup._options import AgreementOpt, WhoOpt, WorkspaceOpt
 from joinedup.errors import JoinedupError
 from joinedup.governance import (
     MARKER,
-    AccessDenied,
     AuditLog,
     OutputRules,
-    User,
-    acting_user,
-    can,
+    control_off_by,
     disclose,
     load_agreement,
     write_disclosed,
@@ -119,19 +116,14 @@ class _Outputs:
         self.audit = AuditLog(workspace) if workspace is not None else None
         # With control on, the name is only recorded (as by every other command); it
         # must be a user allowed to turn control off only to do that.
-        self.who: str | User | None = who
+        self.who: str | None = who
         if not self.enabled:
             if workspace is None or self.audit is None:
                 raise journeys.JourneysError(
                     "--no-disclosure-control needs --workspace: the workspace whose audit "
                     "log records it"
                 )
-            self.who = acting_user(workspace, who)
-            if isinstance(self.who, User) and not can(self.who, "no_disclosure_control"):
-                raise AccessDenied(
-                    f"{self.who.username} ({self.who.role.value}) may not turn disclosure "
-                    "control off: only an administrator, inside the secure setting"
-                )
+            self.who = control_off_by(workspace, who)
 
     @property
     def threshold(self) -> int:
