@@ -11,7 +11,7 @@ For each size one seeded log is generated (a Parquet file: case, activity, ts; r
 time order, so cases are interleaved; many equal timestamps, revisits and one-event
 cases), then each measured step runs in its own process, which reports its own peak
 memory (ru_maxrss of the process itself), wall and CPU seconds (all threads) and the
-load average around it. Four processes a size:
+load average around it. Five processes a size:
 
 - ``pm4py`` (AGPL, benchmark-only) gets the log as a pandas frame already sorted by case,
   time and file order, as its variants need; that read and sort (``prepare``) is timed
@@ -19,19 +19,21 @@ load average around it. Four processes a size:
   ``get_variants``, each twice: a first call in the fresh process, then again.
 - ``joinedup-frame``: joinedup's public call, ``journeys.discover_log``, on that same
   frame, graph (``variants=False``) and variants (``graph=False``) apart, each twice:
-  like for like. ``import joinedup.journeys`` does not load the compiler (Numba), so the
-  first call in the process pays for importing and starting it and for loading the
-  compiled loops. It runs twice, with Numba's cache in a new, empty folder
-  (``NUMBA_CACHE_DIR``): first **cold** (nothing compiled yet, as on the first run after
-  installing: the first call compiles the loops it needs), then **warm** (the loops the
-  cold run compiled are read from the cache, as on every later run). The comparison
-  with pm4py is the warm run; the cold one is reported beside it.
+  like for like. ``import joinedup.journeys`` does not load the compiled loops, so the
+  first call in the process pays for loading them: the C library built with the package
+  (a few milliseconds). This is the comparison with pm4py.
+- ``joinedup-frame-numba``: the same, on the fallback for a package installed without a
+  C compiler (``JOINEDUP_NATIVE=0``): the same loops compiled by Numba, whose first call
+  pays for importing and starting Numba and loading the loops from its cache. It runs
+  twice, with Numba's cache in a new, empty folder (``NUMBA_CACHE_DIR``): first **cold**
+  (nothing compiled yet: the first call compiles the loops it needs), then **warm** (the
+  loops the cold run compiled are read from the cache, as on every later run).
 - ``joinedup-file``: ``journeys.discover_log`` on the Parquet file, graph and variants in
   one call (what ``joinedup journeys dfg LOG --variants V`` runs): read, order, both.
 - ``joinedup`` (staged): the log read into DuckDB (``stage``, timed apart), then read back,
   coded, ordered and mined, as a workspace's map is; variants reuse the ordered events.
 
-Identical results are asserted for all three joinedup runs against pm4py: counts,
+Identical results are asserted for every joinedup run against pm4py: counts,
 start/end activities and variants equal, durations equal to 1e-9. Results go to
 bench/results/journeys.json.
 """
@@ -191,7 +193,8 @@ def prepare(log):
 """
 
 # joinedup's public call on that same frame, graph and variants apart as pm4py's are,
-# each twice: the first call in a fresh process also loads the compiled kernels.
+# each twice: the first call in a fresh process also loads the compiled kernels (C, or
+# Numba's with JOINEDUP_NATIVE=0).
 FRAME = """
 import json, os, resource, time
 import pyarrow as pa, pyarrow.parquet as pq
@@ -219,8 +222,10 @@ pq.write_table(variants.variants.select(["variant", "cases"]), {out!r} + "/frame
 json.dump({{"starts": {{r["activity"]: r["cases"] for r in graph.starts.to_pylist()}},
            "ends": {{r["activity"]: r["cases"] for r in graph.ends.to_pylist()}}}},
           open({out!r} + "/frame_ends.json", "w"))
+from joinedup.journeys import _kernels
 print(json.dumps({{**{{k: round(v, 3) for k, v in times.items()}},
                   "prepare_seconds": round(prep_s, 3), "prepare_cpu": round(prep_c, 3),
+                  "kernels": _kernels.BACKEND,
                   "load": load, "events": graph.events, "cases": graph.cases,
                   "variants": variants.variants.num_rows,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
@@ -302,17 +307,18 @@ os.write(result_fd, (json.dumps({{
 
 
 @contextlib.contextmanager
-def _numba_cache(folder: str) -> Iterator[None]:
-    """Children started in this block keep Numba's compiled loops in ``folder``."""
-    held = os.environ.get("NUMBA_CACHE_DIR")
-    os.environ["NUMBA_CACHE_DIR"] = folder
+def _environment(**values: str) -> Iterator[None]:
+    """Children started in this block get these environment variables."""
+    held = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if held is None:
-            del os.environ["NUMBA_CACHE_DIR"]
-        else:
-            os.environ["NUMBA_CACHE_DIR"] = held
+        for k, v in held.items():
+            if v is None:
+                del os.environ[k]
+            else:
+                os.environ[k] = v
 
 
 def _total(reported: dict[str, object], read: str) -> float:
@@ -324,6 +330,7 @@ def _report(
     staged: dict[str, Any],
     pm: dict[str, Any],
     frame: dict[str, Any],
+    numba: dict[str, Any],
     cold: dict[str, Any],
     file: dict[str, Any],
     pm_mb: float,
@@ -340,16 +347,23 @@ def _report(
         return f"{pm[cpu] / frame[cpu]:.1f}x CPU, {pm[wall] / frame[wall]:.1f}x wall"
 
     pad = " " * 22
+
+    def first(d: dict[str, Any]) -> str:
+        return (
+            f"DFG+durations {both(d, 'dfg')} s, variants {both(d, 'variants')} s: "
+            f"{pm['dfg_cpu'] / d['dfg_cpu']:.1f}x and "
+            f"{pm['variants_cpu'] / d['variants_cpu']:.1f}x CPU"
+        )
+
     print(
-        f"{pad}cold cache (the loops compiled in the first calls): DFG+durations "
-        f"{both(cold, 'dfg')} s, variants {both(cold, 'variants')} s: "
-        f"{pm['dfg_cpu'] / cold['dfg_cpu']:.1f}x and "
-        f"{pm['variants_cpu'] / cold['variants_cpu']:.1f}x CPU; warm cache below",
+        f"{pad}Numba fallback (JOINEDUP_NATIVE=0), first calls: cold cache (the loops "
+        f"compiled) {first(cold)}; warm cache {first(numba)}",
         flush=True,
     )
     for again, label in (("", "first calls"), ("_again", "second calls")):
         print(
-            f"{pad}same frame, {label}: DFG+durations pm4py {both(pm, 'dfg', again)} s, "
+            f"{pad}same frame ({frame['kernels']} kernels), {label}: DFG+durations pm4py "
+            f"{both(pm, 'dfg', again)} s, "
             f"joinedup {both(frame, 'dfg', again)} s: {ratio('dfg', again)}; variants pm4py "
             f"{both(pm, 'variants', again)} s, joinedup {both(frame, 'variants', again)} s: "
             f"{ratio('variants', again)}",
@@ -507,19 +521,22 @@ def main(args: list[str]) -> None:
             frame = FRAME.format(log=str(log), out=tmp, prepare=PREPARE)
             with (
                 tempfile.TemporaryDirectory(prefix="joinedup-numba-", dir=tmp) as cache,
-                _numba_cache(cache),
+                _environment(NUMBA_CACHE_DIR=cache, JOINEDUP_NATIVE="0"),
             ):
-                cold = run_child("joinedup-frame-cold-cache", n, frame)
+                cold = run_child("joinedup-frame-numba-cold-cache", n, frame)
                 _same(out, "frame")
-                f = run_child("joinedup-frame", n, frame)
+                numba = run_child("joinedup-frame-numba", n, frame)
+                _same(out, "frame")
+            f = run_child("joinedup-frame", n, frame)
             w = run_child("joinedup-file", n, FILE.format(log=str(log), out=tmp))
-            measures += [p, cold, f, w]
+            measures += [p, cold, numba, f, w]
             for ours in ("joinedup", "frame", "file"):
                 _same(out, ours)
             _report(
                 r,
                 p.reported,
                 f.reported,
+                numba.reported,
                 cold.reported,
                 w.reported,
                 p.peak_mb,

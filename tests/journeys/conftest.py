@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from joinedup import journeys
-from joinedup.journeys import EpisodeSettings
+from joinedup.journeys import EpisodeSettings, _jit, _kernels, _native
 from joinedup.synth import SynthResult
 from joinedup.workspace import Workspace
 
@@ -27,6 +28,32 @@ SYNTH_ORG_NAMES = {
     "health": ["GP surgery"],
 }
 SYNTH_SETTINGS = EpisodeSettings(org_names=SYNTH_ORG_NAMES)
+
+#: The loops ``_kernels`` hands out, each built twice: in C (``_native``) and by Numba.
+KERNELS = (
+    "string_runs",
+    "times_ordered",
+    "order_by_case",
+    "directly_follows",
+    "variant_groups",
+    "gather_cases",
+    "sequence_keys",
+    "settle_ties",
+    "text_codes",
+)
+
+
+@pytest.fixture(scope="module", params=["native", "numba"])
+def kernels(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run a module's tests on the C kernels, then again on the Numba ones (the fallback
+    where the package was installed without a C compiler)."""
+    if request.param == "native" and _native.library() is None:
+        pytest.skip("the C kernels were not built (see test_native.py)")
+    build = _native if request.param == "native" else _jit
+    with pytest.MonkeyPatch.context() as patch:
+        for name in KERNELS:
+            patch.setattr(_kernels, name, getattr(build, name))
+        yield request.param
 
 
 def write_true_links(ws: Workspace, truth_dir: Path) -> None:

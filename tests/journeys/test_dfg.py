@@ -25,6 +25,9 @@ from joinedup.journeys._xes import read_xes, write_xes
 from joinedup.workspace import Workspace
 from tests.journeys.conftest import assert_same_as_pm4py, pm4py_reference
 
+# Every test here runs on the C kernels and again on the Numba ones.
+pytestmark = pytest.mark.usefixtures("kernels")
+
 # Copies of ../shared/data/real-logs, kept with the tests so CI has them (see the
 # README there for their sources and the citations they require).
 REAL = Path(__file__).resolve().parents[1] / "data" / "real-logs"

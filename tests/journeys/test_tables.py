@@ -3,9 +3,6 @@ whatever order their rows come, and the same figures as the engine's SQL."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,8 +17,11 @@ from hypothesis import strategies as st
 
 from joinedup import journeys
 from joinedup.engine import connect
-from joinedup.journeys import JourneysError, _dfg, _kernels, _ordered
+from joinedup.journeys import JourneysError, _dfg, _jit, _kernels, _native, _ordered
 from tests.journeys.conftest import assert_same_as_pm4py, pm4py_reference
+
+# Every test here runs on the C kernels and again on the Numba ones.
+pytestmark = pytest.mark.usefixtures("kernels")
 
 T0 = datetime(2025, 3, 1, 8, tzinfo=UTC)
 COLS = {"case_col": "case", "activity_col": "activity", "time_col": "ts"}
@@ -255,9 +255,9 @@ def test_long_cases_and_many_activities_agree_with_the_engine(seed: int, many: b
     values=st.lists(st.one_of(st.integers(0, 5), st.integers(0, 2**62)), min_size=1, max_size=400),
     q=st.sampled_from([0.5, 0.95, 0.0, 1.0, 0.3]),
 )
-def test_quantiles_without_sorting_equal_numpy(values: list[int], q: float) -> None:
+def test_quantiles_without_sorting_equal_numpy(kernels: str, values: list[int], q: float) -> None:
     run = np.array(values, np.int64)
-    got = _kernels._quantile(
+    got = (_native if kernels == "native" else _jit)._quantile(
         run.copy(), q, int(run.min()), int(run.max()), np.empty(len(run), np.int64)
     )
     assert got == pytest.approx(np.percentile(run.astype(np.float64), q * 100), rel=1e-12)
@@ -281,28 +281,3 @@ def test_variant_order_follows_the_joined_names() -> None:
         assert got == sorted(got, key=lambda v: v.encode())
     frame = pd.DataFrame({"case": ["a"], "activity": ["A"], "ts": [pd.Timestamp(T0)]})
     assert journeys.discover_log(frame, **COLS).variants.column("variant").to_pylist() == ["A"]
-
-
-def test_kernels_find_a_cache_folder_when_none_of_numbas_can_be_written(tmp_path: Path) -> None:
-    # A folder beneath a plain file can never be made: neither Numba's folder beside the
-    # source nor the user's cache is writable, so the kernels go to the temporary folder.
-    blocked = tmp_path / "a-file"
-    blocked.write_text("")
-    unwritable = [blocked / "__pycache__", blocked / "cache"]
-    fallback = _kernels.cache_dir(unwritable)
-    assert fallback is not None and fallback.parent == Path(tempfile.gettempdir())
-    assert _kernels.cache_dir([*unwritable, tmp_path / "cache"]) is None
-    assert (tmp_path / "cache").is_dir()
-
-
-def test_importing_journeys_leaves_the_compiler_for_the_first_mining() -> None:
-    kernels = "'joinedup.journeys._kernels' in sys.modules"
-    code = (
-        f"import sys, joinedup.journeys; print({kernels}); "
-        "import pyarrow as pa; from datetime import datetime; "
-        "joinedup.journeys.discover_log(pa.table({'c': ['a'], 'a': ['x'], "
-        "'t': [datetime(2025, 1, 1)]}), case_col='c', activity_col='a', time_col='t'); "
-        f"print({kernels})"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "True"]
