@@ -164,9 +164,11 @@ def _compiler_found() -> bool:
 
 @pytest.mark.skipif(not _compiler_found(), reason="no C compiler: the Numba kernels serve")
 def test_the_library_is_built_and_chosen_where_there_is_a_compiler() -> None:
-    # make install compiles it (hatch_build.py); after editing _ckernels.c, run
-    # `python src/joinedup/journeys/_cbuild.py` (a stale library is not loaded)
-    assert _native.library() is not None
+    # make install compiles it (hatch_build.py); a stale library (the C source edited
+    # since) is not loaded, nor is one missing from a new checkout or git worktree
+    assert _native.library() is not None, (
+        "the C kernels are missing or stale: run `python src/joinedup/journeys/_cbuild.py`"
+    )
     if os.environ.get("JOINEDUP_NATIVE") != "0":
         assert _kernels.BACKEND == "native"
 

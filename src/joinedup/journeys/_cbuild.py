@@ -2,8 +2,8 @@
 
 Run by the package build (``hatch_build.py`` at the repository root loads this file by
 its path, so it uses the standard library alone), or by hand after editing the C source:
-``python src/joinedup/journeys/_cbuild.py``. The system's C compiler is used: ``$CC``,
-else the one Python was built with, else ``cc``.
+``python src/joinedup/journeys/_cbuild.py``. The system's C compiler is used (see
+``compiler``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -35,9 +36,15 @@ def source_hash(source: bytes) -> str:
 
 
 def compiler() -> list[str]:
-    """The C compiler's command: ``$CC``, else Python's own, else ``cc``."""
-    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
-    return shlex.split(str(cc))
+    """The C compiler's command: ``$CC`` when set, else the first found of the one Python
+    was built with (its path may be the build machine's), ``cc``, ``gcc`` and ``clang``."""
+    if os.environ.get("CC"):
+        return shlex.split(os.environ["CC"])
+    pythons = shlex.split(str(sysconfig.get_config_var("CC") or ""))
+    for command in (pythons, ["cc"], ["gcc"], ["clang"]):
+        if command and shutil.which(command[0]):
+            return command
+    return ["cc"]
 
 
 def build(folder: Path, cc: list[str] | None = None) -> Path:
