@@ -22,7 +22,7 @@ import os
 import random
 import sys
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
@@ -38,13 +38,8 @@ from joinedup.synth._config import ORGS, IdentityErrorRates, SynthConfig
 from joinedup.synth._exports import CHANNEL_CODES, DIRECTION_CODES, FILES, open_exports
 from joinedup.synth._identity import Identity, make_identity
 from joinedup.synth._journeys import (
-    E_CAUSED_BY,
-    E_DIRECTION,
-    EVENT_FIELDS,
-    STAFFED,
     Groups,
     JourneySimulator,
-    SimEvent,
     draw_groups,
     multiplier,
 )
@@ -55,7 +50,6 @@ __all__ = ["IdentityErrorRates", "SynthConfig", "SynthResult", "generate"]
 
 #: Which identifier each organisation holds.
 _HOLDS = {"benefits": "nino", "tax": "nino", "council": "none", "health": "nhs"}
-_FAILURE_CATEGORIES = {"chase", "error", "clarify", "repeat", "misrouted", "duplicate", "complaint"}
 
 _TRUTH_PEOPLE = pa.schema(
     [
@@ -185,24 +179,18 @@ def _calibrate(cfg_json: str) -> tuple[float, float]:
     group multiplier, measured on a small fixed calibration population."""
     cfg = SynthConfig.model_validate_json(cfg_json)
     rng = random.Random(7_000_001)
-    probe = JourneySimulator(cfg, fail_p=0.5, mean_multiplier=1.0, notes=False)
     # Probe with every need failing half the time, whatever the group.
-    probe_cfg = cfg.model_copy(update={"failure_multipliers": {}})
-    probe.cfg = probe_cfg
-    mults: list[float] = []
-    value = failure = 0
+    probe = JourneySimulator(
+        cfg.model_copy(update={"failure_multipliers": {}}), fail_p=0.5, mean_multiplier=1.0
+    )
+    people = []
     for i in range(3000):
         who = make_identity(rng, f"CAL{i}", cfg.start)
-        groups = draw_groups(rng, who, cfg)
-        mults.append(multiplier(groups, cfg))
-        events: list[SimEvent] = []
-        probe.person(rng, who, groups, 0, events)
-        for e in events:
-            if e[E_DIRECTION] == "in":
-                if e[E_CAUSED_BY] is None:
-                    value += 1
-                else:
-                    failure += 1
+        people.append((who, draw_groups(rng, who, cfg)))
+    mults = [multiplier(g, cfg) for _, g in people]
+    events = probe.simulate(7_000_001, people)
+    failure = int(events.failure_demand.sum())
+    value = int(events.inbound.sum()) - failure
     v = value / max(probe.needs, 1)
     f = failure / max(probe.failure_incidents, 1)
     s = cfg.failure_share
@@ -295,17 +283,19 @@ def _simulate(chunk_no: int, first: int, last: int) -> _Batch:
     # A generator per batch, seeded from (seed, batch), keeps runs reproducible.
     rng = random.Random(f"{cfg.seed}:{chunk_no}")
     identities: list[tuple[Identity, Groups]] = []
-    events: list[SimEvent] = []
     for i in range(first, last):
         who = make_identity(rng, f"P{i + 1:08d}", cfg.start)
-        groups = draw_groups(rng, who, cfg)
-        identities.append((who, groups))
-        sim.person(rng, who, groups, i - first, events)
+        identities.append((who, draw_groups(rng, who, cfg)))
     people = _truth_people(identities)
-    # Clock times for the whole batch at once, from a generator seeded by the batch's.
-    table = _event_table(
-        events, people["person_id"], sim, np.random.default_rng(rng.getrandbits(64))
+    # The journeys, their notes and their clock times each from a generator of their
+    # own, seeded from the batch's.
+    events = sim.simulate(rng.getrandbits(32), identities)
+    notes = events.notes(
+        np.random.default_rng(rng.getrandbits(64)), random.Random(rng.getrandbits(64))
     )
+    clock = np.random.default_rng(rng.getrandbits(64))
+    utc, local = sim.times(events.days, events.staffed, clock)
+    table = events.table(people["person_id"].combine_chunks(), notes, utc, local)
     # Each organisation's events in time order; the sort is stable, so events at the
     # same minute keep the order they were simulated in.
     org = pc.index_in(table["org"], value_set=pa.array(ORGS)).to_numpy()
@@ -337,9 +327,7 @@ def _simulate(chunk_no: int, first: int, last: int) -> _Batch:
         tables[o] = pa.Table.from_arrays(
             slots + [t[c] for c in _SIM_EVENTS.names[2:]], schema=_SIM_EVENTS
         )
-    inbound = pc.equal(table["direction"], "in")
-    contacts = pc.sum(inbound).as_py() or 0
-    failures = pc.sum(pc.and_(inbound, pc.is_valid(table["caused_by"]))).as_py() or 0
+    contacts, failures = int(events.inbound.sum()), int(events.failure_demand.sum())
     return _Batch(last, people, records, tables, cases, contacts, failures)
 
 
@@ -384,54 +372,6 @@ _SIM_EVENTS = pa.schema(
         ("demand_type", pa.string()),
     ]
 )
-
-
-def _event_table(
-    events: list[SimEvent],
-    person_ids: pa.ChunkedArray,
-    sim: JourneySimulator,
-    clock: np.random.Generator,
-) -> pa.Table:
-    """A batch's events, in the order simulated, with their clock times and truth."""
-    cols: dict[str, Sequence[object]] = dict(
-        zip(EVENT_FIELDS, zip(*events, strict=True) if events else [()] * 14, strict=True)
-    )
-    direction = pa.array(cols["direction"], pa.string())
-    channel = pa.array(cols["channel"], pa.string())
-    # Organisations act in office hours whatever channel their letter or payment uses.
-    staffed = pc.or_(pc.equal(direction, "out"), pc.is_in(channel, pa.array(STAFFED)))
-    utc, local = sim.times(
-        np.asarray(cols["day"], dtype=np.float64), staffed.to_numpy(zero_copy_only=False), clock
-    )
-    person = pa.array(cols["person"], pa.int32())
-    category = pa.array(cols["category"], pa.string())
-    failure_demand = pc.is_in(category, pa.array(sorted(_FAILURE_CATEGORIES)))
-    demand_type = pc.if_else(
-        pc.is_valid(category),
-        pc.if_else(failure_demand, pa.scalar("failure"), pa.scalar("value")),
-        pa.scalar(None, pa.string()),
-    )
-    return pa.table(
-        {
-            "org": pa.array(cols["org"], pa.string()),
-            "person": person,
-            "person_id": person_ids.take(person),
-            "need_id": pa.array(cols["need_id"], pa.string()),
-            "service": pa.array(cols["service"], pa.string()),
-            "utc": pa.array(utc, pa.timestamp("us", tz="UTC")),
-            "local": pa.array(local, pa.timestamp("us")),
-            "channel": channel,
-            "activity": pa.array(cols["activity"], pa.string()),
-            "direction": direction,
-            "outcome": pa.array(cols["outcome"], pa.string()),
-            "note": pa.array(cols["note"], pa.string()),
-            "category": category,
-            "caused_by": pa.array(cols["caused_by"], pa.string()),
-            "failure": pa.array(cols["failure"], pa.string()),
-            "life_event": pa.array(cols["life_event"], pa.string()),
-            "demand_type": demand_type,
-        }
-    )
 
 
 def _simulated(

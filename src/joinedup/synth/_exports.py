@@ -267,7 +267,9 @@ class _CouncilExcel:
 
     def _new_sheet(self, base: str, header: list[str]) -> None:
         n = len(self._sheets[base]) + 1
-        self._sheets[base].append(self._wb.add_sheet(base if n == 1 else f"{base} {n}", header))
+        # The contacts, most of the workbook, go straight into the archive as they come.
+        sheet = self._wb.add_sheet(base if n == 1 else f"{base} {n}", header, base == "Contacts")
+        self._sheets[base].append(sheet)
 
     def _write(
         self,

@@ -4,50 +4,39 @@ A person's life events raise needs; each need is a small process at one organisa
 (first contact, evidence, decision, payment, close). A failure, drawn at a rate that
 depends on the person's group, adds failure demand at the organisation that caused it
 and, often, at another one ("knock-on"): the cross-organisation cost joinedup measures.
+
+The world is described here and numbered for the compiled loop in ``_kernel.py``, which
+simulates a batch of people into rows of codes; ``Events`` turns those into text
+columns and writes each contact's note.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 import random
-from bisect import bisect
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from joinedup.synth._config import (
-    FAILURES,
-    LIFE_EVENTS,
-    ORG_DISPLAY,
-    ORGS,
-    FailureKind,
-    LifeEvent,
-    Need,
-    SynthConfig,
-)
+from joinedup.synth import _kernel as k
+from joinedup.synth._config import FAILURES, LIFE_EVENTS, ORG_DISPLAY, ORGS, SynthConfig
 from joinedup.synth._identity import Identity, age_band, age_on
-from joinedup.synth._notes import NoteContext, render_note
+from joinedup.synth._notes import CATEGORIES
+from joinedup.synth._notes_batch import NoteColumns, render_notes
 
 _LONDON = ZoneInfo("Europe/London")
 
-_CHANNELS = ("phone", "web", "letter", "face_to_face", "webchat", "email")
+CHANNELS: tuple[str, ...] = ("phone", "web", "letter", "face_to_face", "webchat", "email")
 # Channel mix by digital access; health is phone-heavy, as GP surgeries are.
 _MIX_DIGITAL = (0.30, 0.34, 0.04, 0.08, 0.12, 0.12)
 _MIX_LOW_DIGITAL = (0.56, 0.02, 0.18, 0.20, 0.01, 0.03)
 _MIX_HEALTH = (0.60, 0.20, 0.02, 0.12, 0.02, 0.04)
-_CUM_DIGITAL = tuple(itertools.accumulate(_MIX_DIGITAL))
-_CUM_LOW_DIGITAL = tuple(itertools.accumulate(_MIX_LOW_DIGITAL))
-_CUM_HEALTH = tuple(itertools.accumulate(_MIX_HEALTH))
 #: Channels staffed in office hours (and letters, sent in them).
 STAFFED: tuple[str, ...] = ("phone", "face_to_face", "webchat", "letter")
-_CHASING = frozenset({"chase", "repeat"})
-_OTHERS: dict[str, tuple[str, ...]] = {o: tuple(x for x in ORGS if x != o) for o in ORGS}
-_DISPLAY = ORG_DISPLAY
 
 _IN_ACTIVITY: dict[str, tuple[str, ...]] = {
     "service": ("Application",),
@@ -62,33 +51,117 @@ _IN_ACTIVITY: dict[str, tuple[str, ...]] = {
     "duplicate": ("Evidence received", "Enquiry"),
     "complaint": ("Complaint",),
 }
+#: Every activity: the citizens' (first those of the first contacts), then the
+#: organisations' own, in the order ``_kernel`` numbers them.
+ACTIVITIES: tuple[str, ...] = (
+    *dict.fromkeys(a for acts in _IN_ACTIVITY.values() for a in acts if a != "Evidence received"),
+    "Evidence received",
+    "Acknowledgement sent",
+    "Decision revised",
+    "Decision issued",
+    "Payment made",
+    "Case closed",
+)
+OUTCOMES: tuple[str, ...] = (
+    "resolved",
+    "pending",
+    "referred",
+    "escalated",
+    "sent",
+    "revised",
+    "decided",
+    "paid",
+    "need met",
+)
 _VALUE_OUTCOMES = ("resolved", "resolved", "pending", "referred")
 _FAILURE_OUTCOMES = ("resolved", "pending", "pending", "escalated")
-
-
-#: The fields of one simulated event, in the order of the tuples the simulator appends.
-#: Plain tuples, not objects: a million people make about twenty million events.
-EVENT_FIELDS: tuple[str, ...] = (
-    "org",
-    "person",  # index of the person in their batch
-    "need_id",
-    "service",
-    "day",  # days since the start of the period; ``times`` makes it a clock time
-    "channel",
-    "activity",
-    "direction",  # "in" for a citizen's contact, "out" for the organisation's own action
-    "outcome",
-    "note",
-    "category",
-    "caused_by",
-    "failure",
-    "life_event",
+_SERVICE_AT = {
+    "benefits": "Universal Credit",
+    "tax": "PAYE tax code",
+    "council": "Customer services",
+    "health": "GP practice",
+}
+_NEEDS = tuple(need for life in LIFE_EVENTS for need in life.needs)
+SERVICES: tuple[str, ...] = tuple(
+    dict.fromkeys([*(n.service for n in _NEEDS), *_SERVICE_AT.values()])
 )
-SimEvent = tuple[
-    str, int, str, str, float, str, str, str, str, str | None, str | None, str | None,
-    str | None, str,
-]  # fmt: skip
-E_DIRECTION, E_CAUSED_BY = EVENT_FIELDS.index("direction"), EVENT_FIELDS.index("caused_by")
+_FAILURE_CODES: tuple[str, ...] = tuple(f.code for f in FAILURES)
+_FAILURE_CATEGORIES = frozenset(
+    {"chase", "error", "clarify", "repeat", "misrouted", "duplicate", "complaint"}
+)
+
+
+def _check_numbering() -> None:
+    """The codes ``_kernel`` names must match the lists here."""
+    expected = {
+        (CATEGORIES, "misrouted"): k.MISROUTED,
+        (CATEGORIES, "complaint"): k.COMPLAINT,
+        (ORGS, "health"): k.HEALTH,
+        (ORGS, "council"): k.COUNCIL,
+        (_FAILURE_CODES, "wrong_org"): k.WRONG_ORG,
+        (_FAILURE_CODES, "evidence_asked_again"): k.EVIDENCE_ASKED_AGAIN,
+        (CHANNELS, "letter"): k.LETTER,
+        (ACTIVITIES, "Evidence received"): k.EVIDENCE_RECEIVED,
+        (ACTIVITIES, "Case closed"): k.CLOSED,
+        (OUTCOMES, "sent"): k.SENT,
+        (OUTCOMES, "need met"): k.NEED_MET,
+    }
+    for (names, name), code in expected.items():
+        if names.index(name) != code:
+            raise AssertionError(f"{name!r} is numbered {names.index(name)}, not {code}")
+
+
+_check_numbering()
+
+
+def _world() -> tuple[np.ndarray, ...]:
+    """The world as ``_kernel.simulate`` takes it: a tuple of arrays (see there)."""
+    i64, f64 = np.int64, np.float64
+    need0 = list(itertools.accumulate((len(e.needs) for e in LIFE_EVENTS), initial=0))[:-1]
+    acts = [[ACTIVITIES.index(a) for a in _IN_ACTIVITY[c]] for c in CATEGORIES]
+    fail_cum = np.zeros((len(ORGS), 2, len(FAILURES)), f64)
+    fail_code = np.zeros((len(ORGS), 2, len(FAILURES)), i64)
+    fail_n = np.zeros((len(ORGS), 2), i64)
+    for o, org in enumerate(ORGS):
+        for pays in (0, 1):
+            fits = [
+                j
+                for j, f in enumerate(FAILURES)
+                if org in f.cause_orgs and (pays or not f.needs_payment)
+            ]
+            fail_n[o, pays] = len(fits)
+            fail_code[o, pays, : len(fits)] = fits
+            fail_cum[o, pays, : len(fits)] = list(
+                itertools.accumulate(FAILURES[j].weight for j in fits)
+            )
+    return (
+        np.array([e.min_age for e in LIFE_EVENTS], i64),
+        np.array([e.max_age for e in LIFE_EVENTS], i64),
+        np.array([e.weight for e in LIFE_EVENTS], f64),
+        np.array([ORGS.index(n.org) for n in _NEEDS], i64),
+        np.array([CATEGORIES.index(n.category) for n in _NEEDS], i64),
+        np.array([int(n.pays) for n in _NEEDS], i64),
+        np.array(
+            [list(itertools.accumulate(m)) for m in (_MIX_DIGITAL, _MIX_LOW_DIGITAL, _MIX_HEALTH)],
+            f64,
+        ),
+        np.array([a + [a[0]] * (3 - len(a)) for a in acts], i64),
+        np.array([len(a) for a in acts], i64),
+        np.array([SERVICES.index(_SERVICE_AT[o]) for o in ORGS], i64),
+        np.array([[ORGS.index(x) for x in ORGS if x != o] for o in ORGS], i64),
+        np.array(
+            [[OUTCOMES.index(x) for x in o] for o in (_VALUE_OUTCOMES, _FAILURE_OUTCOMES)], i64
+        ),
+        fail_cum,
+        fail_code,
+        fail_n,
+        np.array(need0, i64),
+        np.array([len(e.needs) for e in LIFE_EVENTS], i64),
+        np.array([SERVICES.index(n.service) for n in _NEEDS], i64),
+    )
+
+
+_WORLD = _world()
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,24 +198,11 @@ def multiplier(groups: Groups, cfg: SynthConfig) -> float:
     return m
 
 
-def _poisson(rng: random.Random, lam: float) -> int:
-    # Knuth's method: fine for the small means used here.
-    limit, k, p = math.exp(-lam), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1
-
-
 class JourneySimulator:
-    """Turns one person into their life events, needs and events."""
+    """Turns a batch of people into their life events, needs and events."""
 
-    def __init__(
-        self, cfg: SynthConfig, fail_p: float, mean_multiplier: float, notes: bool = True
-    ) -> None:
+    def __init__(self, cfg: SynthConfig, fail_p: float, mean_multiplier: float) -> None:
         self.cfg = cfg
-        self.notes = notes  # without, contacts have no note (for calibration: faster)
         self.fail_p = fail_p
         self.mean_multiplier = mean_multiplier
         self.start = datetime(cfg.start.year, cfg.start.month, cfg.start.day, tzinfo=UTC)
@@ -165,288 +225,23 @@ class JourneySimulator:
         self.failure_incidents = 0
         self.needs = 0
 
-    def person(
-        self, rng: random.Random, who: Identity, groups: Groups, index: int, out: list[SimEvent]
-    ) -> None:
-        """Append every event of one person's journeys over the period to ``out``, in no
-        particular order; ``index`` is the person's place in their batch."""
-        p = min(1.0, self.fail_p * multiplier(groups, self.cfg) / self.mean_multiplier)
-        age = age_on(who.date_of_birth, self.cfg.start)
-        eligible, cum = _eligible(age)
-        total = cum[-1]
-        for n in range(_poisson(rng, self.cfg.life_events_per_person)):
-            life = eligible[bisect(cum, rng.random() * total, 0, len(cum) - 1)]
-            t0 = rng.random() * self.span_days
-            needs = [nd for nd in life.needs if rng.random() < 0.8] or [life.needs[0]]
-            for k, need in enumerate(needs):
-                need_id = f"{who.person_id}-{n}-{k}"
-                self._need(rng, out, who, index, groups, life, need, need_id, t0, p)
-
-    # -- one need -------------------------------------------------------------------------
-
-    def _need(
-        self,
-        rng: random.Random,
-        out: list[SimEvent],
-        who: Identity,
-        index: int,
-        groups: Groups,
-        life: LifeEvent,
-        need: Need,
-        need_id: str,
-        t_life: float,
-        p_fail: float,
-    ) -> None:
-        self.needs += 1
-        org = need.org
-        others = _OTHERS[org]
-        amount = 20 + int(rng.random() * 1480)
-        rand = rng.random
-        service, life_code = need.service, life.code
-        mix = _CUM_LOW_DIGITAL if groups.low_digital else _CUM_DIGITAL
-        notes = self.notes
-
-        def contact(
-            at: float,
-            category: str,
-            *,
-            where: str = org,
-            caused: str | None = None,
-            failure: str | None = None,
-            other: str | None = None,
-            activity: str | None = None,
-        ) -> None:
-            if category in _CHASING and rand() < 0.4:
-                channel = "phone"  # people chase by phone
-            else:
-                channel = _CHANNELS[bisect(_CUM_HEALTH if where == "health" else mix, rand(), 0, 5)]
-            if other is None:
-                other = _OTHERS[where][int(rand() * 3)]
-            note = None
-            if notes:
-                ctx = NoteContext(
-                    _DISPLAY[where],
-                    service,
-                    need.thing,
-                    _DISPLAY[other],
-                    life.phrase,
-                    max(1, int(at - t_first)),
-                    amount,
-                    channel,
-                )
-                note = render_note(rng, category, ctx)
-            if activity is None:
-                choices = _IN_ACTIVITY[category]
-                activity = choices[int(rand() * len(choices))]
-            outcomes = _VALUE_OUTCOMES if caused is None else _FAILURE_OUTCOMES
-            out.append(
-                (
-                    where,
-                    index,
-                    need_id,
-                    service if where == org else _SERVICE_AT[where],
-                    at,
-                    channel,
-                    activity,
-                    "in",
-                    outcomes[int(rand() * 4)],
-                    note,
-                    category,
-                    caused,
-                    failure,
-                    life_code,
-                )
-            )
-
-        def action(at: float, activity: str, outcome: str, channel: str = "letter") -> None:
-            out.append(
-                (
-                    org,
-                    index,
-                    need_id,
-                    service,
-                    at,
-                    channel,
-                    activity,
-                    "out",
-                    outcome,
-                    None,
-                    None,
-                    None,
-                    None,
-                    life_code,
-                )
-            )
-
-        t = t_life + rand() * 10
-        t_first = t
-        failure = self._pick_failure(rng, need) if rand() < p_fail else None
-        if failure is not None:
-            self.failure_incidents += 1
-
-        if failure is not None and failure.code == "wrong_org":
-            # Sent to the wrong organisation first, then sent back.
-            wrong = others[int(rand() * 3)]
-            t_first = t - (1 + 5 * rand())
-            contact(t_first, "misrouted", where=wrong, caused=org, failure="wrong_org", other=org)
-            contact(
-                t - 0.8 * rand(),
-                "repeat",
-                caused=org,
-                failure="wrong_org",
-                other=wrong,
-                activity=_IN_ACTIVITY[need.category][0],
-            )
-        elif rand() < 0.25:
-            t_first = t - (0.5 + 4.5 * rand())
-            contact(t_first, "info")
-
-        contact(t, need.category, activity=_IN_ACTIVITY[need.category][0])
-        action(t + (0.1 + 1.9 * rand()), "Acknowledgement sent", "sent")
-        if rand() < 0.3:
-            contact(t + (2 + 6 * rand()), "service", activity="Evidence received")
-        decided = t + (6 + 24 * rand())
-        paid = decided + (2 + 6 * rand()) if need.pays else None
-        last = paid if paid is not None else decided
-
-        if failure is not None:
-            last = max(last, self._failure(rng, failure, need, t, decided, contact, others))
-            if failure.code == "late_payment" and paid is not None:
-                paid = last + (0.5 + 2.5 * rand())
-                last = paid
-            if failure.code == "wrong_decision":
-                decided_again = last + (3 + 17 * rand())
-                action(decided_again, "Decision revised", "revised")
-                last = decided_again
-            if rand() < 0.12:
-                last += 1 + 9 * rand()
-                contact(last, "complaint", caused=org, failure=failure.code)
-
-        action(decided, "Decision issued", "decided")
-        if paid is not None:
-            action(paid, "Payment made", "paid", channel="web")
-        if rand() >= self.cfg.abandon_rate:
-            action(max(last, decided) + (1 + 6 * rand()), "Case closed", "need met", "web")
-
-    def _pick_failure(self, rng: random.Random, need: Need) -> FailureKind:
-        fits, cum = _failure_kinds(need.org, need.pays)
-        return fits[bisect(cum, rng.random() * cum[-1], 0, len(cum) - 1)]
-
-    def _failure(
-        self,
-        rng: random.Random,
-        failure: FailureKind,
-        need: Need,
-        t: float,
-        decided: float,
-        contact: _Contact,
-        others: tuple[str, ...],
-    ) -> float:
-        """Add a failure's contacts; returns the time of the last one."""
-        org, code = need.org, failure.code
-        knock = rng.random() < self.cfg.knock_on_rate
-        rand = rng.random
-        times: list[float] = []
-
-        def at(base: float, lo: float, hi: float) -> float:
-            v = base + lo + (hi - lo) * rand()
-            times.append(v)
-            return v
-
-        if code == "late_payment":
-            for _ in range(1 + (rng.random() < 0.6) + (rng.random() < 0.3)):
-                contact(at(decided, 8, 35), "chase", caused=org, failure=code)
-            if knock:
-                elsewhere = "council" if org != "council" else "benefits"
-                contact(
-                    at(decided, 10, 35),
-                    "misrouted",
-                    where=elsewhere,
-                    caused=org,
-                    failure=code,
-                    other=org,
-                )
-        elif code == "wrong_tax_code":
-            for _ in range(1 + (rng.random() < 0.5)):
-                contact(at(decided, 3, 25), "error", caused=org, failure=code)
-            if knock:
-                contact(
-                    at(decided, 10, 40),
-                    "error",
-                    where="benefits",
-                    caused=org,
-                    failure=code,
-                    other=org,
-                )
-        elif code == "letter_unclear":
-            for _ in range(1 + (rng.random() < 0.4)):
-                contact(at(decided, 1, 12), "clarify", caused=org, failure=code)
-            if knock:
-                contact(
-                    at(decided, 2, 15),
-                    "clarify",
-                    where=others[int(rng.random() * 3)],
-                    caused=org,
-                    failure=code,
-                    other=org,
-                )
-        elif code == "change_not_passed_on":
-            elsewhere = others[int(rng.random() * 3)]
-            for _ in range(1 + (rng.random() < 0.5)):
-                contact(
-                    at(t, 5, 40), "duplicate", where=elsewhere, caused=org, failure=code, other=org
-                )
-            if knock:
-                contact(
-                    at(t, 10, 50), "error", where=elsewhere, caused=org, failure=code, other=org
-                )
-        elif code == "referral_lost":
-            for _ in range(1 + (rng.random() < 0.5)):
-                contact(
-                    at(t, 10, 40),
-                    "repeat",
-                    caused=org,
-                    failure=code,
-                    activity=_IN_ACTIVITY[need.category][0],
-                )
-            contact(at(t, 15, 45), "chase", caused=org, failure=code)
-            if knock:
-                contact(
-                    at(t, 15, 50),
-                    "repeat",
-                    where=others[int(rng.random() * 3)],
-                    caused=org,
-                    failure=code,
-                    other=org,
-                )
-        elif code == "wrong_decision":
-            for _ in range(1 + (rng.random() < 0.5)):
-                contact(at(decided, 1, 15), "error", caused=org, failure=code)
-            if knock:
-                contact(
-                    at(decided, 5, 25),
-                    "chase",
-                    where=others[int(rng.random() * 3)],
-                    caused=org,
-                    failure=code,
-                    other=org,
-                )
-        elif code == "evidence_asked_again":
-            for _ in range(1 + (rng.random() < 0.5)):
-                contact(at(t, 2, 12), "duplicate", caused=org, failure=code)
-            if knock:
-                contact(
-                    at(t, 3, 15),
-                    "duplicate",
-                    where=others[int(rng.random() * 3)],
-                    caused=org,
-                    failure=code,
-                    other=org,
-                )
-        # wrong_org adds its contacts before the first contact (see _need).
-        return max(times, default=t)
-
-    # -- channels and clocks --------------------------------------------------------------
+    def simulate(self, seed: int, people: list[tuple[Identity, Groups]]) -> Events:
+        """Every event of these people's journeys over the period, in no particular
+        order, from a generator seeded with ``seed`` (32 bits)."""
+        cfg = self.cfg
+        age = np.array([age_on(w.date_of_birth, cfg.start) for w, _ in people], np.int64)
+        p_fail = np.array(
+            [min(1.0, self.fail_p * multiplier(g, cfg) / self.mean_multiplier) for _, g in people],
+            np.float64,
+        )
+        low = np.array([g.low_digital for _, g in people], np.bool_)
+        rows, needs, failed = k.simulate(
+            seed, age, p_fail, low, _WORLD, cfg.life_events_per_person, float(self.span_days),
+            cfg.knock_on_rate, cfg.abandon_rate,
+        )  # fmt: skip
+        self.needs += needs
+        self.failure_incidents += failed
+        return Events(rows)
 
     def times(
         self, days: np.ndarray, staffed: np.ndarray, rng: np.random.Generator
@@ -468,26 +263,117 @@ class JourneySimulator:
         return local - self._offsets_us[d + 30], local
 
 
-@cache
-def _eligible(age: int) -> tuple[tuple[LifeEvent, ...], tuple[float, ...]]:
-    """The life events open to a person of this age, and their cumulative weights."""
-    eligible = tuple(e for e in LIFE_EVENTS if e.min_age <= age <= e.max_age)
-    return eligible, tuple(itertools.accumulate(e.weight for e in eligible))
+def _decode(codes: np.ndarray, names: tuple[str, ...]) -> pa.Array:
+    """Codes as their names; -1 as null."""
+    index = pa.array(codes.astype(np.int32), mask=codes < 0)
+    return pa.array(names, pa.string()).take(index)
 
 
-@cache
-def _failure_kinds(org: str, pays: bool) -> tuple[tuple[FailureKind, ...], tuple[float, ...]]:
-    """The failures a need at ``org`` can suffer, and their cumulative weights."""
-    fits = tuple(f for f in FAILURES if org in f.cause_orgs and (pays or not f.needs_payment))
-    return fits, tuple(itertools.accumulate(f.weight for f in fits))
+_STAFFED_CODES = np.array([c in STAFFED for c in CHANNELS])
+_DISPLAY: tuple[str, ...] = tuple(ORG_DISPLAY[o] for o in ORGS)
+_PHRASES: tuple[str, ...] = tuple(e.phrase for e in LIFE_EVENTS)
+_LIFE_CODES: tuple[str, ...] = tuple(e.code for e in LIFE_EVENTS)
 
 
-_SERVICE_AT = {
-    "benefits": "Universal Credit",
-    "tax": "PAYE tax code",
-    "council": "Customer services",
-    "health": "GP practice",
-}
+class Events:
+    """A batch's events as the compiled loop made them: a row of codes each."""
+
+    def __init__(self, rows: np.ndarray) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def column(self, field: int) -> np.ndarray:
+        """One column of codes, as integers."""
+        return self.rows[:, field].astype(np.int64)
+
+    @property
+    def days(self) -> np.ndarray:
+        """When each event happens, in days since the start of the period."""
+        return self.rows[:, k.F_DAY]
+
+    @property
+    def inbound(self) -> np.ndarray:
+        """Which events are citizens' contacts."""
+        return self.rows[:, k.F_IN] == 1
+
+    @property
+    def failure_demand(self) -> np.ndarray:
+        """Which events are contacts caused by a failure."""
+        return self.inbound & (self.rows[:, k.F_CAUSED] >= 0)
+
+    @property
+    def staffed(self) -> np.ndarray:
+        """Which events happen in office hours: the organisations' own, and contacts by
+        a staffed channel."""
+        return ~self.inbound | _STAFFED_CODES[self.column(k.F_CHANNEL)]
+
+    def notes(self, g: np.random.Generator, typos: random.Random) -> pa.Array:
+        """Each contact's note (null for the organisations' own actions): choices drawn
+        from ``g``, typos from ``typos``."""
+        contacts = self.rows[self.inbound]
+        if not len(contacts):
+            return pa.nulls(len(self.rows), pa.string())
+
+        def text(field: int, names: tuple[str, ...]) -> np.ndarray:
+            return np.array(names, dtype=object)[contacts[:, field].astype(np.intp)]
+
+        need = contacts[:, k.F_NEED].astype(np.intp)
+        cols = NoteColumns(
+            org=text(k.F_ORG, _DISPLAY),
+            service=np.array([x.service for x in _NEEDS], dtype=object)[need],
+            thing=np.array([x.thing for x in _NEEDS], dtype=object)[need],
+            other_org=text(k.F_OTHER, _DISPLAY),
+            life_event=text(k.F_LIFE, _PHRASES),
+            days=contacts[:, k.F_DAYS].astype(np.int64),
+            amount=contacts[:, k.F_AMOUNT].astype(np.int64),
+            channel=text(k.F_CHANNEL, CHANNELS),
+        )
+        notes = render_notes(g, typos, text(k.F_CATEGORY, CATEGORIES), cols)
+        out: list[str | None] = [None] * len(self.rows)
+        for i, note in zip(np.flatnonzero(self.inbound).tolist(), notes, strict=True):
+            out[i] = note
+        return pa.array(out, pa.string())
+
+    def table(
+        self, person_ids: pa.Array, notes: pa.Array, utc: np.ndarray, local: np.ndarray
+    ) -> pa.Table:
+        """The events as text columns, in the order simulated, with their truth."""
+        c = self.column
+        person = pa.array(c(k.F_PERSON).astype(np.int32))
+        pid = person_ids.take(person)
+        n_str = pa.array(c(k.F_N)).cast(pa.string())
+        k_str = pa.array(c(k.F_K)).cast(pa.string())
+        category = _decode(c(k.F_CATEGORY), CATEGORIES)
+        failure_demand = pc.is_in(category, pa.array(sorted(_FAILURE_CATEGORIES)))
+        demand_type = pc.if_else(
+            pc.is_valid(category),
+            pc.if_else(failure_demand, pa.scalar("failure"), pa.scalar("value")),
+            pa.scalar(None, pa.string()),
+        )
+        caused = c(k.F_CAUSED)
+        return pa.table(
+            {
+                "org": _decode(c(k.F_ORG), ORGS),
+                "person": person,
+                "person_id": pid,
+                "need_id": pc.binary_join_element_wise(pid, n_str, k_str, "-"),
+                "service": _decode(c(k.F_SERVICE), SERVICES),
+                "utc": pa.array(utc, pa.timestamp("us", tz="UTC")),
+                "local": pa.array(local, pa.timestamp("us")),
+                "channel": _decode(c(k.F_CHANNEL), CHANNELS),
+                "activity": _decode(c(k.F_ACTIVITY), ACTIVITIES),
+                "direction": pa.array(np.where(self.inbound, "in", "out").tolist(), pa.string()),
+                "outcome": _decode(c(k.F_OUTCOME), OUTCOMES),
+                "note": notes,
+                "category": category,
+                "caused_by": _decode(caused, ORGS),
+                "failure": _decode(c(k.F_FAILURE), _FAILURE_CODES),
+                "life_event": _decode(c(k.F_LIFE), _LIFE_CODES),
+                "demand_type": demand_type,
+            }
+        )
 
 
 def _utc_offset(when: datetime) -> int:
@@ -498,19 +384,3 @@ def _utc_offset(when: datetime) -> int:
 def _add_months(d: date, months: int) -> date:
     y, m = divmod(d.month - 1 + months, 12)
     return date(d.year + y, m + 1, 1)
-
-
-class _Contact(Protocol):
-    """The signature of the contact() closure in JourneySimulator._need."""
-
-    def __call__(
-        self,
-        at: float,
-        category: str,
-        *,
-        where: str = ...,
-        caused: str | None = ...,
-        failure: str | None = ...,
-        other: str | None = ...,
-        activity: str | None = ...,
-    ) -> None: ...

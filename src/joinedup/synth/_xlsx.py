@@ -51,31 +51,65 @@ def _col(n: int) -> str:
     return name
 
 
+_HEAD = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    b"<sheetData>"
+)
+_TAIL = b"</sheetData></worksheet>"
+
+
 class StreamingWorkbook:
     """Write rows to any number of sheets, in any order; ``close`` assembles the file.
 
-    Each sheet's rows go to a temporary file beside the workbook as they come, so memory
-    stays flat; ``close`` copies them into the archive in sheet order.
+    Most sheets' rows go to a temporary file beside the workbook as they come, so memory
+    stays flat, and ``close`` compresses them into the archive. A sheet added with
+    ``stream`` goes into the archive as its rows come, compressed on the way: the one
+    large sheet is then not compressed all at once at the end, after everything else is
+    done. One streamed sheet is open at a time; adding the next finishes the last.
     """
 
     def __init__(self, path: Path) -> None:
         self._path = path
         self._names: list[str] = []
-        self._spools: list[IO[bytes]] = []
+        self._spools: list[IO[bytes] | None] = []
         self._rows: list[int] = []
         self._cols: list[list[str]] = []
         self._shared: dict[str, int] = {}
+        self._archive = zipfile.ZipFile(
+            path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1
+        )
+        self._open: IO[bytes] | None = None  # the streamed sheet being written
 
-    def add_sheet(self, name: str, header: list[str]) -> int:
+    def add_sheet(self, name: str, header: list[str], stream: bool = False) -> int:
         """Start a sheet with its header row; returns its index for ``write_row``."""
         self._names.append(name)
-        # Closed in close(), once copied into the archive.
-        self._spools.append(tempfile.TemporaryFile(dir=self._path.parent))  # noqa: SIM115
+        index = len(self._names) - 1
+        if stream:
+            self._finish_stream()
+            self._open = self._archive.open(_entry(index), "w", force_zip64=True)
+            self._open.write(_HEAD)
+            self._spools.append(self._open)
+        else:
+            # Closed in close(), once copied into the archive.
+            self._spools.append(tempfile.TemporaryFile(dir=self._path.parent))  # noqa: SIM115
         self._rows.append(0)
         self._cols.append([_col(i) for i in range(len(header))])
-        index = len(self._names) - 1
         self.write_row(index, list(header))
         return index
+
+    def _finish_stream(self) -> None:
+        if self._open is not None:
+            self._open.write(_TAIL)
+            self._open.close()
+            self._spools[self._spools.index(self._open)] = None
+            self._open = None
+
+    def _spool(self, sheet: int) -> IO[bytes]:
+        spool = self._spools[sheet]
+        if spool is None:
+            raise ValueError(f"sheet {self._names[sheet]!r} is finished: a later one streams")
+        return spool
 
     def rows(self, sheet: int) -> int:
         """Rows written to a sheet, header included."""
@@ -104,7 +138,7 @@ class StreamingWorkbook:
             else:
                 parts.append(f'<c r="{ref}"><v>{v}</v></c>')
         parts.append("</row>")
-        self._spools[sheet].write("".join(parts).encode("utf-8"))
+        self._spool(sheet).write("".join(parts).encode("utf-8"))
 
     def write_columns(
         self,
@@ -135,7 +169,7 @@ class StreamingWorkbook:
                 parts += _cells(values, plain=i in plain)
         parts.append("</row>")
         data = lines(parts, end="")
-        self._spools[sheet].write(data)
+        self._spool(sheet).write(data)
 
     def _shared_cells(self, values: pa.Array) -> list[pa.Array | str]:
         for v in pc.unique(values).to_pylist():
@@ -148,22 +182,16 @@ class StreamingWorkbook:
     def close(self) -> None:
         """Write the workbook: every sheet's rows, then the parts that describe them."""
         n = len(self._names)
-        archive = zipfile.ZipFile(
-            self._path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1
-        )
-        head = (
-            b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-            b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-            b"<sheetData>"
-        )
+        archive = self._archive
+        self._finish_stream()
         for i, spool in enumerate(self._spools):
-            info = zipfile.ZipInfo(f"xl/worksheets/sheet{i + 1}.xml", _FIXED)
-            info.compress_type = zipfile.ZIP_DEFLATED
+            if spool is None:
+                continue  # streamed: already in the archive
             spool.seek(0)
-            with archive.open(info, "w", force_zip64=True) as out:
-                out.write(head)
+            with archive.open(_entry(i), "w", force_zip64=True) as out:
+                out.write(_HEAD)
                 shutil.copyfileobj(spool, out, 1 << 20)
-                out.write(b"</sheetData></worksheet>")
+                out.write(_TAIL)
             spool.close()
         sheets = "".join(
             f'<sheet name="{name.translate(_ESCAPE)}" sheetId="{i + 1}" r:id="rId{i + 1}"/>'
@@ -252,6 +280,12 @@ class StreamingWorkbook:
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, text)
         archive.close()
+
+
+def _entry(sheet: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(f"xl/worksheets/sheet{sheet + 1}.xml", _FIXED)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
 
 
 def _complete(head: str, text: pa.Array, tail: str) -> list[pa.Array | str]:
