@@ -265,6 +265,37 @@ def test_blocking_keeps_the_true_pairs_without_the_address_and_stays_fine(
     assert found / everything >= 0.99, (found, everything)
 
 
+def test_forename_and_surname_block_a_pair_only_where_a_date_of_birth_is_missing() -> None:
+    """Full names are shared by ever more different people as the population grows; a
+    pair holding both dates of birth is left to the keys that combine names and date."""
+    import duckdb
+
+    from joinedup.link._model import Field, blocking_rules
+    from joinedup.privacy._encode import Kind
+
+    names = [Field("forename", Kind.FORENAME), Field("surname", Kind.SURNAME)]
+    columns = {"bk__fnsn", "dob__tok", "dob__swap"}
+    con = duckdb.connect()
+
+    def blocked(rules: list[str], dob_l: str | None, dob_r: str | None) -> bool:
+        row = con.execute(
+            f"SELECT {' OR '.join(f'coalesce({r}, false)' for r in rules)} FROM "
+            "(SELECT 'ann smith' AS bk__fnsn, ?::VARCHAR AS dob__tok, NULL AS dob__swap) l, "
+            "(SELECT 'ann smith' AS bk__fnsn, ?::VARCHAR AS dob__tok, NULL AS dob__swap) r",
+            [dob_l, dob_r],
+        ).fetchone()
+        assert row is not None
+        return bool(row[0])
+
+    with_dob = blocking_rules([*names, Field("dob", Kind.DOB)], columns)
+    assert not blocked(with_dob, "1970-01-02", "1981-03-04")
+    assert blocked(with_dob, None, "1981-03-04")
+    assert blocked(with_dob, "1970-01-02", None)
+    assert blocked(with_dob, None, None)
+    # Files without dates of birth: the names block every pair.
+    assert blocked(blocking_rules(names, {"bk__fnsn"}), None, None)
+
+
 def test_encoded_files_stay_on_disk_until_the_engine_reads_them(encoded: list[Path]) -> None:
     from joinedup.link import _inputs
 

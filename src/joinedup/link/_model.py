@@ -138,14 +138,34 @@ def comparison(f: Field, keyed: bool, words: int) -> dict[str, Any]:
     return {"output_column_name": n, "comparison_levels": levels, "comparison_description": k.value}
 
 
+#: Keys that block a pair only when one of its dates of birth is missing. Forename and
+#: surname alone are shared by more and more different people as the population grows:
+#: at a million people they let through 24 million pairs, 21.5 million of them caught by
+#: no other key and none of those a true pair (19.9 million held both dates). A pair
+#: with both dates is left to the keys that combine names with the date or postcode.
+#: Each side is a rule of its own, so the engine filters the records before the join.
+_NO_DOB = frozenset({"bk__fnsn"})
+
+
 def blocking_rules(fields: list[Field], columns: set[str]) -> list[str]:
     """Blocking rules on keyed tokens; a pair is scored if any rule lets it through.
 
     The combined keys (``bk__*``, see ``privacy._encode.BLOCKING_KEYS``) come first; a
     date of birth or postcode that no key covers (a file without names) blocks alone.
+    Where the files hold dates of birth, forename and surname block only a pair with a
+    date missing (see :data:`_NO_DOB`).
     """
     keys = [c for c in sorted(columns) if c.startswith("bk__") and c != "bk__dsw_sn1"]
-    rules = [f"l.{c} = r.{c}" for c in keys]
+    has_dob = any(f.kind == Kind.DOB for f in fields) and "dob__tok" in columns
+    rules = [
+        rule
+        for c in keys
+        for rule in (
+            [f"l.{c} = r.{c} AND {side}.dob__tok IS NULL" for side in ("l", "r")]
+            if c in _NO_DOB and has_dob
+            else [f"l.{c} = r.{c}"]
+        )
+    ]
     if "bk__dsw_sn1" in columns and "bk__dob_sn1" in columns:
         rules.append("l.bk__dob_sn1 = r.bk__dsw_sn1")
     standard = {f.name for f in fields if f.name == f.kind.value}
