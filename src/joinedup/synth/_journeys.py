@@ -91,6 +91,92 @@ _FAILURE_CATEGORIES = frozenset(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """Contacts a failure adds: ``category`` at ``where``, ``lo`` to ``hi`` days after
+    the need's first contact (or its decision, ``from_decision``); one, then one more
+    with each chance in ``more``; only when the failure knocks on to more contacts
+    (``knock``). ``where`` is the organisation that caused the failure ("own"), one
+    other organisation drawn once per failure ("elsewhere"), another drawn per contact
+    ("any other"), "council or benefits" (the council, or benefits when the council
+    caused it), or a named one; ``own_as_other`` names the causing organisation in the
+    note, and ``first_activity`` logs the contact as the need's first one was."""
+
+    category: str
+    where: str
+    lo: float
+    hi: float
+    from_decision: bool = False
+    more: tuple[float, ...] = ()
+    knock: bool = False
+    own_as_other: bool = False
+    first_activity: bool = False
+
+
+def _knock(category: str, where: str, lo: float, hi: float, from_decision: bool = False) -> _Step:
+    """The contact a failure knocks on to, naming the causing organisation."""
+    return _Step(category, where, lo, hi, from_decision, knock=True, own_as_other=True)
+
+
+#: The contacts each failure adds (a wrong organisation adds its own in ``_kernel``).
+FAILURE_STEPS: dict[str, tuple[_Step, ...]] = {
+    "late_payment": (
+        _Step("chase", "own", 8, 35, True, (0.6, 0.3)),
+        _knock("misrouted", "council or benefits", 10, 35, True),
+    ),
+    "wrong_tax_code": (
+        _Step("error", "own", 3, 25, True, (0.5,)),
+        _knock("error", "benefits", 10, 40, True),
+    ),
+    "letter_unclear": (
+        _Step("clarify", "own", 1, 12, True, (0.4,)),
+        _knock("clarify", "any other", 2, 15, True),
+    ),
+    "change_not_passed_on": (
+        _Step("duplicate", "elsewhere", 5, 40, more=(0.5,), own_as_other=True),
+        _knock("error", "elsewhere", 10, 50),
+    ),
+    "referral_lost": (
+        _Step("repeat", "own", 10, 40, more=(0.5,), first_activity=True),
+        _Step("chase", "own", 15, 45),
+        _knock("repeat", "any other", 15, 50),
+    ),
+    "wrong_org": (),
+    "wrong_decision": (
+        _Step("error", "own", 1, 15, True, (0.5,)),
+        _knock("chase", "any other", 5, 25, True),
+    ),
+    "evidence_asked_again": (
+        _Step("duplicate", "own", 2, 12, more=(0.5,)),
+        _knock("duplicate", "any other", 3, 15),
+    ),
+}
+_WHERE = {
+    "own": k.OWN,
+    "elsewhere": k.ELSEWHERE,
+    "any other": k.ANY_OTHER,
+    "council or benefits": k.COUNCIL_OR_BENEFITS,
+    **{org: i for i, org in enumerate(ORGS)},
+}
+
+
+def _steps() -> np.ndarray:
+    """FAILURE_STEPS as ``_kernel._failure`` reads them; a category of -1 ends a list."""
+    out = np.full((len(FAILURES), 4, k.STEP_FIELDS), -1.0)
+    for f, failure in enumerate(FAILURES):
+        for s, step in enumerate(FAILURE_STEPS[failure.code]):
+            row = out[f, s]
+            row[k.S_KNOCK] = step.knock
+            row[k.S_MORE : k.S_MORE + 2] = [*step.more, 0, 0][:2]
+            row[k.S_FROM_DECISION] = step.from_decision
+            row[k.S_LO], row[k.S_HI] = step.lo, step.hi
+            row[k.S_CATEGORY] = CATEGORIES.index(step.category)
+            row[k.S_WHERE] = _WHERE[step.where]
+            row[k.S_OTHER] = k.OWN if step.own_as_other else -9
+            row[k.S_FIRST_ACTIVITY] = step.first_activity
+    return out
+
+
 def _check_numbering() -> None:
     """The codes ``_kernel`` names must match the lists here."""
     expected = {
@@ -158,6 +244,7 @@ def _world() -> tuple[np.ndarray, ...]:
         np.array(need0, i64),
         np.array([len(e.needs) for e in LIFE_EVENTS], i64),
         np.array([SERVICES.index(n.service) for n in _NEEDS], i64),
+        _steps(),
     )
 
 

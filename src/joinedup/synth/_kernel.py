@@ -30,6 +30,12 @@ PHONE, WEB, LETTER = 0, 1, 2
 EVIDENCE_RECEIVED, ACK, REVISED, DECIDED, PAID, CLOSED = 9, 10, 11, 12, 13, 14
 SENT, REVISED_OUT, DECIDED_OUT, PAID_OUT, NEED_MET = 4, 5, 6, 7, 8
 
+#: The columns of a failure's step (see _journeys.FAILURE_STEPS), and its places.
+S_KNOCK, S_MORE, S_FROM_DECISION, S_LO, S_HI, S_CATEGORY, S_WHERE = 0, 1, 3, 4, 5, 6, 7
+S_OTHER, S_FIRST_ACTIVITY = 8, 9
+STEP_FIELDS = 10
+OWN, ELSEWHERE, ANY_OTHER, COUNCIL_OR_BENEFITS = -1, -2, -3, -4
+
 #: The columns of an event row.
 F_ORG, F_PERSON, F_N, F_K, F_SERVICE, F_DAY, F_CHANNEL, F_ACTIVITY, F_IN = range(9)
 F_OUTCOME, F_CATEGORY, F_CAUSED, F_FAILURE, F_LIFE, F_NEED, F_OTHER = range(9, 16)
@@ -143,88 +149,40 @@ def _failure(
     decided: float,
     knock_rate: float,
 ) -> tuple[int, float]:
-    """Add a failure's contacts; returns the next row and the time of the last one
-    (``t`` if none). A wrong organisation adds its contacts before the first contact."""
-    others = w[10]
-    first_activity = w[7][category, 0]
+    """Add a failure's contacts, as its steps describe them (see ``_journeys``); returns
+    the next row and the time of the last contact (``t`` if none). A wrong organisation
+    adds its contacts before the first contact (see ``_need``)."""
+    others, steps = w[10], w[18]
     knock = _u() < knock_rate
+    elsewhere = others[org, int(_u() * 3)]
     last = -np.inf
-
-    if code == LATE_PAYMENT:
-        k = 1 + (_u() < 0.6) + (_u() < 0.3)
-        for _ in range(k):
-            at = decided + 8 + 27 * _u()
+    for s in range(steps.shape[1]):
+        step = steps[code, s]
+        if step[S_CATEGORY] < 0:
+            break
+        if step[S_KNOCK] and not knock:
+            continue
+        count = 1
+        for extra in (S_MORE, S_MORE + 1):
+            if step[extra] > 0 and _u() < step[extra]:
+                count += 1
+        base = decided if step[S_FROM_DECISION] else t
+        for _ in range(count):
+            at = base + step[S_LO] + (step[S_HI] - step[S_LO]) * _u()
             last = max(last, at)
-            i = _contact(ev, i, row, w, low, t_first, at, CHASE, org, org, code, -1, -1)
-        if knock:
-            elsewhere = COUNCIL if org != COUNCIL else BENEFITS
-            at = decided + 10 + 25 * _u()
-            last = max(last, at)
-            i = _contact(ev, i, row, w, low, t_first, at, MISROUTED, elsewhere, org, code, org, -1)
-    elif code == WRONG_TAX_CODE:
-        for _ in range(1 + (_u() < 0.5)):
-            at = decided + 3 + 22 * _u()
-            last = max(last, at)
-            i = _contact(ev, i, row, w, low, t_first, at, ERROR, org, org, code, -1, -1)
-        if knock:
-            at = decided + 10 + 30 * _u()
-            last = max(last, at)
-            i = _contact(ev, i, row, w, low, t_first, at, ERROR, BENEFITS, org, code, org, -1)
-    elif code == LETTER_UNCLEAR:
-        for _ in range(1 + (_u() < 0.4)):
-            at = decided + 1 + 11 * _u()
-            last = max(last, at)
-            i = _contact(ev, i, row, w, low, t_first, at, CLARIFY, org, org, code, -1, -1)
-        if knock:
-            at = decided + 2 + 13 * _u()
-            last = max(last, at)
-            where = others[org, int(_u() * 3)]
-            i = _contact(ev, i, row, w, low, t_first, at, CLARIFY, where, org, code, org, -1)
-    elif code == CHANGE_NOT_PASSED_ON:
-        elsewhere = others[org, int(_u() * 3)]
-        for _ in range(1 + (_u() < 0.5)):
-            at = t + 5 + 35 * _u()
-            last = max(last, at)
-            i = _contact(ev, i, row, w, low, t_first, at, DUPLICATE, elsewhere, org, code, org, -1)
-        if knock:
-            at = t + 10 + 40 * _u()
-            last = max(last, at)
-            i = _contact(ev, i, row, w, low, t_first, at, ERROR, elsewhere, org, code, org, -1)
-    elif code == REFERRAL_LOST:
-        for _ in range(1 + (_u() < 0.5)):
-            at = t + 10 + 30 * _u()
-            last = max(last, at)
-            i = _contact(
-                ev, i, row, w, low, t_first, at, REPEAT, org, org, code, -1, first_activity
-            )
-        at = t + 15 + 30 * _u()
-        last = max(last, at)
-        i = _contact(ev, i, row, w, low, t_first, at, CHASE, org, org, code, -1, -1)
-        if knock:
-            at = t + 15 + 35 * _u()
-            last = max(last, at)
-            where = others[org, int(_u() * 3)]
-            i = _contact(ev, i, row, w, low, t_first, at, REPEAT, where, org, code, org, -1)
-    elif code == WRONG_DECISION:
-        for _ in range(1 + (_u() < 0.5)):
-            at = decided + 1 + 14 * _u()
-            last = max(last, at)
-            i = _contact(ev, i, row, w, low, t_first, at, ERROR, org, org, code, -1, -1)
-        if knock:
-            at = decided + 5 + 20 * _u()
-            last = max(last, at)
-            where = others[org, int(_u() * 3)]
-            i = _contact(ev, i, row, w, low, t_first, at, CHASE, where, org, code, org, -1)
-    elif code == EVIDENCE_ASKED_AGAIN:
-        for _ in range(1 + (_u() < 0.5)):
-            at = t + 2 + 10 * _u()
-            last = max(last, at)
-            i = _contact(ev, i, row, w, low, t_first, at, DUPLICATE, org, org, code, -1, -1)
-        if knock:
-            at = t + 3 + 12 * _u()
-            last = max(last, at)
-            where = others[org, int(_u() * 3)]
-            i = _contact(ev, i, row, w, low, t_first, at, DUPLICATE, where, org, code, org, -1)
+            where = int(step[S_WHERE])
+            if where == OWN:
+                where = org
+            elif where == ELSEWHERE:
+                where = elsewhere
+            elif where == ANY_OTHER:
+                where = others[org, int(_u() * 3)]
+            elif where == COUNCIL_OR_BENEFITS:
+                where = BENEFITS if org == COUNCIL else COUNCIL
+            other = org if step[S_OTHER] == OWN else -1
+            activity = w[7][category, 0] if step[S_FIRST_ACTIVITY] else -1
+            kind = int(step[S_CATEGORY])
+            i = _contact(ev, i, row, w, low, t_first, at, kind, where, org, code, other, activity)
     return i, (t if last == -np.inf else last)
 
 
