@@ -8,7 +8,7 @@ STATIC := src/joinedup/web/static/govuk-frontend.min.css
 
 .PHONY: demo test test-fast test-slow java chromium lint typecheck bench clean install docs
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml hatch_build.py src/joinedup/journeys/_ckernels.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,spark]'

@@ -35,8 +35,8 @@ _US_PER = {"s": 1_000_000, "ms": 1_000, "us": 1}
 
 
 def compiled() -> ModuleType:
-    """The compiled loops, imported with the compiler (Numba, 0.2-0.4 s) when first
-    needed rather than when the package is."""
+    """The compiled loops (the C library, or Numba's where it is missing), loaded when
+    first needed rather than when the package is."""
     from joinedup.journeys import _kernels
 
     return _kernels
