@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from joinedup.ingest._contract import Contract, FieldSpec, TableSpec
 from joinedup.synth._config import ORGS, IdentityErrorRates, SynthConfig
 from joinedup.synth._exports import CHANNEL_CODES, DIRECTION_CODES, FILES, open_exports
-from joinedup.synth._identity import Identity, make_identity
+from joinedup.synth._identity import Identity, make_identities
 from joinedup.synth._journeys import (
     Groups,
     JourneySimulator,
@@ -101,6 +101,10 @@ _TRUTH_EVENTS = pa.schema(
         ("failure", pa.string()),
     ]
 )
+
+
+#: The truth's columns of (nearly) one value a row.
+_UNIQUE = frozenset({"event_id", "local_event_id", "person_id", "need_id", "occurred_at"})
 
 
 @dataclass
@@ -178,15 +182,13 @@ def _calibrate(cfg_json: str) -> tuple[float, float]:
     """The base failure probability that yields the target failure share, and the mean
     group multiplier, measured on a small fixed calibration population."""
     cfg = SynthConfig.model_validate_json(cfg_json)
-    rng = random.Random(7_000_001)
+    g = np.random.default_rng(7_000_001)
     # Probe with every need failing half the time, whatever the group.
     probe = JourneySimulator(
         cfg.model_copy(update={"failure_multipliers": {}}), fail_p=0.5, mean_multiplier=1.0
     )
-    people = []
-    for i in range(3000):
-        who = make_identity(rng, f"CAL{i}", cfg.start)
-        people.append((who, draw_groups(rng, who, cfg)))
+    who = make_identities(g, [f"CAL{i}" for i in range(3000)], cfg.start)
+    people = list(zip(who, draw_groups(g, who, cfg), strict=True))
     mults = [multiplier(g, cfg) for _, g in people]
     events = probe.simulate(7_000_001, people)
     failure = int(events.failure_demand.sum())
@@ -221,7 +223,14 @@ def generate(
     writers = open_exports(exports_dir)
     t_people = pq.ParquetWriter(truth_dir / "people.parquet", _TRUTH_PEOPLE)
     t_records = pq.ParquetWriter(truth_dir / "records.parquet", _TRUTH_RECORDS)
-    t_events = pq.ParquetWriter(truth_dir / "events.parquet", _TRUTH_EVENTS)
+    # Dictionaries only for the columns of a few values: the writer would otherwise try
+    # one on every column, references and identifiers included (0.6 of 1.4 s at 100k).
+    t_events = pq.ParquetWriter(
+        truth_dir / "events.parquet",
+        _TRUTH_EVENTS,
+        use_dictionary=[c for c in _TRUTH_EVENTS.names if c not in _UNIQUE],
+        write_statistics=False,
+    )
     result = SynthResult(root=root, people=cfg.people)
     result.events = dict.fromkeys(ORGS, 0)
     result.records = dict.fromkeys(ORGS, 0)
@@ -282,10 +291,9 @@ def _simulate(chunk_no: int, first: int, last: int) -> _Batch:
     assert isinstance(cfg, SynthConfig) and isinstance(sim, JourneySimulator)
     # A generator per batch, seeded from (seed, batch), keeps runs reproducible.
     rng = random.Random(f"{cfg.seed}:{chunk_no}")
-    identities: list[tuple[Identity, Groups]] = []
-    for i in range(first, last):
-        who = make_identity(rng, f"P{i + 1:08d}", cfg.start)
-        identities.append((who, draw_groups(rng, who, cfg)))
+    g = np.random.default_rng(rng.getrandbits(64))
+    who = make_identities(g, [f"P{i + 1:08d}" for i in range(first, last)], cfg.start)
+    identities = list(zip(who, draw_groups(g, who, cfg), strict=True))
     people = _truth_people(identities)
     # The journeys, their notes and their clock times each from a generator of their
     # own, seeded from the batch's.

@@ -8,13 +8,12 @@ follow HMRC's rules for allowed prefixes.
 
 from __future__ import annotations
 
-import random
-from bisect import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from functools import cache
 
+import numpy as np
 from faker import Faker
 from faker.providers.person import en_GB as person_gb
 from faker.providers.person import en_IN, en_PK, pl_PL
@@ -169,66 +168,70 @@ def _pools() -> _Pools:
     )
 
 
-def _pick(rng: random.Random, seq: Sequence[str]) -> str:
-    """A uniform choice: one draw, without ``Random.choice``'s rejection loop."""
-    return seq[int(rng.random() * len(seq))]
+def _choose(g: np.random.Generator, pool: Sequence[str], n: int) -> np.ndarray:
+    """``n`` uniform choices from ``pool``, as an object array."""
+    return np.array(pool, dtype=object)[(g.random(n) * len(pool)).astype(np.intp)]
 
 
-def _gb_surname(rng: random.Random, p: _Pools) -> str:
-    return p.surnames[bisect(p.surname_cum, rng.random(), 0, len(p.surname_cum) - 1)]
+def _gb_surnames(g: np.random.Generator, p: _Pools, n: int) -> np.ndarray:
+    """``n`` surnames weighted as the en_GB frequency list weights them."""
+    cum = np.array(p.surname_cum)
+    pick = np.searchsorted(cum[:-1], g.random(n), side="right")
+    return np.array(p.surnames, dtype=object)[pick]
 
 
-def _polish_surname(rng: random.Random, p: _Pools, sex: str) -> str:
-    name = _pick(rng, p.pl_surnames)
-    if sex == _SEX_FEMALE and name.endswith(("ski", "cki", "dzki")):
-        name = name[:-1] + "a"
-    return name
-
-
-def _name(rng: random.Random, sex: str) -> tuple[str, str, str]:
-    """A forename, surname and origin label, in UK-like proportions."""
+def _names(g: np.random.Generator, female: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Forenames, surnames and origin labels, in UK-like proportions: 7% South Asian,
+    5% Welsh, 3% Polish, 4% double-barrelled (where the two halves differ), the rest
+    British."""
     p = _pools()
-    u = rng.random()
-    male = sex == _SEX_MALE
-    if u < 0.07:
-        fore = _pick(rng, p.in_male if male else p.in_female)
-        return fore, _pick(rng, p.sa_surnames), "south_asian"
-    if u < 0.12:
-        fore = _pick(rng, _WELSH_MALE if male else _WELSH_FEMALE)
-        return fore, _pick(rng, _WELSH_SURNAMES), "welsh"
-    if u < 0.15:
-        fore = _pick(rng, p.pl_male if male else p.pl_female)
-        return fore, _polish_surname(rng, p, sex), "polish"
-    fore = _pick(rng, p.male if male else p.female)
-    if u < 0.19:
-        a, b = _gb_surname(rng, p), _gb_surname(rng, p)
-        if a != b:
-            return fore, f"{a}-{b}", "double_barrelled"
-    return fore, _gb_surname(rng, p), "british"
+    n = len(female)
+    u = g.random(n)
+    origin = np.select(
+        [u < 0.07, u < 0.12, u < 0.15, u < 0.19],
+        ["south_asian", "welsh", "polish", "double_barrelled"],
+        "british",
+    ).astype(object)
+    fore = np.empty(n, dtype=object)
+    sur = _gb_surnames(g, p, n)
+    pools = {
+        "south_asian": ((p.in_male, p.in_female), p.sa_surnames),
+        "welsh": ((_WELSH_MALE, _WELSH_FEMALE), _WELSH_SURNAMES),
+        "polish": ((p.pl_male, p.pl_female), p.pl_surnames),
+        "double_barrelled": ((p.male, p.female), None),
+        "british": ((p.male, p.female), None),
+    }
+    for label, ((male, fem), surnames) in pools.items():
+        rows = origin == label
+        for sex_rows, names in ((rows & ~female, male), (rows & female, fem)):
+            fore[sex_rows] = _choose(g, names, int(sex_rows.sum()))
+        if surnames is not None:
+            sur[rows] = _choose(g, surnames, int(rows.sum()))
+    polish_f = (origin == "polish") & female
+    sur[polish_f] = [
+        name[:-1] + "a" if name.endswith(("ski", "cki", "dzki")) else name for name in sur[polish_f]
+    ]
+    double = np.flatnonzero(origin == "double_barrelled")
+    other = _gb_surnames(g, p, len(double))
+    same = sur[double] == other
+    sur[double] = np.where(same, sur[double], sur[double] + "-" + other)
+    # Where the two halves agree, a British surname drawn afresh.
+    sur[double[same]] = _gb_surnames(g, p, int(same.sum()))
+    origin[double[same]] = "british"
+    return fore, sur, origin
 
 
-def nino(rng: random.Random) -> str:
-    """A national-insurance-style number with an allowed prefix, e.g. ``JK123456C``."""
-    while True:
-        prefix = _pick(rng, _NINO_FIRST) + _pick(rng, _NINO_SECOND)
-        if prefix not in _NINO_BAD:
-            break
-    return f"{prefix}{int(rng.random() * 1_000_000):06d}{'ABCD'[int(rng.random() * 4)]}"
-
-
-def nhs_number(rng: random.Random) -> str:
-    """A ten-digit NHS-style number whose last digit is the modulus-11 check digit."""
-    high, low = _NHS_WEIGHTED
-    while True:
-        first = (4, 6, 7)[int(rng.random() * 3)]
-        rest = int(rng.random() * 100_000_000)
-        # Digits weighted 10, 9, ... 2: the first digit, then the rest's two halves.
-        total = first * 10 + high[rest // 10_000] + low[rest % 10_000]
-        check = 11 - total % 11
-        if check == 11:
-            check = 0
-        if check != 10:  # 10 means the number is never issued
-            return f"{first}{rest:08d}{check}"
+def _ninos(g: np.random.Generator, n: int) -> list[str]:
+    """National-insurance-style numbers with allowed prefixes, e.g. ``JK123456C``."""
+    prefix = np.empty(n, dtype=object)
+    todo = np.arange(n)
+    while len(todo):
+        drawn = _choose(g, _NINO_FIRST, len(todo)) + _choose(g, _NINO_SECOND, len(todo))
+        prefix[todo] = drawn
+        todo = todo[np.isin(drawn, list(_NINO_BAD))]
+    digits = (g.random(n) * 1_000_000).astype(np.int64)
+    suffix = _choose(g, tuple("ABCD"), n)
+    return [f"{a}{d:06d}{b}" for a, d, b in zip(prefix, digits.tolist(), suffix, strict=True)]
 
 
 def _weighted_sums(weights: tuple[int, ...]) -> tuple[int, ...]:
@@ -241,40 +244,71 @@ def _weighted_sums(weights: tuple[int, ...]) -> tuple[int, ...]:
 _NHS_WEIGHTED = (_weighted_sums((9, 8, 7, 6)), _weighted_sums((5, 4, 3, 2)))
 
 
-def make_identity(rng: random.Random, person_id: str, start: date) -> Identity:
-    """One person's true identity, aged 16 to 95 on ``start``."""
+def _nhs_numbers(g: np.random.Generator, n: int) -> list[str]:
+    """Ten-digit NHS-style numbers whose last digit is the modulus-11 check digit."""
+    high, low = (np.array(t) for t in _NHS_WEIGHTED)
+    first = np.empty(n, np.int64)
+    rest = np.empty(n, np.int64)
+    check = np.empty(n, np.int64)
+    todo = np.arange(n)
+    while len(todo):
+        f = np.array([4, 6, 7])[(g.random(len(todo)) * 3).astype(np.intp)]
+        r = (g.random(len(todo)) * 100_000_000).astype(np.int64)
+        # Digits weighted 10, 9, ... 2: the first digit, then the rest's two halves.
+        c = 11 - (f * 10 + high[r // 10_000] + low[r % 10_000]) % 11
+        c[c == 11] = 0
+        first[todo], rest[todo], check[todo] = f, r, c
+        todo = todo[c == 10]  # 10 means the number is never issued: draw again
+    return [
+        f"{a}{b:08d}{c}"
+        for a, b, c in zip(first.tolist(), rest.tolist(), check.tolist(), strict=True)
+    ]
+
+
+def make_identities(g: np.random.Generator, person_ids: list[str], start: date) -> list[Identity]:
+    """People's true identities, aged 16 to 95 on ``start``."""
     p = _pools()
-    sex = _SEX_FEMALE if rng.random() < 0.51 else _SEX_MALE
-    forename, surname, origin = _name(rng, sex)
-    age_days = int(rng.triangular(16 * 365.25, 95 * 365.25, 38 * 365.25))
-    dob = start - timedelta(days=age_days)
-    maiden = None
-    if sex == _SEX_FEMALE and age_days > 24 * 365 and rng.random() < 0.35:
-        # Her surname now is her married name; her birth surname is the maiden name.
-        maiden = surname
-        surname = _gb_surname(rng, p)
-        if surname == maiden:
-            maiden = None
-    return Identity(
-        person_id=person_id,
-        sex=sex,
-        forename=forename,
-        surname=surname,
-        maiden_name=maiden,
-        date_of_birth=dob,
-        house=(
-            str(1 + int(rng.random() * 180))
-            if rng.random() < 0.9
-            else f"Flat {1 + int(rng.random() * 40)}"
-        ),
-        street=_pick(rng, p.streets),
-        town=_pick(rng, p.towns),
-        postcode=_pick(rng, p.postcodes),
-        old_postcode=_pick(rng, p.postcodes) if rng.random() < 0.3 else None,
-        nino=nino(rng),
-        nhs_number=nhs_number(rng),
-        origin=origin,
+    n = len(person_ids)
+    female = g.random(n) < 0.51
+    forename, surname, origin = _names(g, female)
+    age_days = g.triangular(16 * 365.25, 38 * 365.25, 95 * 365.25, n).astype(np.int64)
+    # Her surname now may be her married name; her birth surname is the maiden name.
+    married = female & (age_days > 24 * 365) & (g.random(n) < 0.35)
+    maiden = np.full(n, None, dtype=object)
+    maiden[married] = surname[married]
+    surname[married] = _gb_surnames(g, p, int(married.sum()))
+    maiden[married & (surname == maiden)] = None
+    dob = np.datetime64(start, "D") - age_days.astype("timedelta64[D]")
+    flat = g.random(n) >= 0.9
+    number = np.where(
+        flat, 1 + (g.random(n) * 40).astype(np.int64), 1 + (g.random(n) * 180).astype(np.int64)
     )
+    house = [
+        f"Flat {k}" if f else str(k) for f, k in zip(flat.tolist(), number.tolist(), strict=True)
+    ]
+    moved = g.random(n) < 0.3
+    old = _choose(g, p.postcodes, n)
+    old[~moved] = None
+    return [
+        Identity(*fields)
+        for fields in zip(
+            person_ids,
+            np.where(female, _SEX_FEMALE, _SEX_MALE).tolist(),
+            forename.tolist(),
+            surname.tolist(),
+            maiden.tolist(),
+            dob.astype(object).tolist(),
+            house,
+            _choose(g, p.streets, n).tolist(),
+            _choose(g, p.towns, n).tolist(),
+            _choose(g, p.postcodes, n).tolist(),
+            old.tolist(),
+            _ninos(g, n),
+            _nhs_numbers(g, n),
+            origin.tolist(),
+            strict=True,
+        )
+    ]
 
 
 def age_on(dob: date, day: date) -> int:

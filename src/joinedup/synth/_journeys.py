@@ -260,14 +260,17 @@ class Groups:
     low_digital: bool
 
 
-def draw_groups(rng: random.Random, who: Identity, cfg: SynthConfig) -> Groups:
-    """Age band, disability and digital access for one person."""
-    age = age_on(who.date_of_birth, cfg.start)
-    band = age_band(age)
-    disability = rng.random() < cfg.disability_rate * (1.6 if age >= 65 else 0.85)
-    low_rate = cfg.low_digital_rate_65_plus if age >= 65 else cfg.low_digital_rate
-    low_digital = rng.random() < low_rate * (1.5 if disability else 1.0)
-    return Groups(band, disability, low_digital)
+def draw_groups(g: np.random.Generator, people: list[Identity], cfg: SynthConfig) -> list[Groups]:
+    """Age band, disability and digital access for each person."""
+    age = np.array([age_on(w.date_of_birth, cfg.start) for w in people], np.int64)
+    old = age >= 65
+    disability = g.random(len(people)) < cfg.disability_rate * np.where(old, 1.6, 0.85)
+    low_rate = np.where(old, cfg.low_digital_rate_65_plus, cfg.low_digital_rate)
+    low_digital = g.random(len(people)) < low_rate * np.where(disability, 1.5, 1.0)
+    return [
+        Groups(age_band(a), d, lo)
+        for a, d, lo in zip(age.tolist(), disability.tolist(), low_digital.tolist(), strict=True)
+    ]
 
 
 def multiplier(groups: Groups, cfg: SynthConfig) -> float:
