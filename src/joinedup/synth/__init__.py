@@ -303,24 +303,27 @@ def _simulate(chunk_no: int, first: int, last: int) -> _Batch:
     )
     clock = np.random.default_rng(rng.getrandbits(64))
     utc, local = sim.times(events.days, events.staffed, clock)
-    table = events.table(people["person_id"].combine_chunks(), notes, utc, local)
+    person_ids = people["person_id"].combine_chunks()
     # Each organisation's events in time order; the sort is stable, so events at the
     # same minute keep the order they were simulated in.
-    org = pc.index_in(table["org"], value_set=pa.array(ORGS)).to_numpy()
-    order = np.lexsort((table["utc"].to_numpy(), org))
+    org = events.orgs
+    order = np.lexsort((utc, org))
     records: dict[str, pa.Table] = {}
     tables: dict[str, pa.Table] = {}
     cases: dict[str, int] = {}
     start = 0
     for o, n in zip(ORGS, np.bincount(org, minlength=len(ORGS)).tolist(), strict=True):
-        # A take per organisation, not slices of one sorted table: a slice would carry
-        # (and pickle) the whole table's buffers back to the main process.
-        t = table.take(order[start : start + n])
+        # Each organisation's own columns, not slices of one table: a slice would carry
+        # (and pickle) the whole table's buffers back to the main process. Taken as
+        # codes, before they become text: only the notes are text already.
+        at = order[start : start + n]
         start += n
+        part = events.take(at)
+        t = part.table(person_ids, notes.take(at), utc[at], local[at])
         # Dictionary encoding numbers values in order of first appearance: a person's
         # record in order of first contact, a case in order of its need's first event.
         person = t["person"].combine_chunks().dictionary_encode()
-        need = t["need_id"].combine_chunks().dictionary_encode()
+        need = pa.array(part.need_keys()).dictionary_encode()
         rates, holds = cfg.identity_errors[o], _HOLDS[o]
         recs = [
             org_record(rng, o, "", identities[p][0], rates, holds)

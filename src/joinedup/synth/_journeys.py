@@ -374,6 +374,20 @@ class Events:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def take(self, rows: np.ndarray) -> Events:
+        """These events at ``rows``."""
+        return Events(self.rows[rows])
+
+    @property
+    def orgs(self) -> np.ndarray:
+        """Where each event happens, numbered in ORGS order."""
+        return self.column(k.F_ORG)
+
+    def need_keys(self) -> np.ndarray:
+        """A number for each event's need, the same for all events of one need."""
+        c = self.column
+        return (c(k.F_PERSON) * 1024 + c(k.F_N)) * 8 + c(k.F_K)
+
     def column(self, field: int) -> np.ndarray:
         """One column of codes, as integers."""
         return self.rows[:, field].astype(np.int64)
