@@ -265,35 +265,65 @@ def test_blocking_keeps_the_true_pairs_without_the_address_and_stays_fine(
     assert found / everything >= 0.99, (found, everything)
 
 
+def _blocked(rules: list[str], left: dict[str, object], right: dict[str, object]) -> bool:
+    """Whether any of ``rules`` lets the pair of two records (column: value) through."""
+    import duckdb
+
+    def record(values: dict[str, object]) -> str:
+        cells = (f"{'NULL::VARCHAR' if v is None else repr(v)} AS {c}" for c, v in values.items())
+        return ", ".join(cells)
+
+    row = (
+        duckdb.connect()
+        .execute(
+            f"SELECT {' OR '.join(f'coalesce({r}, false)' for r in rules)} "
+            f"FROM (SELECT {record(left)}) l, (SELECT {record(right)}) r"
+        )
+        .fetchone()
+    )
+    assert row is not None
+    return bool(row[0])
+
+
 def test_forename_and_surname_block_a_pair_only_where_a_date_of_birth_is_missing() -> None:
     """Full names are shared by ever more different people as the population grows; a
     pair holding both dates of birth is left to the keys that combine names and date."""
-    import duckdb
-
     from joinedup.link._model import Field, blocking_rules
     from joinedup.privacy._encode import Kind
 
     names = [Field("forename", Kind.FORENAME), Field("surname", Kind.SURNAME)]
-    columns = {"bk__fnsn", "dob__tok", "dob__swap"}
-    con = duckdb.connect()
+    rules = blocking_rules([*names, Field("dob", Kind.DOB)], {"bk__fnsn", "dob__tok", "dob__swap"})
 
-    def blocked(rules: list[str], dob_l: str | None, dob_r: str | None) -> bool:
-        row = con.execute(
-            f"SELECT {' OR '.join(f'coalesce({r}, false)' for r in rules)} FROM "
-            "(SELECT 'ann smith' AS bk__fnsn, ?::VARCHAR AS dob__tok, NULL AS dob__swap) l, "
-            "(SELECT 'ann smith' AS bk__fnsn, ?::VARCHAR AS dob__tok, NULL AS dob__swap) r",
-            [dob_l, dob_r],
-        ).fetchone()
-        assert row is not None
-        return bool(row[0])
+    def pair(dob_l: str | None, dob_r: str | None) -> bool:
+        same = {"bk__fnsn": "ann smith", "dob__swap": None}
+        return _blocked(rules, {**same, "dob__tok": dob_l}, {**same, "dob__tok": dob_r})
 
-    with_dob = blocking_rules([*names, Field("dob", Kind.DOB)], columns)
-    assert not blocked(with_dob, "1970-01-02", "1981-03-04")
-    assert blocked(with_dob, None, "1981-03-04")
-    assert blocked(with_dob, "1970-01-02", None)
-    assert blocked(with_dob, None, None)
+    assert not pair("1970-01-02", "1981-03-04")
+    assert pair(None, "1981-03-04")
+    assert pair("1970-01-02", None)
+    assert pair(None, None)
     # Files without dates of birth: the names block every pair.
-    assert blocked(blocking_rules(names, {"bk__fnsn"}), None, None)
+    assert _blocked(blocking_rules(names, {"bk__fnsn"}), {"bk__fnsn": "a"}, {"bk__fnsn": "a"})
+
+
+@pytest.mark.parametrize("keyed", [True, False])
+def test_a_date_with_a_surname_initial_blocks_only_with_the_whole_surname(keyed: bool) -> None:
+    """A date of birth (or postcode) with an initial has values that do not grow with the
+    population; the whole name agreeing keeps its blocks to about one person."""
+    from joinedup.link._model import Field, blocking_rules
+    from joinedup.privacy._encode import Kind
+
+    name = ["surname__bf0", "surname__bf1"] if keyed else ["surname__txt"]
+    fields = [Field("surname", Kind.SURNAME), Field("dob", Kind.DOB)]
+    rules = blocking_rules(fields, {"bk__dob_sn1", "bk__dsw_sn1", *name})
+    key = {"bk__dob_sn1": "1970-01-02|s", "bk__dsw_sn1": None}
+    smith, smyth = dict.fromkeys(name, "smith"), {**dict.fromkeys(name, "smith"), name[-1]: "smyth"}
+    assert _blocked(rules, {**key, **smith}, {**key, **smith})
+    assert not _blocked(rules, {**key, **smith}, {**key, **smyth})
+    # Against the date with day and month exchanged, likewise.
+    swapped = {"bk__dob_sn1": "1970-02-01|s", "bk__dsw_sn1": "1970-01-02|s"}
+    assert _blocked(rules, {**key, **smith}, {**swapped, **smith})
+    assert not _blocked(rules, {**key, **smith}, {**swapped, **smyth})
 
 
 def test_encoded_files_stay_on_disk_until_the_engine_reads_them(encoded: list[Path]) -> None:
