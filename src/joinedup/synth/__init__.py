@@ -43,7 +43,7 @@ from joinedup.synth._journeys import (
     draw_groups,
     multiplier,
 )
-from joinedup.synth._records import org_record
+from joinedup.synth._records import People, org_records
 from joinedup.synth._text import numbered
 
 __all__ = ["IdentityErrorRates", "SynthConfig", "SynthResult", "generate"]
@@ -295,6 +295,7 @@ def _simulate(chunk_no: int, first: int, last: int) -> _Batch:
     who = make_identities(g, [f"P{i + 1:08d}" for i in range(first, last)], cfg.start)
     identities = list(zip(who, draw_groups(g, who, cfg), strict=True))
     people = _truth_people(identities)
+    batch_people = People(who)
     # The journeys, their notes and their clock times each from a generator of their
     # own, seeded from the batch's.
     events = sim.simulate(rng.getrandbits(32), identities)
@@ -325,12 +326,12 @@ def _simulate(chunk_no: int, first: int, last: int) -> _Batch:
         person = t["person"].combine_chunks().dictionary_encode()
         need = pa.array(part.need_keys()).dictionary_encode()
         rates, holds = cfg.identity_errors[o], _HOLDS[o]
-        recs = [
-            org_record(rng, o, "", identities[p][0], rates, holds)
-            for p in person.dictionary.to_pylist()
-        ]
+        cols = org_records(g, rng, batch_people, person.dictionary.to_numpy(), rates, holds)
         records[o] = pa.table(
-            {name: [getattr(r, name) for r in recs] for name in _SIM_RECORDS.names},
+            {
+                name: pa.array(cols[name], _SIM_RECORDS.field(name).type)
+                for name in _SIM_RECORDS.names
+            },
             schema=_SIM_RECORDS,
         )
         cases[o] = len(need.dictionary)

@@ -8,38 +8,16 @@ scored against the truth.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from datetime import date
 from functools import cache
 
 import nicknames
+import numpy as np
 
 from joinedup.synth._config import IdentityErrorRates
 from joinedup.synth._identity import Identity
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
-
-
-@dataclass(slots=True)
-class OrgRecord:
-    """A person record as one organisation holds it, and how it differs from the truth."""
-
-    org: str
-    local_ref: str
-    person_id: str
-    forename: str
-    surname: str
-    date_of_birth: date | None
-    postcode: str | None
-    address: str
-    sex: str
-    nino: str | None
-    nhs_number: str | None
-    forename_flag: str
-    surname_flag: str
-    dob_flag: str
-    postcode_flag: str
-    id_flag: str
 
 
 @cache
@@ -71,67 +49,108 @@ def typo(rng: random.Random, word: str) -> str:
     return out if out != word else word + rng.choice(_LETTERS)
 
 
-def org_record(
-    rng: random.Random,
-    org: str,
-    local_ref: str,
-    who: Identity,
+class People:
+    """A batch's true identities as columns, for making records a column at a time."""
+
+    def __init__(self, who: list[Identity]) -> None:
+        def col(values: list[object]) -> np.ndarray:
+            return np.array(values, dtype=object)
+
+        self.person_id = col([w.person_id for w in who])
+        self.forename = col([w.forename for w in who])
+        self.surname = col([w.surname for w in who])
+        self.maiden_name = col([w.maiden_name for w in who])
+        self.date_of_birth = col([w.date_of_birth for w in who])
+        self.postcode = col([w.postcode for w in who])
+        self.old_postcode = col([w.old_postcode for w in who])
+        self.nino = col([w.nino for w in who])
+        self.nhs_number = col([w.nhs_number for w in who])
+        self.address = col([w.address for w in who])
+        self.sex = col([w.sex for w in who])
+        # Whether day and month can be swapped (a day up to 12, not equal to the month).
+        self.swappable = np.array([d.day <= 12 and d.day != d.month for d in self.date_of_birth])
+        self.has_nicknames = np.array([bool(nicknames_for(f)) for f in self.forename])
+
+
+def org_records(
+    g: np.random.Generator,
+    typos: random.Random,
+    people: People,
+    rows: np.ndarray,
     rates: IdentityErrorRates,
     holds: str,
-) -> OrgRecord:
-    """The organisation's copy of ``who``; ``holds`` names its identifier (nino or nhs)."""
-    forename, fore_flag = who.forename, "exact"
-    nicks = nicknames_for(forename)
-    if nicks and rng.random() < rates.nickname:
-        forename, fore_flag = rng.choice(nicks), "nickname"
-    elif rng.random() < rates.forename_typo:
-        forename, fore_flag = typo(rng, forename), "typo"
+) -> dict[str, np.ndarray]:
+    """The organisation's copies of ``people`` at ``rows``, as columns (the fields
+    of a record but ``org`` and ``local_ref``), each disagreement drawn at its rate
+    where it is possible (see ``IdentityErrorRates``): choices from ``g``, the letters
+    of typos and nicknames from ``typos``."""
+    n = len(rows)
 
-    surname, sur_flag = who.surname, "exact"
-    if who.maiden_name and rng.random() < rates.maiden_name:
-        surname, sur_flag = who.maiden_name, "maiden"
-    elif rng.random() < rates.surname_typo:
-        surname, sur_flag = typo(rng, surname), "typo"
+    def draw(rate: float) -> np.ndarray:
+        return g.random(n) < rate
 
-    dob: date | None = who.date_of_birth
-    dob_flag = "exact"
-    if rng.random() < rates.dob_missing:
-        dob, dob_flag = None, "missing"
-    elif (
-        who.date_of_birth.day <= 12
-        and who.date_of_birth.day != who.date_of_birth.month
-        and rng.random() < rates.dob_swapped
-    ):
-        d = who.date_of_birth
-        dob, dob_flag = date(d.year, d.day, d.month), "swapped"
+    def flags(*cases: tuple[np.ndarray, str]) -> np.ndarray:
+        out = np.full(n, "exact", dtype=object)
+        for where, flag in cases:
+            out[where] = flag
+        return out
 
-    postcode: str | None = who.postcode
-    pc_flag = "exact"
-    if rng.random() < rates.postcode_missing:
-        postcode, pc_flag = None, "missing"
-    elif who.old_postcode and rng.random() < rates.old_postcode:
-        postcode, pc_flag = who.old_postcode, "old"
+    def typed(words: np.ndarray, where: np.ndarray) -> np.ndarray:
+        out = words.copy()
+        out[where] = [typo(typos, w) for w in words[where]]
+        return out
 
-    ident = who.nino if holds == "nino" else who.nhs_number if holds == "nhs" else None
-    id_flag = "exact" if ident else "none"
-    if ident and rng.random() < rates.id_missing:
-        ident, id_flag = None, "missing"
+    forename = people.forename[rows]
+    nickname = people.has_nicknames[rows] & draw(rates.nickname)
+    fore_typo = ~nickname & draw(rates.forename_typo)
+    forename = typed(forename, fore_typo)
+    forename[nickname] = [typos.choice(nicknames_for(f)) for f in forename[nickname]]
 
-    return OrgRecord(
-        org=org,
-        local_ref=local_ref,
-        person_id=who.person_id,
-        forename=forename,
-        surname=surname,
-        date_of_birth=dob,
-        postcode=postcode,
-        address=who.address,
-        sex=who.sex,
-        nino=ident if holds == "nino" else None,
-        nhs_number=ident if holds == "nhs" else None,
-        forename_flag=fore_flag,
-        surname_flag=sur_flag,
-        dob_flag=dob_flag,
-        postcode_flag=pc_flag,
-        id_flag=id_flag,
+    maiden = people.maiden_name[rows]
+    use_maiden = (maiden != None) & draw(rates.maiden_name)  # noqa: E711 (elementwise)
+    sur_typo = ~use_maiden & draw(rates.surname_typo)
+    surname = typed(people.surname[rows], sur_typo)
+    surname[use_maiden] = maiden[use_maiden]
+
+    dob = people.date_of_birth[rows].copy()
+    dob_missing = draw(rates.dob_missing)
+    swapped = ~dob_missing & people.swappable[rows] & draw(rates.dob_swapped)
+    dob[swapped] = [date(d.year, d.day, d.month) for d in dob[swapped]]
+    dob[dob_missing] = None
+
+    postcode = people.postcode[rows].copy()
+    pc_missing = draw(rates.postcode_missing)
+    old = people.old_postcode[rows]
+    use_old = ~pc_missing & (old != None) & draw(rates.old_postcode)  # noqa: E711
+    postcode[use_old] = old[use_old]
+    postcode[pc_missing] = None
+
+    none = np.full(n, None, dtype=object)
+    ident = (
+        people.nino[rows]
+        if holds == "nino"
+        else people.nhs_number[rows]
+        if holds == "nhs"
+        else none
     )
+    held = ident != None  # noqa: E711
+    id_missing = held & draw(rates.id_missing)
+    ident = ident.copy()
+    ident[id_missing] = None
+    id_flag = flags((~held, "none"), (id_missing, "missing"))
+    return {
+        "person_id": people.person_id[rows],
+        "forename": forename,
+        "surname": surname,
+        "date_of_birth": dob,
+        "nino": ident if holds == "nino" else none,
+        "nhs_number": ident if holds == "nhs" else none,
+        "address": people.address[rows],
+        "postcode": postcode,
+        "sex": people.sex[rows],
+        "forename_flag": flags((nickname, "nickname"), (fore_typo, "typo")),
+        "surname_flag": flags((use_maiden, "maiden"), (sur_typo, "typo")),
+        "dob_flag": flags((swapped, "swapped"), (dob_missing, "missing")),
+        "postcode_flag": flags((use_old, "old"), (pc_missing, "missing")),
+        "id_flag": id_flag,
+    }
