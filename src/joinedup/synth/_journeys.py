@@ -435,9 +435,8 @@ class Events:
             channel=text(k.F_CHANNEL, CHANNELS),
         )
         notes = render_notes(g, typos, text(k.F_CATEGORY, CATEGORIES), cols)
-        out: list[str | None] = [None] * len(self.rows)
-        for i, note in zip(np.flatnonzero(self.inbound).tolist(), notes, strict=True):
-            out[i] = note
+        out = np.full(len(self.rows), None, dtype=object)
+        out[self.inbound] = notes
         return pa.array(out, pa.string())
 
     def table(

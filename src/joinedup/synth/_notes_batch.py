@@ -307,12 +307,13 @@ def render_notes(
     categories: Strings,
     cols: NoteColumns,
     typo_rate: float = n.TYPO_RATE,
-) -> list[str]:
-    """A note for each contact of ``categories`` about its row of ``cols``; choices
-    drawn from ``g``, and typos, where a note gets one, from ``typos``."""
+) -> _Text:
+    """A note for each contact of ``categories`` about its row of ``cols`` (an object
+    array of str); choices drawn from ``g``, and typos, where a note gets one, from
+    ``typos``."""
     size = len(categories)
     if size == 0:
-        return []
+        return np.empty(0, dtype=object)
     ctx = _Ctx(cols)
     cat = _Field(categories)
     unknown = set(cat.values) - set(_COMPILED)
@@ -347,5 +348,4 @@ def render_notes(
     typo = np.flatnonzero(g.random(size) < typo_rate)
     for i in typo.tolist():
         out[i] = n._add_typo(typos, out[i])
-    result: list[str] = out.tolist()
-    return result
+    return out
