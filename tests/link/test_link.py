@@ -74,6 +74,42 @@ def test_privacy_mode_f1_is_high_and_close_to_plaintext(
     assert abs(e_priv.f1 - e_plain.f1) <= 0.01, (e_priv, e_plain)
 
 
+def test_em_on_a_sample_of_its_pairs_links_as_well(
+    encoded: list[Path],
+    private: LinkResult,
+    small_synth: SynthResult,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """EM sessions train on at most EM_PAIRS blocked pairs (a million people block 8
+    million on date of birth and surname initial); a sample far below the test
+    population's pairs still gives the same people."""
+    from joinedup.link import _run
+
+    monkeypatch.setattr(_run, "EM_PAIRS", 500)
+    sampled = link.link(encoded, config=FAST)
+    full = link.evaluate(truth(small_synth), private.links)
+    e = link.evaluate(truth(small_synth), sampled.links)
+    assert e.true_pairs > 1000
+    assert e.f1 >= full.f1 - 0.005, (e, full)
+    assert sampled.threshold != private.threshold  # the sample trained other m values
+
+
+def test_pairs_a_key_blocks_are_counted_across_organisations_only() -> None:
+    from joinedup.engine import DuckDBEngine
+    from joinedup.link._run import _blocked_pairs
+
+    with DuckDBEngine(None) as engine:
+        for name, org, keys in (
+            ("ta", "a", ["x", "x", "y", None]),
+            ("tb", "b", ["x", "y", "y", None]),
+            ("tc", "c", ["x", "z", None, None]),
+        ):
+            engine.register(name, pa.table({"org": [org] * len(keys), "k1": keys}))
+        # x: a a b c, 5 pairs across organisations; y: a b b, 2; z and missing: none.
+        assert _blocked_pairs(engine, ["ta", "tb", "tc"], "k1") == 7
+        assert _blocked_pairs(engine, ["ta"], "k1") == 0
+
+
 def test_every_record_gets_one_person_id(private: LinkResult, people: pa.Table) -> None:
     links = private.links
     assert links.schema.equals(link._run.LINKS)
