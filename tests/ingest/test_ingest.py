@@ -218,3 +218,32 @@ def test_an_ingest_under_an_agreement_is_checked_and_recorded(tmp_path: Path) ->
         assert run["settings"]["agreement"]["name"] == "test-sharing"
     kinds = [(e.what, e.who) for e in AuditLog(tmp_path / "ws").entries()]
     assert kinds == [("run.refused", "kim"), ("run.start", "kim"), ("run.end", "kim")]
+
+
+def test_sheets_read_side_by_side_come_back_in_order(tmp_path: Path) -> None:
+    """A sheet and its continuations are read two at a time; the tables still come in
+    sheet order, with rows numbered on across them, and other sheets are left alone."""
+    import xlsxwriter
+
+    from joinedup.ingest._excel import read_excel
+
+    book = xlsxwriter.Workbook(str(tmp_path / "book.xlsx"))
+    sizes = {"Contacts": 3, "Other": 2, "Contacts 2": 1, "Contacts 3": 4, "Contacts 4": 2}
+    for name, n in sizes.items():
+        sheet = book.add_worksheet(name)
+        sheet.write_row(0, 0, ["id", "sheet"])
+        for r in range(1, n + 1):
+            sheet.write_row(r, 0, [f"{name}-{r}", name])
+    book.close()
+    tables = list(read_excel(tmp_path / "book.xlsx", "Contacts"))
+    assert [t["sheet"][0].as_py() for t in tables] == [
+        "Contacts",
+        "Contacts 2",
+        "Contacts 3",
+        "Contacts 4",
+    ]
+    rows = [r for t in tables for r in t["_row"].to_pylist()]
+    assert rows == list(range(1, 3 + 1 + 4 + 2 + 1))
+    ids = [i for t in tables for i in t["id"].to_pylist()]
+    assert ids[:4] == ["Contacts-1", "Contacts-2", "Contacts-3", "Contacts 2-1"]
+    assert ids[-1] == "Contacts 4-2"

@@ -11,7 +11,10 @@ sheet is one Arrow table.
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import fastexcel
@@ -83,6 +86,43 @@ def _text(values: pa.Array) -> pa.Array:
     return pc.replace_with_mask(values, timed, pc.strftime(rounded, "%Y-%m-%d %H:%M:%S"))
 
 
+def _load(path: Path, name: str, limit: int | None) -> pa.Table:
+    """One sheet as an Arrow table of text, header row included. Each call opens the
+    workbook itself: a reader serves one thread at a time."""
+    try:
+        return (
+            _open(path)
+            .load_sheet(
+                name, header_row=None, dtypes="string", n_rows=None if limit is None else limit + 1
+            )
+            .to_arrow()
+        )
+    except fastexcel.FastExcelError as exc:
+        raise ContractError(f"{path}: sheet {name!r} cannot be read: {_first(exc)}") from exc
+
+
+#: Sheets read at once. calamine reads a sheet without holding Python's lock, so a
+#: workbook whose contacts run over several sheets is read on both cores of a small
+#: machine (a million-row sheet takes about 6 CPU seconds).
+_READERS = max(1, min(2, os.cpu_count() or 1))
+
+
+def _loaded(path: Path, names: list[str], limit: int | None) -> Iterator[tuple[str, pa.Table]]:
+    """Each sheet of ``names`` with its table, in order, the next ones read meanwhile."""
+    with ThreadPoolExecutor(max_workers=_READERS) as pool:
+        ahead: deque[tuple[str, Future[pa.Table]]] = deque()
+        todo = iter(names)
+        for name in todo:
+            ahead.append((name, pool.submit(_load, path, name, limit)))
+            if len(ahead) < _READERS:
+                continue
+            done, table = ahead.popleft()
+            yield done, table.result()
+        while ahead:
+            done, table = ahead.popleft()
+            yield done, table.result()
+
+
 def read_excel(path: Path, sheet: str | None, limit: int | None = None) -> Iterator[pa.Table]:
     """A sheet (and its continuations) as Arrow tables of text, one a sheet, with
     ``_file`` and ``_row`` (the row's number among the data rows of all of them); with
@@ -90,13 +130,7 @@ def read_excel(path: Path, sheet: str | None, limit: int | None = None) -> Itera
     book = _open(path)
     header: list[str] | None = None
     row_no = 0
-    for name in _sheets(list(book.sheet_names), sheet, path):
-        try:
-            rows = book.load_sheet(
-                name, header_row=None, dtypes="string", n_rows=None if limit is None else limit + 1
-            ).to_arrow()
-        except fastexcel.FastExcelError as exc:
-            raise ContractError(f"{path}: sheet {name!r} cannot be read: {_first(exc)}") from exc
+    for name, rows in _loaded(path, _sheets(list(book.sheet_names), sheet, path), limit):
         if rows.num_rows == 0:
             continue
         cells = [rows.column(i)[0].as_py() for i in range(rows.num_columns)]
