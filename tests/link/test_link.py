@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -375,7 +376,15 @@ def test_encoded_files_stay_on_disk_until_the_engine_reads_them(encoded: list[Pa
 def test_tables_in_memory_link_as_their_files_do(encoded: list[Path], private: LinkResult) -> None:
     tables = [pq.read_table(p) for p in encoded]
     again = link.link(tables, config=FAST)
-    assert again.links.equals(private.links)
+    # The same people exactly; probabilities to the last few bits, since DuckDB's parallel
+    # sums over the pairs need not add in the same order twice.
+    keys = ["org", "local_person_ref", "person_id"]
+    assert again.links.select(keys).equals(private.links.select(keys))
+    got, want = again.links["match_probability"], private.links["match_probability"]
+    assert got.is_null().equals(want.is_null())
+    np.testing.assert_allclose(
+        got.to_numpy(zero_copy_only=False), want.to_numpy(zero_copy_only=False), rtol=1e-9
+    )
     assert again.pairs_scored == private.pairs_scored
 
 
