@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from joinedup import _numba
 from joinedup.journeys import _cbuild, _jit, _kernels, _native, _ordered
 
 HERE = Path(_native.__file__).parent
@@ -246,7 +247,7 @@ def test_numba_finds_a_cache_folder_when_none_of_its_own_can_be_written(tmp_path
     blocked = tmp_path / "a-file"
     blocked.write_text("")
     unwritable = [blocked / "__pycache__", blocked / "cache"]
-    fallback = _jit.cache_dir(unwritable)
+    fallback = _numba.cache_dir(unwritable)
     assert fallback is not None and fallback.parent == Path(tempfile.gettempdir())
-    assert _jit.cache_dir([*unwritable, tmp_path / "cache"]) is None
+    assert _numba.cache_dir([*unwritable, tmp_path / "cache"]) is None
     assert (tmp_path / "cache").is_dir()

@@ -15,52 +15,16 @@ and random probes into a large table miss the address cache less.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numba as nb
 import numpy as np
 from numba.core import types
 from numba.extending import intrinsic
-from numba.misc.appdirs import AppDirs
 
+from joinedup._numba import use_cache_beside
 
-def _writable(folder: Path) -> bool:
-    """Whether files can be made in ``folder`` (made if missing), as Numba checks."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=folder).close()
-    except OSError:
-        return False
-    return True
-
-
-def cache_dir(candidates: list[Path]) -> Path | None:
-    """A folder for the compiled kernels when Numba has none of its own: None when one
-    of ``candidates`` (beside this file, then the user's cache) can be written, else a
-    folder of this user's in the temporary directory.
-
-    Numba caches beside the source, or failing that in the user's cache folder, and
-    refuses to compile at all when it can write to neither (a package installed
-    read-only for a service account with no home)."""
-    if any(_writable(c) for c in candidates):
-        return None
-    uid = os.getuid() if hasattr(os, "getuid") else 0
-    return Path(tempfile.gettempdir()) / f"joinedup-numba-{uid}"
-
-
-_config: Any = nb.config  # set at import, from NUMBA_CACHE_DIR (untyped)
-if not _config.CACHE_DIR:
-    _fallback = cache_dir(
-        [
-            Path(__file__).parent / "__pycache__",
-            Path(AppDirs("numba", appauthor=False).user_cache_dir),
-        ]
-    )
-    if _fallback is not None:
-        _config.CACHE_DIR = str(_fallback)
+use_cache_beside(__file__)
 
 _JIT: dict[str, Any] = {"nogil": True, "cache": True, "error_model": "numpy"}
 

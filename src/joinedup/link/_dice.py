@@ -38,7 +38,10 @@ import pyarrow as pa
 from numba.core import types
 from numba.extending import intrinsic
 
+from joinedup._numba import use_cache_beside
 from joinedup.link._errors import LinkageError
+
+use_cache_beside(__file__)
 
 
 def _ctpop(typingctx: Any, x: Any) -> Any:

@@ -16,6 +16,8 @@ from typing import Any
 import numba as nb
 import numpy as np
 
+from joinedup._numba import use_cache_beside
+
 # Organisations, in ORGS order.
 BENEFITS, TAX, COUNCIL, HEALTH = 0, 1, 2, 3
 # Categories, in _notes.CATEGORIES order.
@@ -44,6 +46,8 @@ FIELDS = 18
 #: The most events one need can make (wrong organisation, evidence, four failure
 #: contacts, complaint and five actions), with a margin.
 _PER_NEED = 20
+
+use_cache_beside(__file__)
 
 _JIT: dict[str, Any] = {"cache": True, "nogil": True, "error_model": "numpy"}
 
