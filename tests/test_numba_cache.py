@@ -11,28 +11,31 @@ import pytest
 from joinedup import _numba
 
 
-def test_a_module_with_no_writable_cache_gets_one_in_the_temporary_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A folder beneath a plain file can never be made: neither the folder beside the
-    # module nor the user's cache can be written.
+@pytest.fixture
+def unwritable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A module's path whose folder, like the user's cache, can never be written: a
+    folder beneath a plain file cannot be made."""
     blocked = tmp_path / "a-file"
     blocked.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocked / "cache"))
+    return blocked / "module.py"
+
+
+def test_a_module_with_no_writable_cache_gets_one_in_the_temporary_folder(
+    unwritable: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(nb.config, "CACHE_DIR", "")
-    _numba.use_cache_beside(str(blocked / "module.py"))
+    _numba.use_cache_beside(str(unwritable))
     assert Path(nb.config.CACHE_DIR).parent == Path(tempfile.gettempdir())
 
 
 def test_a_cache_folder_already_chosen_is_kept(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    unwritable: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    blocked = tmp_path / "a-file"
-    blocked.write_text("")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked / "cache"))
-    monkeypatch.setattr(nb.config, "CACHE_DIR", str(tmp_path / "chosen"))
-    _numba.use_cache_beside(str(blocked / "module.py"))
-    assert str(tmp_path / "chosen") == nb.config.CACHE_DIR
+    chosen = str(tmp_path / "chosen")
+    monkeypatch.setattr(nb.config, "CACHE_DIR", chosen)
+    _numba.use_cache_beside(str(unwritable))
+    assert chosen == nb.config.CACHE_DIR
 
 
 def test_the_loops_compile_where_the_module_folder_can_be_written(
