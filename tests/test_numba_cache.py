@@ -45,3 +45,13 @@ def test_the_loops_compile_where_the_module_folder_can_be_written(
     _numba.use_cache_beside(str(tmp_path / "module.py"))
     assert nb.config.CACHE_DIR == ""  # Numba's own choice, beside the source
     assert (tmp_path / "__pycache__").is_dir()
+
+
+def test_the_first_writable_candidate_is_numbas_own_choice(
+    unwritable: Path, tmp_path: Path
+) -> None:
+    candidates = [unwritable.parent / "__pycache__", unwritable.parent / "cache"]
+    fallback = _numba.cache_dir(candidates)
+    assert fallback is not None and fallback.parent == Path(tempfile.gettempdir())
+    assert _numba.cache_dir([*candidates, tmp_path / "cache"]) is None
+    assert (tmp_path / "cache").is_dir()

@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from joinedup import _numba
 from joinedup.journeys import _cbuild, _jit, _kernels, _native, _ordered
 
 HERE = Path(_native.__file__).parent
@@ -239,15 +237,3 @@ def test_a_failed_build_says_why_and_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(_cbuild.BuildError, match="failed"):
         _cbuild.build(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [_cbuild.SOURCE]
-
-
-def test_numba_finds_a_cache_folder_when_none_of_its_own_can_be_written(tmp_path: Path) -> None:
-    # A folder beneath a plain file can never be made: neither Numba's folder beside the
-    # source nor the user's cache is writable, so the kernels go to the temporary folder.
-    blocked = tmp_path / "a-file"
-    blocked.write_text("")
-    unwritable = [blocked / "__pycache__", blocked / "cache"]
-    fallback = _numba.cache_dir(unwritable)
-    assert fallback is not None and fallback.parent == Path(tempfile.gettempdir())
-    assert _numba.cache_dir([*unwritable, tmp_path / "cache"]) is None
-    assert (tmp_path / "cache").is_dir()
