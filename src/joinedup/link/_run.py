@@ -20,7 +20,7 @@ from splink import Linker
 from splink.internals.blocking_rule_creator import BlockingRuleCreator
 
 from joinedup.engine import DuckDBEngine, Engine, connect
-from joinedup.link import _inputs
+from joinedup.link import _cluster, _inputs
 from joinedup.link._errors import LinkageError
 from joinedup.link._model import Field, mentions, settings
 from joinedup.model import LINKS
@@ -143,18 +143,15 @@ def link(
         lap("score")
         step("clustering")
         if cfg.one_record_per_person:
-            clusters = linker.clustering.cluster_using_single_best_links(
-                pred,
-                duplicate_free_datasets=[p.org for p in parties],
-                threshold_match_probability=threshold,
-            )
+            orgs = [p.org for p in parties]
+            links = _cluster.cluster(engine, staged, pred.physical_name, threshold, orgs)
         else:
             clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
                 pred, threshold_match_probability=threshold
             )
-        links = engine.to_arrow(
-            engine.sql(_links_sql(clusters.physical_name, pred.physical_name, threshold))
-        )
+            links = engine.to_arrow(
+                engine.sql(_links_sql(clusters.physical_name, pred.physical_name, threshold))
+            )
         links = links.cast(LINKS)
         lap("cluster")
         chart_spec = linker.visualisations.match_weights_chart().chart_dict
