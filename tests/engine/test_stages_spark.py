@@ -10,6 +10,7 @@ xfail with its reason, so fixing it shows.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -149,17 +150,77 @@ def _counts(results: list[ingest.IngestResult]) -> dict[tuple[str, str], tuple[i
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ingest reads CSV with DuckDB's read_csv (rejects tables, rowid, ASOF JOIN); on "
-    "Spark that query fails and every CSV file falls back to Python's row-by-row reader in "
-    "the driver (same rows, but the whole file in driver memory)",
-)
 def test_ingest_reads_csv_with_the_engine(reference: Reference, spark_ws: Workspace) -> None:
     csv = [c for c in reference.synth.contracts if ingest.load_contract(c).format == "csv"]
     assert csv, "the synthetic population has a CSV export"
     notes = [n for c in csv for t in ingest.load(c, spark_ws).tables for n in t.notes]
     assert not [n for n in notes if "row by row" in n]
+
+
+#: A damaged export: a short row, a long one, a blank line, a NUL byte, quoted line breaks.
+DAMAGED = (
+    b"id,when,ch,who,note\r\n"
+    b'E1,2024-01-01 10:00,TEL,P1,"two\nlines"\r\n'
+    b"E2,2024-01-02 10:00,WEB,P2\r\n"
+    b"E3,2024-01-03 10:00,WEB,P3,x,extra\r\n"
+    b"\r\n"
+    b'E4,2024-01-04 10:00,,P4,""\r\n'
+    b"\x00E5,2024-01-05 10:00,TEL,P5,nul\r\n"
+    b"E6,2024-01-06 10:00,XX,P6,unknown code\r\n"
+    b"E7,2024-01-07 10:00,TEL,P7,last\r\n"
+)
+
+
+def _damaged(folder: Path, data: bytes = DAMAGED) -> Path:
+    folder.mkdir()
+    (folder / "contacts.csv").write_bytes(data)
+    fields = {
+        "event_id": {"column": "id"},
+        "occurred_at": {"column": "when", "type": "timestamp", "format": "%Y-%m-%d %H:%M"},
+        "channel": {"column": "ch", "codes": {"TEL": "phone", "WEB": "web"}},
+        "local_person_ref": {"column": "who"},
+        "note": {"column": "note"},
+    }
+    doc = {"org": "o", "source": "damaged", "format": "csv"}
+    doc["events"] = {"file": "contacts.csv", "fields": fields}  # type: ignore[assignment]
+    contract = folder / "damaged.yaml"
+    contract.write_text(json.dumps(doc), encoding="utf-8")
+    return contract
+
+
+def _quarantined(ws: Workspace) -> list[tuple[int, str]]:
+    rows = ws.read("quarantine").to_pylist()
+    return sorted((r["row_number"], r["reason"].split(": ", 1)[1]) for r in rows)
+
+
+def test_ingest_quarantines_what_sparks_reader_cannot_parse(tmp_path: Path) -> None:
+    """Rows with too few or too many fields reach quarantine on Spark with the row
+    number and reason DuckDB gives; the rest load the same; nothing is lost."""
+    contract = _damaged(tmp_path / "in")
+    with Workspace(tmp_path / "duck") as duck, Workspace(tmp_path / "sp", engine="spark") as sp:
+        want, got = ingest.load(contract, duck), ingest.load(contract, sp)
+        (t,) = got.tables
+        assert (t.rows_in, t.loaded, t.quarantined) == (7, 3, 4)
+        assert _counts([got]) == _counts([want])
+        assert not t.notes
+        assert _quarantined(sp) == _quarantined(duck)
+        assert [r for r, _ in _quarantined(sp)] == [2, 3, 5, 6]
+        raws = {r["row_number"]: json.loads(r["raw"]) for r in sp.read("quarantine").to_pylist()}
+        assert raws[3] == {"line": "E3,2024-01-03 10:00,WEB,P3,x,extra"}
+        assert_same_rows(sp.read("events"), duck.read("events"))
+
+
+def test_ingest_reads_a_file_that_is_not_utf8_row_by_row(tmp_path: Path) -> None:
+    """Spark's reader would put U+FFFD in place of a byte that is not UTF-8 and load the
+    row; such a file is read by Python's reader, which quarantines the row (and the
+    blank line, which it counts as a row of no fields)."""
+    contract = _damaged(tmp_path / "in", DAMAGED + b"E8,2024-01-08 10:00,TEL,P8,caf\xe9\r\n")
+    with Workspace(tmp_path / "sp", engine="spark") as sp:
+        (t,) = ingest.load(contract, sp).tables
+        assert (t.rows_in, t.loaded + t.quarantined) == (9, 9)
+        assert any("row by row because it is not UTF-8" in n for n in t.notes)
+        reasons = dict(_quarantined(sp))
+        assert reasons[9].startswith("row could not be read: INVALID ENCODING")
 
 
 def test_pseudonymise(reference: Reference, spark_ws: Workspace) -> None:

@@ -164,7 +164,12 @@ class SparkEngine(Engine):
     # runs on Spark, with its similarity functions from the jar the session loads.
     # Transactions are the engine's own (a journal over the Parquet folders, see
     # _journal.py): all or nothing for one writer, with no isolation from other readers.
-    capabilities = frozenset({"files", "transactions", "try_strptime", "bit_count", "splink"})
+    # ``csv_rejects``: read_files keeps the CSV records its reader cannot parse apart
+    # (ingest reads CSV with it, since DuckDB's read_csv and its rejects tables are not
+    # Spark's).
+    capabilities = frozenset(
+        {"files", "transactions", "try_strptime", "bit_count", "splink", "csv_rejects"}
+    )
 
     def __init__(
         self,
@@ -354,8 +359,23 @@ class SparkEngine(Engine):
         columns: Sequence[str] | None = None,
         **options: Any,
     ) -> ibis.Table:
-        from joinedup.engine._spark_files import read_numbered
+        """Files as a temporary table ``name``, rows numbered (see ``Engine.read_files``).
 
+        For CSV, options beyond the base ones: ``names`` (the columns, by position: the
+        header line is skipped), ``label`` (the ``_file`` value, for a file read from a
+        copy) and ``rejects``, a table name (with ``names``): the records Spark's reader
+        cannot parse (a wrong number of fields) go there whole, as ``_file``, ``_row`` and
+        ``line``, instead of being padded or cut into ``name`` (the ``csv_rejects``
+        capability).
+        """
+        from pyspark.sql import functions as F
+
+        from joinedup.engine._spark_files import CORRUPT, read_numbered
+
+        rejects = options.pop("rejects", None)
+        if rejects is not None and (fmt != "csv" or options.get("names") is None):
+            raise EngineError("read_files keeps rejected rows apart only for CSV with names")
+        options["malformed"] = rejects is not None
         frames = [read_numbered(self._session, Path(p), fmt, options) for p in paths]
         if not frames:
             raise EngineError(f"no files to read for {name!r}")
@@ -363,8 +383,21 @@ class SparkEngine(Engine):
         for other in frames[1:]:
             df = df.unionByName(other, allowMissingColumns=True)
         if columns is not None:
-            df = df.select("_file", "_row", *(f"`{c}`" for c in columns))
-        return self._stage_frame(name, df)
+            kept = [*columns, CORRUPT] if rejects is not None else columns
+            df = df.select("_file", "_row", *(f"`{c}`" for c in kept))
+        if rejects is None:
+            return self._stage_frame(name, df)
+        # Read once (Spark's reader is the costly part), then split: a few rejects, and
+        # a view of the rest over the same files.
+        folder = self._staging / f"{name}.{uuid.uuid4().hex[:8]}"
+        df.write.parquet(str(folder))
+        read = self._session.read.parquet(str(folder))
+        bad = read.filter(F.col(CORRUPT).isNotNull())
+        self._stage_frame(rejects, bad.select("_file", "_row", F.col(CORRUPT).alias("line")))
+        self.drop_temp(name)
+        read.filter(F.col(CORRUPT).isNull()).drop(CORRUPT).createOrReplaceTempView(name)
+        self._temps[name] = folder
+        return self._con.table(name)
 
     def register(self, name: str, data: pa.Table) -> ibis.Table:
         self.drop_temp(name)

@@ -6,6 +6,11 @@ afterwards. Each row's number is rebuilt from where it was read: the split's sta
 file order, one after another in one partition, so ``monotonically_increasing_id`` minus
 the split's smallest id is the row's place in its split. Adding the rows of every earlier
 split gives the 1-based row number DuckDB's single-threaded scan gives.
+
+A CSV file can be read with the column names given (``names``, for a header the caller
+has read and made unique) and with the records Spark's reader cannot parse (a wrong number
+of fields) kept whole in a ``_corrupt_record`` column (``malformed``), numbered like the
+others, so none is silently padded or cut.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ def read_numbered(
     else:
         raise EngineError(f"Spark engine cannot read format {fmt!r}")
     columns = [F.col(f"`{c}`") for c in df.columns]
+    label = str(options.get("label") or path)
     tagged = df.select(
         *columns,
         F.col("_metadata.file_block_start").alias("_blk"),
@@ -48,13 +54,19 @@ def read_numbered(
     splits = splits.withColumn("_before", F.coalesce(F.sum("_n").over(earlier), F.lit(0)))
     numbered = tagged.join(F.broadcast(splits), "_blk")
     return numbered.select(
-        F.lit(str(path)).alias("_file"),
+        F.lit(label).alias("_file"),
         (F.col("_before") + F.col("_mid") - F.col("_m0") + 1).cast("bigint").alias("_row"),
         *columns,
     )
 
 
+#: The column that holds a record Spark's CSV reader could not parse, as it was read.
+CORRUPT = "_corrupt_record"
+
+
 def _read_csv(session: SparkSession, path: Path, options: dict[str, Any]) -> DataFrame:
+    from pyspark.sql.types import StringType, StructField, StructType
+
     encoding = str(options.get("encoding") or "utf-8")
     reader = session.read.options(
         header=True,
@@ -68,6 +80,14 @@ def _read_csv(session: SparkSession, path: Path, options: dict[str, Any]) -> Dat
         encoding=encoding,
         mode="PERMISSIVE",
     )
+    names = options.get("names")
+    if names is not None:
+        # The header line is skipped and the columns named by position (enforceSchema).
+        fields = [StructField(str(n), StringType()) for n in names]
+        if options.get("malformed"):
+            fields.append(StructField(CORRUPT, StringType()))
+            reader = reader.options(columnNameOfCorruptRecord=CORRUPT, enforceSchema=True)
+        reader = reader.schema(StructType(fields))
     return reader.csv(str(path))
 
 

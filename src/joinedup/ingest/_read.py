@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import json
 import mmap
 import tempfile
@@ -295,8 +296,12 @@ def check_part(
     over the part's rows giving a few columns per row (its key and what is wrong with it).
 
     For a CSV file this is the scan that finds the rows the reader cannot parse; if
-    DuckDB's reader gives up on the file, it is read row by row instead and held.
+    DuckDB's reader gives up on the file, it is read row by row instead and held. An
+    engine whose SQL cannot scan a CSV file (``csv_rejects``: Spark) reads it with its
+    own reader first, and it is held.
     """
+    if part.held is None and "csv_rejects" in engine.capabilities:
+        _hold_csv(engine, raw, part, name)
     if part.held is not None:
         engine.stage(name, checks(part.scan(name, raw.columns), True))
         raw.temps.append(name)
@@ -339,6 +344,80 @@ def check_part(
         part.gaps = f"{name}_gaps"
         engine.register(part.gaps, pa.table({"g": list(g), "m": list(g.values())}))
         raw.temps.append(part.gaps)
+
+
+def _hold_csv(engine: Engine, raw: RawSource, part: Part, name: str) -> None:
+    """Read a CSV part with the engine's own reader into a table, rows numbered in file
+    order; the records it cannot parse (a wrong number of fields) are rejects, with
+    their row number and the record as read. Nothing passes through Python but those.
+
+    The engine's reader (Spark's) puts U+FFFD in place of bytes that are not UTF-8,
+    where DuckDB's rejects the row; so a file that is not valid UTF-8 is read row by row
+    by Python's reader, which rejects those rows as DuckDB does.
+    """
+    assert part.path is not None and part.readable is not None
+    held, unparsed = f"{name}_rows", f"{name}_unparsed"
+    raw.temps += [held, unparsed]
+    bad_byte = _first_bad_utf8(part.readable)
+    if bad_byte is not None:
+        arrow, bad = _python_csv(part.path, part.readable, part.columns, part.delimiter)
+        engine.register(held, arrow)
+        raw.notes.append(
+            f"{part.path}: read row by row because it is not UTF-8 (byte {bad_byte:,})"
+        )
+    else:
+        engine.read_files(
+            held,
+            [part.readable],
+            "csv",
+            names=part.columns,
+            delimiter=part.delimiter,
+            label=str(part.path),
+            rejects=unparsed,
+        )
+        bad = [
+            _unparsed(part.path, part.columns, part.delimiter, r["_row"], r["line"])
+            for r in engine.to_arrow(unparsed).to_pylist()
+        ]
+        if not bad and engine.count(held) == 0:
+            raw.notes.append(f"{part.path}: has a header but no rows")
+    part.held = held
+    raw.rejects.extend(bad)
+
+
+def _first_bad_utf8(path: Path) -> int | None:
+    """The offset of the first byte of a file that is not UTF-8, or None: the file is
+    streamed, a few megabytes at a time."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    done = 0
+    with path.open("rb") as fh:
+        while True:
+            chunk = fh.read(1 << 24)
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                return done + exc.start
+            if not chunk:
+                return None
+            done += len(chunk)
+
+
+def _unparsed(path: Path, cols: list[str], delimiter: str, row: int, line: str) -> dict[str, Any]:
+    """A record the engine's CSV reader could not parse, as a reject (worded as DuckDB's)."""
+    fields = next(csv.reader(io.StringIO(line, newline=""), delimiter=delimiter), [])
+    found, want = len(fields), len(cols)
+    kind = "MISSING COLUMNS" if found < want else "TOO MANY COLUMNS" if found > want else None
+    why = (
+        f"{kind}: Expected Number of Columns: {want} Found: {found}"
+        if kind
+        else "the CSV reader could not parse it"
+    )
+    return {
+        "row_number": int(row),
+        "column_name": None,
+        "reason": f"{path}: row could not be read: {why}",
+        "raw": json.dumps({"line": line.rstrip(chr(13) + chr(10))}, ensure_ascii=False),
+    }
 
 
 def _python_csv(
