@@ -13,6 +13,7 @@ and calamine read the result.
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 import zipfile
 from collections.abc import Collection
@@ -28,6 +29,10 @@ from joinedup.synth._text import lines
 
 _EPOCH = datetime(1899, 12, 30)
 _FIXED = (1980, 1, 1, 0, 0, 0)
+#: zlib's level for every part. Level 2 compresses the council workbook's XML 2.9 times
+#: as fast as the default 6, to a file 1.3 times as large (170.9 MB of contacts at 100k
+#: people: 0.82 s to 26.1 MB, against 2.36 s to 20.4 MB); 1 is no faster and larger.
+_LEVEL = 2
 _ESCAPE = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
 # Characters XML 1.0 forbids (control characters other than tab, newline and return).
 _CONTROL = {i: None for i in range(32) if i not in (9, 10, 13)}
@@ -77,7 +82,7 @@ class StreamingWorkbook:
         self._cols: list[list[str]] = []
         self._shared: dict[str, int] = {}
         self._archive = zipfile.ZipFile(
-            path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1
+            path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=_LEVEL
         )
         self._open: IO[bytes] | None = None  # the streamed sheet being written
 
@@ -276,16 +281,25 @@ class StreamingWorkbook:
                 f'uniqueCount="{len(self._shared)}">{items}</sst>'
             )
         for name, text in parts.items():
-            info = zipfile.ZipInfo(name, _FIXED)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, text)
+            archive.writestr(_info(name), text)
         archive.close()
 
 
-def _entry(sheet: int) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(f"xl/worksheets/sheet{sheet + 1}.xml", _FIXED)
+def _info(name: str) -> zipfile.ZipInfo:
+    """An archive entry with fixed timestamps, deflated at ``_LEVEL``."""
+    info = zipfile.ZipInfo(name, _FIXED)
     info.compress_type = zipfile.ZIP_DEFLATED
+    # An entry given as a ZipInfo is compressed at its own level, not the archive's:
+    # left unset, every part went at zlib's default 6 whatever the archive said.
+    if sys.version_info >= (3, 13):
+        info.compress_level = _LEVEL
+    else:
+        info._compresslevel = _LEVEL  # type: ignore[attr-defined]
     return info
+
+
+def _entry(sheet: int) -> zipfile.ZipInfo:
+    return _info(f"xl/worksheets/sheet{sheet + 1}.xml")
 
 
 def _complete(head: str, text: pa.Array, tail: str) -> list[pa.Array | str]:
