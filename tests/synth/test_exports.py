@@ -8,7 +8,7 @@ import io
 import json
 import zipfile
 import zlib
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,7 +17,7 @@ from python_calamine import CalamineWorkbook
 
 from joinedup.synth import _exports, _xlsx
 from joinedup.synth._exports import EVENT_COLUMNS, PEOPLE_COLUMNS, open_exports
-from joinedup.synth._text import csv_field, json_value, lines, mapped, numbered
+from joinedup.synth._text import csv_field, day_first, iso, json_value, lines, mapped, numbered
 
 AWKWARD = [
     "plain",
@@ -176,3 +176,33 @@ def test_every_part_of_the_workbook_is_deflated_at_the_chosen_level(tmp_path: Pa
             data = book.read(info)
             deflate = zlib.compressobj(_xlsx._LEVEL, zlib.DEFLATED, -15)
             assert info.compress_size == len(deflate.compress(data) + deflate.flush()), info
+
+
+def test_dates_and_times_read_as_python_writes_them() -> None:
+    # Written digit by digit with NumPy; Python's own formatting is the reference,
+    # across leap days, centuries, both sides of 1970, nulls, slices and chunks.
+    # Python's dates run from year 1 to 9999, as the fast path does.
+    days = [*range(-719_162, 2_932_897, 997), 11_016, 11_017, 2_932_896]
+    when = [date(1970, 1, 1) + timedelta(days=d) for d in days]
+    when = [*when[:5], None, *when[5:]]
+    dates = pa.array(when, pa.date32())
+    assert iso(dates).to_pylist() == [None if d is None else d.isoformat() for d in when]
+    assert day_first(dates.slice(3)).to_pylist() == [
+        None if d is None else f"{d.day:02d}/{d.month:02d}/{d.year:04d}" for d in when[3:]
+    ]
+    stamps = [
+        None if d is None else datetime(d.year, d.month, d.day, (i * 7) % 24, i % 60, i % 59)
+        for i, d in enumerate(when)
+    ]
+    for tz, z in ((None, ""), ("UTC", "Z")):
+        col = pa.chunked_array([pa.array(stamps[:9]), pa.array(stamps[9:])], pa.timestamp("us"))
+        col = col.cast(pa.timestamp("us", tz))
+        assert iso(col).to_pylist() == [None if t is None else t.isoformat() + z for t in stamps]
+        assert day_first(col).to_pylist() == [
+            None if t is None else f"{t.day:02d}/{t.month:02d}/{t.year:04d} {t:%H:%M}"
+            for t in stamps
+        ]
+    # What is not fixed width goes the slower way, to the same text.
+    assert iso(pa.array([datetime(2025, 1, 2, 3, 4, 5)], pa.timestamp("s", "Europe/London"))) == (
+        pa.array(["2025-01-02T03:04:05+0000"])
+    )
