@@ -255,11 +255,12 @@ con.execute("SET threads = {threads}")
 for p, t in zip(parties, tables):
     con.register(f"t_{{p.org}}", t.append_column("org_", [[p.org] * t.num_rows]))
 con.execute("CREATE TABLE e AS " + " UNION ALL ".join(f"SELECT * FROM t_{{o}}" for o in orgs))
-# Pairs of records of different organisations that each rule lets through, counted from
-# key frequencies (no pairs are made): what Splink has to score at this size.
+# Pairs of records of different organisations that each rule's key lets through, counted
+# from key frequencies (no pairs are made): what Splink has to score at this size, at
+# most (a rule's further conditions, such as the whole name agreeing, are not applied).
 pairs = {{}}
 for rule in rules:
-    left, right = (side.strip()[2:] for side in rule.split("="))
+    left, right = (side.strip()[2:] for side in rule.split(" AND ")[0].split("="))
     pairs[rule] = con.execute(f'''
         WITH l AS (SELECT {{left}} AS k, org_, count(*) AS n FROM e WHERE {{left}} IS NOT NULL
                    GROUP BY ALL),
