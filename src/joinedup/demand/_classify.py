@@ -20,9 +20,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from joinedup.demand._journey import _lit, stage_causes, stage_contacts, stage_rules
+from joinedup.demand._journey import _lit, stage_cases, stage_causes, stage_contacts, stage_rules
 from joinedup.demand._reading import Reader, alias_patterns, read_notes
-from joinedup.demand._rootcause import root_cause_sql, stage_hits
+from joinedup.demand._rootcause import case_sums, root_cause_sql
 from joinedup.demand._settings import DemandSettings
 from joinedup.demand._text import TextModel, load_model
 from joinedup.engine import Engine
@@ -76,6 +76,7 @@ def classify(
     m = model or load_model()
     eng = ws.engine
     stage_contacts(eng, s)
+    stage_cases(eng, s, case_sums(s))
     rules = stage_rules(eng, s)
 
     # Each distinct note once: a null note reads as an empty one (both clean to "").
@@ -107,11 +108,10 @@ def classify(
         JOIN _demand_aliases a ON a.k = r.k
         """,
     )
-    stage_causes(eng, s, s.rules.chase.request_activities)
+    stage_causes(eng, s)
     summary = ClassifySummary(contacts=eng.count("_demand_contacts"))
     _stage_decisions(eng, s, m, rules)
-    hits = stage_hits(eng, s)
-    eng.stage("_demand_roots", root_cause_sql(s, "_demand_out", hits))
+    eng.stage("_demand_roots", root_cause_sql(s, "_demand_out"))
     _summarise(eng, summary, rules)
 
     final = eng.sql(
@@ -134,7 +134,6 @@ def classify(
         "_demand_named",
         "_demand_out",
         "_demand_roots",
-        "_demand_hits",
         "_demand_fired",
         "_demand_cause",
         "_demand_cases",
@@ -172,7 +171,7 @@ def _stage_decisions(eng: Engine, s: DemandSettings, m: TextModel, rules: list[s
         WITH j AS (
           SELECT c.event_id, c.org, f.k, t.text_cat, t.text_type, t.text_best,
                  t.confidence AS text_confidence, t.rule_confidence, t.refines,
-                 d.cause AS case_org, d.cause_need AS case_need, d.cause_basis,
+                 d.cause AS case_org, d.cause_need AS case_need, d.cause_basis, d.occurred_at,
                  {name + " END" if rules else "NULL"} AS rule,
                  {cat + " END" if rules else "NULL"} AS rule_category
           FROM _demand_contacts c
@@ -201,7 +200,7 @@ def _stage_decisions(eng: Engine, s: DemandSettings, m: TextModel, rules: list[s
         SELECT event_id, demand_type, category, confidence, decided_by,
                CASE WHEN demand_type = 'failure' THEN coalesce(case_org, org) END
                  AS caused_by_org,
-               org AS received_by_org, case_org, case_need, rule,
+               org AS received_by_org, case_org, case_need, occurred_at, rule,
                k IS NOT NULL AND text_type = 'value' AS type_disagrees,
                other_failure AS category_disagrees,
                other_failure AND refines AS refined,

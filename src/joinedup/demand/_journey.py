@@ -94,9 +94,40 @@ def _needs_proxy(engine: Engine, has_episodes: bool) -> bool:
     return engine.count(engine.sql(unreferenced + " LIMIT 1")) > 0
 
 
+def stage_cases(engine: Engine, s: DemandSettings, sums: list[str]) -> None:
+    """``_demand_cases``: each organisation's part of each need, summed up once for the
+    rules, the causes and the root causes (each would otherwise group every event again).
+
+    Per (need_key, org): the person; whether the organisation owned the case (an
+    outbound event or a request; ``own`` with the chase rule's requests, ``asked_for``
+    with the duplicate rule's); its first and last event; the chase rule's first
+    request in and first completion (``asked``, ``done_at``); and ``sums``, further
+    aggregates over the case's events (the root-cause rules' journey conditions).
+    """
+    r = s.rules
+    extra = "".join(",\n               " + x for x in sums)
+    engine.stage(
+        "_demand_cases",
+        f"""
+        SELECT need_key, org, any_value(person_key) AS person_key,
+               bool_or(direction = 'out' OR activity IN {_lit(r.chase.request_activities)})
+                 AS own,
+               bool_or(direction = 'out' OR activity IN {_lit(r.duplicate.request_activities)})
+                 AS asked_for,
+               min(occurred_at) AS first_at, max(occurred_at) AS last_at,
+               min(occurred_at) FILTER (
+                 WHERE direction = 'in' AND activity IN {_lit(r.chase.request_activities)}
+               ) AS asked,
+               min(occurred_at) FILTER (WHERE activity IN {_lit(r.chase.done_activities)})
+                 AS done_at{extra}
+        FROM _demand_events GROUP BY need_key, org
+        """,
+    )
+
+
 def stage_rules(engine: Engine, s: DemandSettings) -> list[str]:
     """``_demand_rule_<name>`` (one event_id per firing) for each enabled rule; returns
-    the names staged, in the order they are tried."""
+    the names staged, in the order they are tried. Needs ``_demand_cases``."""
     r = s.rules
     queries: dict[str, str] = {}
     contacts = "SELECT * FROM _demand_events WHERE direction = 'in'"
@@ -120,11 +151,7 @@ def stage_rules(engine: Engine, s: DemandSettings) -> list[str]:
         within = int(d.within_days * DAY)
         queries["duplicate"] = f"""
           WITH ev AS (SELECT * FROM ({contacts}) WHERE activity IN {_lit(d.evidence_activities)}),
-          own AS (
-            SELECT need_key, org FROM _demand_events
-            WHERE direction = 'out' OR activity IN {_lit(d.request_activities)}
-            GROUP BY need_key, org
-          )
+          own AS (SELECT need_key, org FROM _demand_cases WHERE asked_for)
           SELECT a.event_id FROM ev a JOIN ev b
             ON b.need_key = a.need_key AND b.org = a.org
            AND (b.occurred_at < a.occurred_at
@@ -157,21 +184,15 @@ def stage_rules(engine: Engine, s: DemandSettings) -> list[str]:
     if r.chase.enabled:
         c = r.chase
         queries["chase"] = f"""
-          WITH req AS (
-            SELECT need_key, min(occurred_at) AS asked FROM _demand_events
-            WHERE direction = 'in' AND activity IN {_lit(c.request_activities)}
-            GROUP BY need_key
-          ),
-          done AS (
-            SELECT need_key, min(occurred_at) AS done_at FROM _demand_events
-            WHERE activity IN {_lit(c.done_activities)} GROUP BY need_key
+          WITH need AS (
+            SELECT need_key, min(asked) AS asked, min(done_at) AS done_at FROM _demand_cases
+            GROUP BY need_key HAVING min(asked) IS NOT NULL
           )
           SELECT a.event_id FROM ({contacts}) a
-          JOIN req ON req.need_key = a.need_key
-          LEFT JOIN done ON done.need_key = a.need_key
+          JOIN need ON need.need_key = a.need_key
           WHERE coalesce(a.activity, '') NOT IN {_lit(c.request_activities)}
-            AND {_secs("req.asked", "a.occurred_at")} > {int(c.expected_days * DAY)}
-            AND (done.done_at IS NULL OR done.done_at > a.occurred_at)"""
+            AND {_secs("need.asked", "a.occurred_at")} > {int(c.expected_days * DAY)}
+            AND (need.done_at IS NULL OR need.done_at > a.occurred_at)"""
     names = []
     for name, q in queries.items():
         engine.stage(f"_demand_rule_{name}", q)
@@ -179,7 +200,7 @@ def stage_rules(engine: Engine, s: DemandSettings) -> list[str]:
     return names
 
 
-def stage_causes(engine: Engine, s: DemandSettings, request_activities: list[str]) -> None:
+def stage_causes(engine: Engine, s: DemandSettings) -> None:
     """``_demand_cause``: for every contact, the organisation whose need it belongs to
     (``cause``) and that organisation's case (``cause_need``, the need key).
 
@@ -189,7 +210,8 @@ def stage_causes(engine: Engine, s: DemandSettings, request_activities: list[str
     decision, arriving at the wrong door — belongs to another organisation's need: the
     same person's case elsewhere, ranked by (1) how often the case's notes name that
     organisation, (2) whether that case was open at the time, (3) the same episode,
-    (4) nearness in time. Needs ``_demand_named`` (event_id, org) from the notes.
+    (4) nearness in time. Needs ``_demand_cases`` (:func:`stage_cases`) and
+    ``_demand_named`` (event_id, org) from the notes.
 
     The notes and the case's dates are evidence about this contact; the episode is the
     journeys stage's grouping, which can join a contact at a third organisation to
@@ -198,15 +220,6 @@ def stage_causes(engine: Engine, s: DemandSettings, request_activities: list[str
     ``docs/methods/demand.md``).
     """
     window = int(s.cause_window_days * DAY)
-    engine.stage(
-        "_demand_cases",
-        f"""
-        SELECT need_key, org, any_value(person_key) AS person_key,
-               bool_or(direction = 'out' OR activity IN {_lit(request_activities)}) AS own,
-               min(occurred_at) AS first_at, max(occurred_at) AS last_at
-        FROM _demand_events GROUP BY need_key, org
-        """,
-    )
     engine.stage(
         "_demand_cause",
         f"""

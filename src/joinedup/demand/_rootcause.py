@@ -13,57 +13,47 @@ fits gets no root cause rather than a guess.
 from __future__ import annotations
 
 from joinedup.demand._journey import DAY, _lit, _secs
-from joinedup.demand._settings import DemandSettings
-from joinedup.engine import Engine
+from joinedup.demand._settings import CauseRule, DemandSettings
 
 
-def stage_hits(engine: Engine, s: DemandSettings) -> list[int]:
-    """``_demand_hits``: for each contact, whether its causing case meets the journey
-    conditions of each root-cause rule that has any (column ``r<i>`` for rule ``i``);
-    returns those rules' positions (a rule without conditions is met by every contact).
-
-    A case is summed up once (when its first event was, and for each rule the first of
-    its ``after`` activities and the last of its ``before`` ones), so each contact
-    meets one row of it rather than every event of its case.
-
-    Needs ``_demand_cause`` (with ``cause_need``) and ``_demand_events``.
-    """
-    sums: list[str] = ["min(occurred_at) AS first_at"]
-    conds: dict[int, str] = {}
+def case_sums(s: DemandSettings) -> list[str]:
+    """What :func:`root_cause_sql` needs summed up per case (``_demand_cases``), for each
+    rule the first of its ``after`` activities and the last of its ``before`` ones."""
+    sums: list[str] = []
     for i, rule in enumerate(s.causes):
-        parts = []
         if rule.after:
             sums.append(f"min(occurred_at) FILTER (WHERE activity IN {_lit(rule.after)}) AS a{i}")
-            parts.append(f"k.a{i} < c.occurred_at")
         if rule.before:
             sums.append(f"max(occurred_at) FILTER (WHERE activity IN {_lit(rule.before)}) AS b{i}")
-            parts.append(f"k.b{i} > c.occurred_at")
-        if rule.at_case_start:
-            parts.append(f"{_secs('k.first_at', 'c.occurred_at')} <= {DAY}")
-        if parts:
-            conds[i] = f"coalesce({' AND '.join(parts)}, FALSE) AS r{i}"
-    engine.stage(
-        "_demand_hits",
-        f"""
-        WITH k AS (
-          SELECT need_key, org, {", ".join(sums)} FROM _demand_events GROUP BY need_key, org
-        )
-        SELECT c.event_id{"".join(", " + c for c in conds.values())}
-        FROM _demand_cause c
-        JOIN k ON k.need_key = c.cause_need AND k.org = c.cause
-        """,
-    )
-    return list(conds)
+    return sums
 
 
-def root_cause_sql(s: DemandSettings, source: str, hits: list[int]) -> str:
+def _journey_condition(i: int, rule: CauseRule) -> str | None:
+    """Whether the causing case (``k``, a row of ``_demand_cases``) met rule ``i``'s
+    journey conditions at the contact (``o.occurred_at``); None for a rule without any."""
+    parts = []
+    if rule.after:
+        parts.append(f"k.a{i} < o.occurred_at")
+    if rule.before:
+        parts.append(f"k.b{i} > o.occurred_at")
+    if rule.at_case_start:
+        parts.append(f"{_secs('k.first_at', 'o.occurred_at')} <= {DAY}")
+    return f"coalesce({' AND '.join(parts)}, FALSE)" if parts else None
+
+
+def root_cause_sql(s: DemandSettings, source: str) -> str:
     """A query of (event_id, cause): the root cause of each failure contact in ``source``
-    (a table with event_id, demand_type, category, caused_by_org, received_by_org and
-    the causing case, case_org and case_need), None where no rule fits.
+    (a table with event_id, occurred_at, demand_type, category, caused_by_org,
+    received_by_org and the causing case, case_org and case_need), None where no rule
+    fits. Needs ``_demand_cases``, with :func:`case_sums` among its columns: each case
+    is summed up once, so each contact meets one row of it rather than every event of
+    its case.
 
     The first rule a contact meets gives its cause: its category is one of the rule's,
     it landed where the rule says, the causing organisation is one the rule names, and
-    the causing case met the rule's journey conditions (``_demand_hits``). A contact
+    the causing case met the rule's journey conditions (the first of its ``after``
+    activities before the contact, the last of its ``before`` ones after it, the
+    contact within a day of the case's start). A contact
     whose category is in ``s.cause_follows`` (a complaint) takes instead the commonest
     cause of its causing case's other failure contacts, wherever they landed; ties go
     to the cause whose rule is listed first (a code listed twice counts at its last
@@ -78,8 +68,9 @@ def root_cause_sql(s: DemandSettings, source: str, hits: list[int]) -> str:
             cond.append("o.caused_by_org = o.received_by_org")
         if rule.orgs:
             cond.append(f"o.caused_by_org IN {_lit(rule.orgs)}")
-        if i in hits:
-            cond.append(f"coalesce(h.r{i}, FALSE)")
+        journey = _journey_condition(i, rule)
+        if journey:
+            cond.append(journey)
         whens.append(f"WHEN {' AND '.join(cond)} THEN {_lit([rule.code])[1:-1]}")
     by_rules = f"CASE {' '.join(whens)} END" if whens else "CAST(NULL AS VARCHAR)"
     # As a dict of code to position keeps the last position of a repeated code.
@@ -95,7 +86,8 @@ def root_cause_sql(s: DemandSettings, source: str, hits: list[int]) -> str:
     return f"""
         WITH f AS (
           SELECT o.event_id, o.category, o.case_org, o.case_need, {by_rules} AS by_rules
-          FROM {source} o LEFT JOIN _demand_hits h ON h.event_id = o.event_id
+          FROM {source} o
+          LEFT JOIN _demand_cases k ON k.need_key = o.case_need AND k.org = o.case_org
           WHERE o.demand_type = 'failure'
         ),
         counted AS (
