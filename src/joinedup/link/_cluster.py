@@ -25,14 +25,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numba as nb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from joinedup._numba import use_cache_beside
 from joinedup.engine import Engine
+from joinedup.link._errors import LinkageError
+
+use_cache_beside(__file__)
 
 #: Splink's separator between the columns of a composite record id.
 SEPARATOR = "-__-"
+
+#: Organisations are bits of a 64-bit mask (the sign bit left out).
+MAX_ORGANISATIONS = 63
 
 
 def representatives(
@@ -48,36 +56,54 @@ def representatives(
     duplicate-free organisations (0 for one that may hold duplicates); the links
     ``left[k]``–``right[k]`` with ``probability[k]`` are those at or above the threshold.
     """
-    rep = np.arange(n, dtype=np.int64)
-    # Every link in both directions: "near" is the record whose cluster ranks the link.
-    near = np.concatenate([left, right]).astype(np.int64)
-    far = np.concatenate([right, left]).astype(np.int64)
-    prob = np.concatenate([probability, probability]).astype(np.float64)
-    bits = [int(b) for b in np.unique(orgs) if b]
-    while len(near):
-        held = np.zeros(n, dtype=np.uint64)
-        for b in bits:
-            held[rep[(orgs & b) != 0]] |= np.uint64(b)
-        rn, rf = rep[near], rep[far]
-        ok = (rn != rf) & ((held[rn] & held[rf]) == 0)
-        n_, f_, p_, rn, rf = near[ok], far[ok], prob[ok], rn[ok], rf[ok]
-        kept = _first(rn, p_, f_, n) & _first(rf, p_, n_, n)
+    return _representatives(
+        n,
+        np.ascontiguousarray(orgs, dtype=np.uint64),
+        np.ascontiguousarray(left, dtype=np.int64),
+        np.ascontiguousarray(right, dtype=np.int64),
+        np.ascontiguousarray(probability, dtype=np.float64),
+    )
+
+
+@nb.njit(nogil=True, cache=True)
+def _representatives(
+    n: int, orgs: np.ndarray, left: np.ndarray, right: np.ndarray, prob: np.ndarray
+) -> np.ndarray:  # pragma: no cover - compiled
+    rep = np.arange(n)
+    held = np.zeros(n, dtype=np.uint64)
+    best = np.empty(n, dtype=np.float64)
+    lowest = np.empty(n, dtype=np.int64)
+    while True:
+        held[:] = 0
+        for i in range(n):
+            held[rep[i]] |= orgs[i]
+        best[:] = -np.inf
+        lowest[:] = n
+        # A link ranks first in a cluster when no other allowed link of the cluster has
+        # a higher probability, or the same and a lower id at its far end. Splink ranks
+        # the links into a cluster by their near end; over all links both ways that is
+        # the same as the links out of it by their far end, so one pass ranks both.
+        for k in range(len(left)):
+            a, b, p = left[k], right[k], prob[k]
+            ra, rb = rep[a], rep[b]
+            if ra == rb or held[ra] & held[rb]:
+                continue
+            if p > best[ra] or (p == best[ra] and b < lowest[ra]):
+                best[ra], lowest[ra] = p, b
+            if p > best[rb] or (p == best[rb] and a < lowest[rb]):
+                best[rb], lowest[rb] = p, a
         new = rep.copy()
-        np.minimum.at(new, n_[kept], rf[kept])
-        if np.array_equal(new, rep):
-            break
+        for k in range(len(left)):
+            a, b, p = left[k], right[k], prob[k]
+            ra, rb = rep[a], rep[b]
+            if ra == rb or held[ra] & held[rb]:
+                continue
+            if best[ra] == p and lowest[ra] == b and best[rb] == p and lowest[rb] == a:
+                new[a] = min(new[a], rb)
+                new[b] = min(new[b], ra)
+        if (new == rep).all():
+            return rep
         rep = new
-    return rep
-
-
-def _first(group: np.ndarray, p: np.ndarray, other: np.ndarray, n: int) -> np.ndarray:
-    """Which links rank first in their group: highest ``p``, then lowest ``other``."""
-    best = np.full(n, -np.inf)
-    np.maximum.at(best, group, p)
-    top = p == best[group]
-    lowest = np.full(n, np.iinfo(np.int64).max)
-    np.minimum.at(lowest, group[top], other[top])
-    return top & (other == lowest[group])
 
 
 def cluster(
@@ -93,13 +119,22 @@ def cluster(
     ``person_id`` digests the cluster id as before (the id of the cluster's
     representative record); a record's probability is that of its strongest link inside
     its cluster (none for a record linked to nobody)."""
+    if len(duplicate_free) > MAX_ORGANISATIONS:
+        raise LinkageError(
+            f"one record per person can be kept for at most {MAX_ORGANISATIONS} "
+            f"organisations, not {len(duplicate_free)}"
+        )
     rows = " UNION ALL ".join(f"SELECT org, local_person_ref FROM {t}" for t in staged)
     node_id = f"org || '{SEPARATOR}' || local_person_ref"
+    # Each duplicate-free organisation as one bit of a mask.
+    bits = " ".join(f"WHEN {_literal(o)} THEN {1 << k}" for k, o in enumerate(duplicate_free))
+    bit = f"CASE org {bits} ELSE 0 END" if bits else "0"
     nodes = "joinedup_link_nodes"
     engine.stage(
         nodes,
         f"SELECT org, local_person_ref, {node_id} AS node_id, "
-        f"dense_rank() OVER (ORDER BY {node_id}) - 1 AS i FROM ({rows}) AS r",
+        f"dense_rank() OVER (ORDER BY {node_id}) - 1 AS i, CAST({bit} AS BIGINT) AS bit "
+        f"FROM ({rows}) AS r",
     )
     try:
         # The threshold as Splink writes it, so a pair exactly at it falls the same side.
@@ -114,13 +149,10 @@ def cluster(
                 """
             )
         )
-        records = engine.to_arrow(engine.sql(f"SELECT i, org FROM {nodes}"))
+        records = engine.to_arrow(engine.sql(f"SELECT i, bit FROM {nodes}"))
         n = int(pc.max(records["i"]).as_py()) + 1 if records.num_rows else 0
         orgs = np.zeros(n, dtype=np.uint64)
-        code = pc.index_in(records["org"], value_set=pa.array(list(duplicate_free), pa.string()))
-        ok = code.is_valid()
-        idx = pc.filter(records["i"], ok).to_numpy()
-        orgs[idx] = np.left_shift(np.uint64(1), pc.filter(code, ok).to_numpy().astype(np.uint64))
+        orgs[records["i"].to_numpy()] = records["bit"].to_numpy().astype(np.uint64)
         left = edges["l"].to_numpy()
         right = edges["r"].to_numpy()
         prob = edges["p"].to_numpy()
@@ -158,3 +190,7 @@ def cluster(
             engine.drop_temp(assigned)
     finally:
         engine.drop_temp(nodes)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
