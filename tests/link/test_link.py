@@ -363,6 +363,39 @@ def test_a_date_with_a_surname_initial_blocks_only_with_the_whole_surname(keyed:
     assert not _blocked(rules, {**key, **smith}, {**swapped, **smyth})
 
 
+@pytest.mark.parametrize("keyed", [True, False])
+@pytest.mark.parametrize("key", ["bk__dob_fn1", "bk__pc_fn1"])
+def test_a_date_or_postcode_with_a_forename_initial_blocks_only_alike_forenames(
+    keyed: bool, key: str
+) -> None:
+    """An initial with a date of birth or postcode blocks a pair whose forenames are
+    alike (a typo) or nicknames of one another, not any two forenames of that initial."""
+    from joinedup.link._model import Field, blocking_rules
+    from joinedup.privacy._encode import Kind
+
+    fields = [Field("forename", Kind.FORENAME), Field("dob", Kind.DOB)]
+    if keyed:
+        # Bloom filters of two words: 4 bits set, 3 of them in common, none in common.
+        name = {"forename__bf0", "forename__bf1", "forename__pop"}
+        john = {"forename__bf0": 0b1111, "forename__bf1": 0, "forename__pop": 4}
+        jon = {"forename__bf0": 0b0111, "forename__bf1": 0, "forename__pop": 3}
+        james = {"forename__bf0": 0, "forename__bf1": 0b110000, "forename__pop": 2}
+    else:
+        name = {"forename__txt"}
+        john, jon, james = ({"forename__txt": t} for t in ("john", "jon", "james"))
+    rules = blocking_rules(fields, {key, "forename__alias", "dob__tok", *name})
+    same: dict[str, object] = {key: "1970-01-02|j", "dob__tok": None, "dob__swap": None}
+
+    def alias(*names: str) -> dict[str, object]:
+        return {**same, "forename__alias": list(names)}
+
+    assert _blocked(rules, {**alias("john"), **john}, {**alias("john"), **john})
+    assert _blocked(rules, {**alias("john"), **john}, {**alias("jon"), **jon})
+    assert not _blocked(rules, {**alias("john"), **john}, {**alias("james"), **james})
+    # A nickname: Jack for John, whatever the letters.
+    assert _blocked(rules, {**alias("john"), **john}, {**alias("jack", "john"), **james})
+
+
 def test_encoded_files_stay_on_disk_until_the_engine_reads_them(encoded: list[Path]) -> None:
     from joinedup.link import _inputs
 

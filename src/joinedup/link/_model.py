@@ -160,6 +160,37 @@ _NO_DOB = frozenset({"bk__fnsn"})
 _WHOLE_NAME = {"bk__dob_sn1": "surname", "bk__pc_sn1": "surname", "bk__sn_yob_fn1": "forename"}
 
 
+#: Keys whose initial of a name blocks a pair only where the names are alike: at least
+#: the lowest level of the name's comparison short of "all other" (Dice >= 0.6 or
+#: Jaro-Winkler >= 0.8), or a nickname of one another. They stay for the changed
+#: surname whatever the forename's nickname or typo (see :data:`_WHOLE_NAME`); a pair
+#: whose forenames are not alike at all (John and James) scores that name's strongest
+#: disagreement, and such pairs were nearly all the pairs these keys let through at a
+#: million people, where the date or postcode with an initial is shared by many.
+_ALIKE_NAME = {"bk__dob_fn1": "forename", "bk__pc_fn1": "forename"}
+
+#: The similarity of the lowest "alike" level of a name's comparison (see comparison()).
+_ALIKE_DICE, _ALIKE_JW = 0.6, 0.8
+
+
+def _alike(name: str, columns: set[str]) -> str | None:
+    """Names alike as a condition of a join, as the comparison's lowest "alike" level
+    and its nickname level would find them."""
+    words = sorted(c for c in columns if c.startswith(f"{name}__bf"))
+    if words:
+        terms = " + ".join(f"CAST(bit_count(l.{c} & r.{c}) AS INTEGER)" for c in words)
+        pop = f"{name}__pop"
+        like = f"(2.0 * ({terms}) / (l.{pop} + r.{pop})) >= {_ALIKE_DICE}"
+    elif f"{name}__txt" in columns:
+        like = f"jaro_winkler_similarity(l.{name}__txt, r.{name}__txt) >= {_ALIKE_JW}"
+    else:
+        return None
+    alias = f"{name}__alias"
+    if alias in columns:
+        like = f"{like} OR list_has_any(l.{alias}, r.{alias})"
+    return f"({like})"
+
+
 def _whole(name: str, columns: set[str]) -> str | None:
     """Agreement on the whole of a name as a join condition: every word of the Bloom
     filters equal (keyed; as the comparisons' exact level), or the text (plain)."""
@@ -174,8 +205,13 @@ def _key_rules(key: str, right: str, columns: set[str], has_dob: bool) -> list[s
     rule = f"l.{key} = r.{right}"
     if key in _NO_DOB and has_dob:
         return [f"{rule} AND {side}.dob__tok IS NULL" for side in ("l", "r")]
-    whole = _whole(_WHOLE_NAME[key], columns) if key in _WHOLE_NAME else None
-    return [f"{rule} AND {whole}" if whole else rule]
+    if key in _WHOLE_NAME:
+        extra = _whole(_WHOLE_NAME[key], columns)
+    elif key in _ALIKE_NAME:
+        extra = _alike(_ALIKE_NAME[key], columns)
+    else:
+        extra = None
+    return [f"{rule} AND {extra}" if extra else rule]
 
 
 def blocking_rules(fields: list[Field], columns: set[str]) -> list[str]:
