@@ -206,3 +206,15 @@ def test_dates_and_times_read_as_python_writes_them() -> None:
     assert iso(pa.array([datetime(2025, 1, 2, 3, 4, 5)], pa.timestamp("s", "Europe/London"))) == (
         pa.array(["2025-01-02T03:04:05+0000"])
     )
+
+
+def test_workbook_text_keeps_its_leading_and_trailing_space(tmp_path: Path) -> None:
+    # Only a batch with such a value takes the slower way (xml:space="preserve" per cell).
+    book = _xlsx.StreamingWorkbook(tmp_path / "w.xlsx")
+    sheet = book.add_sheet("S", ["a"])
+    values = [["plain", None, ""], [" lead", "trail\n", "in side", None]]
+    for batch in values:
+        book.write_columns(sheet, [pa.array(batch, pa.string())])
+    book.close()
+    rows = CalamineWorkbook.from_path(str(tmp_path / "w.xlsx")).get_sheet_by_name("S")
+    assert [r[0] for r in rows.to_python()] == ["a", "plain", "", "", " lead", "trail\n", "in side"]

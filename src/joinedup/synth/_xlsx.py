@@ -327,13 +327,13 @@ def _cells(values: pa.Array, plain: bool = False) -> list[pa.Array | str]:
             for old, new in _ENTITIES:
                 text = pc.replace_substring(text, old, new)
             text = pc.replace_substring_regex(text, _FORBIDDEN, "")
-        # xml:space="preserve" only where leading or trailing space would otherwise be lost.
-        space = pc.if_else(
-            pc.match_substring_regex(text, r"^\s|\s$"), '<t xml:space="preserve">', "<t>"
-        )
-        cell = pc.binary_join_element_wise(
-            '<c t="inlineStr"><is>', space, text, "</t></is></c>", ""
-        )
+        # xml:space="preserve" only where leading or trailing space would otherwise be lost;
+        # most batches have none, and their cells go straight into the row's join.
+        space = pc.match_substring_regex(text, r"^\s|\s$")
+        if not pc.any(space).as_py():
+            return _complete('<c t="inlineStr"><is><t>', text, "</t></is></c>")
+        tag = pc.if_else(space, '<t xml:space="preserve">', "<t>")
+        cell = pc.binary_join_element_wise('<c t="inlineStr"><is>', tag, text, "</t></is></c>", "")
         return [pc.fill_null(cell, _EMPTY)]
     if pa.types.is_timestamp(t):
         us = pc.cast(values, pa.int64())
