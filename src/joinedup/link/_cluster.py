@@ -28,7 +28,6 @@ from collections.abc import Sequence
 import numba as nb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from joinedup._numba import use_cache_beside
 from joinedup.engine import Engine
@@ -130,10 +129,11 @@ def cluster(
     bits = " ".join(f"WHEN {_literal(o)} THEN {1 << k}" for k, o in enumerate(duplicate_free))
     bit = f"CASE org {bits} ELSE 0 END" if bits else "0"
     nodes = "joinedup_link_nodes"
+    # The digest of every record's id: a cluster's person_id is its representative's.
     engine.stage(
         nodes,
-        f"SELECT org, local_person_ref, {node_id} AS node_id, "
-        f"dense_rank() OVER (ORDER BY {node_id}) - 1 AS i, CAST({bit} AS BIGINT) AS bit "
+        f"SELECT org, local_person_ref, dense_rank() OVER (ORDER BY {node_id}) - 1 AS i, "
+        f"CAST({bit} AS BIGINT) AS bit, 'P' || substr(md5({node_id}), 1, 16) AS person_id "
         f"FROM ({rows}) AS r",
     )
     try:
@@ -149,47 +149,32 @@ def cluster(
                 """
             )
         )
-        records = engine.to_arrow(engine.sql(f"SELECT i, bit FROM {nodes}"))
-        n = int(pc.max(records["i"]).as_py()) + 1 if records.num_rows else 0
-        orgs = np.zeros(n, dtype=np.uint64)
-        orgs[records["i"].to_numpy()] = records["bit"].to_numpy().astype(np.uint64)
-        left = edges["l"].to_numpy()
-        right = edges["r"].to_numpy()
-        prob = edges["p"].to_numpy()
-        rep = representatives(n, orgs, left, right, prob)
-        strongest = np.full(n, np.nan)
-        inside = rep[left] == rep[right]
-        np.fmax.at(strongest, left[inside], prob[inside])
-        np.fmax.at(strongest, right[inside], prob[inside])
-        assigned = "joinedup_link_clusters"
-        engine.register(
-            assigned,
-            pa.table(
-                {
-                    "i": pa.array(np.arange(n, dtype=np.int64)),
-                    "rep": pa.array(rep),
-                    "p": pa.array(strongest, mask=np.isnan(strongest)),
-                }
-            ),
+        records = engine.to_arrow(
+            engine.sql(f"SELECT * FROM {nodes} ORDER BY org, local_person_ref")
         )
-        try:
-            return engine.to_arrow(
-                engine.sql(
-                    f"""
-                    SELECT n.org, n.local_person_ref,
-                           'P' || substr(md5(CAST(c.node_id AS VARCHAR)), 1, 16) AS person_id,
-                           a.p AS match_probability
-                    FROM {nodes} n
-                    JOIN {assigned} a ON a.i = n.i
-                    JOIN (SELECT DISTINCT i, node_id FROM {nodes}) c ON c.i = a.rep
-                    ORDER BY n.org, n.local_person_ref
-                    """
-                )
-            )
-        finally:
-            engine.drop_temp(assigned)
     finally:
         engine.drop_temp(nodes)
+    index = records["i"].to_numpy()
+    n = int(index.max()) + 1 if len(index) else 0
+    orgs = np.zeros(n, dtype=np.uint64)
+    orgs[index] = records["bit"].to_numpy().astype(np.uint64)
+    row = np.zeros(n, dtype=np.int64)  # a row of each record number
+    row[index] = np.arange(len(index))
+    left, right, prob = (edges[c].to_numpy() for c in ("l", "r", "p"))
+    rep = representatives(n, orgs, left, right, prob)
+    strongest = np.full(n, np.nan)
+    inside = rep[left] == rep[right]
+    np.fmax.at(strongest, left[inside], prob[inside])
+    np.fmax.at(strongest, right[inside], prob[inside])
+    p = strongest[index]
+    return pa.table(
+        {
+            "org": records["org"],
+            "local_person_ref": records["local_person_ref"],
+            "person_id": records["person_id"].take(pa.array(row[rep[index]])),
+            "match_probability": pa.array(p, mask=np.isnan(p)),
+        }
+    )
 
 
 def _literal(text: str) -> str:
