@@ -26,7 +26,7 @@ from joinedup.synth import _kernel as k
 from joinedup.synth._config import FAILURES, LIFE_EVENTS, ORG_DISPLAY, ORGS, SynthConfig
 from joinedup.synth._identity import Identity, age_band, age_on
 from joinedup.synth._notes import CATEGORIES
-from joinedup.synth._notes_batch import NoteColumns, render_notes
+from joinedup.synth._notes_batch import Coded, NoteColumns, render_notes
 
 _LONDON = ZoneInfo("Europe/London")
 
@@ -82,6 +82,8 @@ _SERVICE_AT = {
     "health": "GP practice",
 }
 _NEEDS = tuple(need for life in LIFE_EVENTS for need in life.needs)
+_NEED_SERVICES: tuple[str, ...] = tuple(need.service for need in _NEEDS)
+_NEED_THINGS: tuple[str, ...] = tuple(need.thing for need in _NEEDS)
 SERVICES: tuple[str, ...] = tuple(
     dict.fromkeys([*(n.service for n in _NEEDS), *_SERVICE_AT.values()])
 )
@@ -420,14 +422,14 @@ class Events:
         if not len(contacts):
             return pa.nulls(len(self.rows), pa.string())
 
-        def text(field: int, names: tuple[str, ...]) -> np.ndarray:
-            return np.array(names, dtype=object)[contacts[:, field].astype(np.intp)]
+        def text(field: int, names: tuple[str, ...]) -> Coded:
+            return Coded(contacts[:, field].astype(np.intp), names)
 
         need = contacts[:, k.F_NEED].astype(np.intp)
         cols = NoteColumns(
             org=text(k.F_ORG, _DISPLAY),
-            service=np.array([x.service for x in _NEEDS], dtype=object)[need],
-            thing=np.array([x.thing for x in _NEEDS], dtype=object)[need],
+            service=Coded(need, _NEED_SERVICES),
+            thing=Coded(need, _NEED_THINGS),
             other_org=text(k.F_OTHER, _DISPLAY),
             life_event=text(k.F_LIFE, _PHRASES),
             days=contacts[:, k.F_DAYS].astype(np.int64),
