@@ -362,6 +362,7 @@ def _decode(codes: np.ndarray, names: tuple[str, ...]) -> pa.Array:
 
 
 _STAFFED_CODES = np.array([c in STAFFED for c in CHANNELS])
+_DIRECTIONS = pa.array(["out", "in"], pa.string())  # by whether an event is inbound
 _DISPLAY: tuple[str, ...] = tuple(ORG_DISPLAY[o] for o in ORGS)
 _PHRASES: tuple[str, ...] = tuple(e.phrase for e in LIFE_EVENTS)
 _LIFE_CODES: tuple[str, ...] = tuple(e.code for e in LIFE_EVENTS)
@@ -469,7 +470,7 @@ class Events:
                 "local": pa.array(local, pa.timestamp("us")),
                 "channel": _decode(c(k.F_CHANNEL), CHANNELS),
                 "activity": _decode(c(k.F_ACTIVITY), ACTIVITIES),
-                "direction": pa.array(np.where(self.inbound, "in", "out").tolist(), pa.string()),
+                "direction": _DIRECTIONS.take(pa.array(self.inbound.astype(np.int8))),
                 "outcome": _decode(c(k.F_OUTCOME), OUTCOMES),
                 "note": notes,
                 "category": category,
