@@ -55,10 +55,12 @@ def stage_contacts(engine: Engine, s: DemandSettings) -> None:
         "coalesce('ep|' || episode_id, "
         "CASE WHEN case_ref IS NOT NULL THEN 'case|' || org || '|' || case_ref END)"
     )
+    # What the rules and causes read: the service and case reference only make the key.
+    kept = "event_id, org, occurred_at, activity, direction, outcome, person_key, episode_id"
     if not _needs_proxy(engine, has_episodes):
         # Every event has an episode or a case reference (as after the journeys stage):
         # the proxy, and the windows over each person's contacts it needs, are not used.
-        engine.stage("_demand_events", f"SELECT *, {known} AS need_key FROM ({base}) b")
+        engine.stage("_demand_events", f"SELECT {kept}, {known} AS need_key FROM ({base}) b")
         return
     engine.stage("_demand_base", base)
     engine.stage(
@@ -71,7 +73,7 @@ def stage_contacts(engine: Engine, s: DemandSettings) -> None:
           FROM _demand_base
           WINDOW w AS (PARTITION BY person_key, service ORDER BY occurred_at, event_id)
         )
-        SELECT *,
+        SELECT {kept},
           coalesce(
             {known},
             'proxy|' || person_key || '|' || coalesce(service, '') || '|' ||
