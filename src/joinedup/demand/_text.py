@@ -201,8 +201,12 @@ class TextModel:
     ) -> Reading:
         """:meth:`predict` as arrays of label numbers, for millions of notes."""
         cleaned = clean_notes(as_notes(notes), clean)
-        p = self.proba(cleaned)
-        ok = self.readable(cleaned, min_known)
+        # Notes that differ only in digits, case or spacing clean alike, and a note's
+        # reading depends on its cleaned text alone: each distinct text is read once.
+        distinct = pc.dictionary_encode(cleaned)
+        at = distinct.indices.to_numpy(zero_copy_only=False)
+        p = self.proba(distinct.dictionary)[at]
+        ok = self.readable(distinct.dictionary, min_known)[at]
         n = len(cleaned)
         top = p.argmax(axis=1) if n else np.zeros(0, dtype=np.int64)
         p_top = p[np.arange(n), top]
