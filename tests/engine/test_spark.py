@@ -65,3 +65,25 @@ def test_a_transaction_a_dead_process_left_is_rolled_back(tmp_path: Path) -> Non
     with connect("spark", tmp_path) as second:
         assert sorted(second.to_arrow("t").column("x").to_pylist()) == [1, 2]
         assert not second.has_table("new")
+
+
+def test_csv_records_spark_cannot_parse_are_kept_apart(tmp_path: Path) -> None:
+    """With ``names`` and ``rejects`` (``csv_rejects``), a record with too few or too
+    many fields goes whole to the rejects view, numbered like the rest, not padded or cut
+    into the rows; ``label`` names the file in ``_file``."""
+    path = tmp_path / "copy.csv"
+    path.write_bytes(b'a,a,\r\n1,x,y\r\n2,short\r\n3,"two\nlines",z\r\n4,x,y,extra\r\n5,,\r\n')
+    with connect("spark", tmp_path / "ws") as engine:
+        assert "csv_rejects" in engine.capabilities
+        rows = engine.read_files(
+            "rows", [path], "csv", names=["a", "a_2", "column3"], label="orig.csv", rejects="bad"
+        )
+        bad = engine.to_arrow("bad").sort_by("_row").to_pylist()
+        t = engine.to_arrow(rows).sort_by("_row")
+    assert bad == [
+        {"_file": "orig.csv", "_row": 2, "line": "2,short"},
+        {"_file": "orig.csv", "_row": 4, "line": "4,x,y,extra"},
+    ]
+    assert t.column_names == ["_file", "_row", "a", "a_2", "column3"]
+    assert t.column("_row").to_pylist() == [1, 3, 5]
+    assert t.column("a_2").to_pylist() == ["x", "two\nlines", None]

@@ -363,10 +363,11 @@ class SparkEngine(Engine):
 
         For CSV, options beyond the base ones: ``names`` (the columns, by position: the
         header line is skipped), ``label`` (the ``_file`` value, for a file read from a
-        copy) and ``rejects``, a table name (with ``names``): the records Spark's reader
+        copy) and ``rejects``, a view name (with ``names``): the records Spark's reader
         cannot parse (a wrong number of fields) go there whole, as ``_file``, ``_row`` and
         ``line``, instead of being padded or cut into ``name`` (the ``csv_rejects``
-        capability).
+        capability). Both views read the same staged files: read ``rejects`` before
+        dropping ``name``.
         """
         from pyspark.sql import functions as F
 
@@ -387,13 +388,16 @@ class SparkEngine(Engine):
             df = df.select("_file", "_row", *(f"`{c}`" for c in kept))
         if rejects is None:
             return self._stage_frame(name, df)
-        # Read once (Spark's reader is the costly part), then split: a few rejects, and
-        # a view of the rest over the same files.
+        # Read once (Spark's reader is the costly part), then split into two views of
+        # the same files: the rows, and the few rejects (read them before dropping
+        # ``name``, whose folder it is).
         folder = self._staging / f"{name}.{uuid.uuid4().hex[:8]}"
         df.write.parquet(str(folder))
         read = self._session.read.parquet(str(folder))
+        self.drop_temp(rejects)
         bad = read.filter(F.col(CORRUPT).isNotNull())
-        self._stage_frame(rejects, bad.select("_file", "_row", F.col(CORRUPT).alias("line")))
+        bad.select("_file", "_row", F.col(CORRUPT).alias("line")).createOrReplaceTempView(rejects)
+        self._temps[rejects] = None
         self.drop_temp(name)
         read.filter(F.col(CORRUPT).isNull()).drop(CORRUPT).createOrReplaceTempView(name)
         self._temps[name] = folder

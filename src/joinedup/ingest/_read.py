@@ -379,6 +379,7 @@ def _hold_csv(engine: Engine, raw: RawSource, part: Part, name: str) -> None:
             _unparsed(part.path, part.columns, part.delimiter, r["_row"], r["line"])
             for r in engine.to_arrow(unparsed).to_pylist()
         ]
+        engine.drop_temp(unparsed)
         if not bad and engine.count(held) == 0:
             raw.notes.append(f"{part.path}: has a header but no rows")
     part.held = held
