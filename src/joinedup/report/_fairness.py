@@ -125,38 +125,50 @@ def _groups(ws: Workspace, day: date, truth: Path | None) -> list[str] | None:
 
 
 def _stage_contacts(ws: Workspace, attributes: list[str], labels: bool) -> bool:
-    """Stage ``_CONTACTS``: every decided contact (not left for review) with its label,
-    its true label where there is one, and its person's groups — the rows
-    :func:`joinedup.demand.audit` counts. Returns whether any contact has a true label.
+    """Stage ``_CONTACTS``: the decided contacts (not left for review) counted (``n``)
+    by their label, their true label where there is one, and their person's groups —
+    the rows :func:`joinedup.demand.audit` counts, summed. Returns whether any contact
+    has a true label.
 
     A person is the linked one (or the organisation's own reference where the record is
     unlinked); their channel use is digital when at least half of their contacts came by
-    web, webchat or email.
+    web, webchat or email. Contacts are summed per person first (a few per person), so
+    the person's channel use and groups are joined to those sums, not to every contact;
+    a contact's true label (one per event: the truth file's, or the latest correction)
+    is joined before.
     """
     digital = ", ".join(_lit(c) for c in DIGITAL_CHANNELS)
     truth_join, true_col = "", "CAST(NULL AS VARCHAR) AS true_type"
     if labels:
-        truth_join = f"LEFT JOIN {_TRUTH_EVENTS} t ON t.event_id = c.event_id"
+        truth_join = f"LEFT JOIN {_TRUTH_EVENTS} t ON t.event_id = d.event_id"
         true_col = "t.demand_type AS true_type"
     group_cols = "".join(f", coalesce(g.{a}, 'unknown') AS {a}" for a in attributes)
-    group_join = f"LEFT JOIN {_GROUPS} g ON g.person_id = c.person_id" if attributes else ""
+    group_join = f"LEFT JOIN {_GROUPS} g ON g.person_id = p.person_id" if attributes else ""
     ws.engine.stage(
         _CONTACTS,
-        "WITH c AS (SELECT d.event_id, d.demand_type, e.channel, "
-        "coalesce(l.person_id, e.org || '|' || e.local_person_ref) AS person_id "
+        "WITH c AS (SELECT coalesce(l.person_id, e.org || '|' || e.local_person_ref) "
+        "AS person_id, CASE WHEN d.demand_type = 'failure' THEN 1 ELSE 0 END AS pred, "
+        f"{true_col}, d.demand_type <> {_lit(NEEDS_REVIEW)} AS decided, "
+        f"e.channel IN ({digital}) AS dig "
         "FROM demand d JOIN events e ON e.event_id = d.event_id "
-        "LEFT JOIN links l ON l.org = e.org AND l.local_person_ref = e.local_person_ref), "
-        "use AS (SELECT person_id, CASE WHEN 2 * count(*) FILTER (WHERE channel IN "
-        f"({digital})) >= count(*) THEN 'digital' ELSE 'non-digital' END AS digital "
-        "FROM c WHERE person_id IS NOT NULL GROUP BY person_id) "
-        "SELECT CASE WHEN c.demand_type = 'failure' THEN 1 ELSE 0 END AS pred, "
-        f"{true_col}, coalesce(u.digital, 'non-digital') AS digital{group_cols} FROM c "
-        f"LEFT JOIN use u ON u.person_id = c.person_id {group_join} {truth_join} "
-        f"WHERE c.demand_type <> {_lit(NEEDS_REVIEW)}",
+        "LEFT JOIN links l ON l.org = e.org AND l.local_person_ref = e.local_person_ref "
+        f"{truth_join}), "
+        "p AS (SELECT person_id, pred, true_type, decided, count(*) AS n, "
+        "count(*) FILTER (WHERE dig) AS nd FROM c GROUP BY ALL), "
+        "use AS (SELECT person_id, CASE WHEN 2 * sum(nd) >= sum(n) THEN 'digital' "
+        "ELSE 'non-digital' END AS digital "
+        "FROM p WHERE person_id IS NOT NULL GROUP BY person_id) "
+        "SELECT p.pred, p.true_type, "
+        f"coalesce(u.digital, 'non-digital') AS digital{group_cols}, "
+        "CAST(sum(p.n) AS BIGINT) AS n "
+        f"FROM p LEFT JOIN use u ON u.person_id = p.person_id {group_join} "
+        "WHERE p.decided GROUP BY ALL",
     )
     if not labels:
         return False
-    labelled = _rows(ws, f"SELECT count(true_type) AS n FROM {_CONTACTS}")
+    labelled = _rows(
+        ws, f"SELECT coalesce(sum(n) FILTER (WHERE true_type IS NOT NULL), 0) AS n FROM {_CONTACTS}"
+    )
     return bool(labelled and labelled[0]["n"])
 
 
@@ -166,9 +178,10 @@ def _audit(ws: Workspace, by: list[str], *, errors: bool) -> Audit:
     engine: the same rates, Wilson intervals and flags, without reading every contact
     into memory. ``tests/report/test_fairness.py`` checks the two agree."""
     z = NormalDist().inv_cdf(0.5 + CONFIDENCE / 2)
-    counts = "count(*) AS n, sum(pred) AS k_pred, " + (
-        "sum(yt) AS k_true, sum(CASE WHEN pred <> yt THEN 1 ELSE 0 END) AS wrong, "
-        "sum(pred * (1 - yt)) AS fp, sum((1 - pred) * yt) AS fn "
+    # Each staged row stands for n contacts.
+    counts = "coalesce(sum(n), 0) AS n, sum(pred * n) AS k_pred, " + (
+        "sum(yt * n) AS k_true, sum(CASE WHEN pred <> yt THEN n ELSE 0 END) AS wrong, "
+        "sum(pred * (1 - yt) * n) AS fp, sum((1 - pred) * yt * n) AS fn "
         if errors
         else "0 AS k_true, 0 AS wrong, 0 AS fp, 0 AS fn "
     )

@@ -17,7 +17,7 @@ import altair as alt
 
 from joinedup.report import _charts
 from joinedup.report._charts import Chart
-from joinedup.report._figures import Figures, Filters
+from joinedup.report._figures import Figures, Filters, month_start
 from joinedup.report._publish import Published, grid
 from joinedup.report._sections import Section
 from joinedup.workspace import Workspace
@@ -136,10 +136,15 @@ def demand_counts(ws: Workspace, fig: Figures) -> list[dict[str, Any]]:
     if "demand_counts" not in fig.memo:
         fig.memo["demand_counts"] = _rows(
             ws,
-            "SELECT e.org, d.category, d.demand_type, "
-            "strftime(date_trunc('month', e.occurred_at), '%Y-%m') AS month, count(*) AS n "
+            # The month is written as text per group, not per contact (see
+            # _figures.month_start).
+            "SELECT org, category, demand_type, strftime(m, '%Y-%m') AS month, n FROM ("
+            f"SELECT e.org, d.category, d.demand_type, {month_start('e.occurred_at')} AS m, "
+            "count(*) AS n "
             f"FROM demand d JOIN events e USING (event_id) WHERE {fig.filters.where('e')} "
-            "GROUP BY ALL",
+            # In order, so what is read from the rows (such as the demand type shown for
+            # a category with several) does not hang on the engine's order of groups.
+            "GROUP BY ALL) AS g ORDER BY org, category, demand_type, month",
         )
     rows: list[dict[str, Any]] = fig.memo["demand_counts"]
     return rows

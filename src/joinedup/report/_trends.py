@@ -18,7 +18,7 @@ import altair as alt
 
 from joinedup.report import _charts
 from joinedup.report._charts import Chart
-from joinedup.report._figures import Figures
+from joinedup.report._figures import Figures, month_start
 from joinedup.report._publish import Published
 from joinedup.report._stages import _ledger_where, _present, _publish_grid, _rows, monthly_demand
 from joinedup.workspace import Workspace
@@ -146,10 +146,11 @@ def _ended(ws: Workspace, fig: Figures) -> list[dict[str, Any]]:
         return rows
     fig.memo["ended"] = _rows(
         ws,
-        "SELECT strftime(date_trunc('month', ended_at), '%Y-%m') AS month, count(*) AS n, "
+        "SELECT strftime(m, '%Y-%m') AS month, n, first_contact, median_days FROM ("
+        f"SELECT {month_start('ended_at')} AS m, count(*) AS n, "
         "count(*) FILTER (WHERE end_reason = 'met' AND contacts = 1) AS first_contact, "
         "median(elapsed_seconds) / 86400.0 AS median_days "
-        f"FROM {_episodes(fig)} AS ep WHERE ended_at IS NOT NULL GROUP BY ALL",
+        f"FROM {_episodes(fig)} AS ep WHERE ended_at IS NOT NULL GROUP BY ALL) AS g",
     )
     return _ended(ws, fig)
 

@@ -24,6 +24,7 @@ from joinedup.value._contacts import (
     check_one_row_per_contact,
     contacts_sql,
     release,
+    utc_month,
 )
 from joinedup.value._costs import UNITS_PER_GBP, UnitCost, UnitCosts, load_unit_costs
 from joinedup.value._errors import ValueInputError
@@ -88,17 +89,25 @@ def _ledger_sql(agg: str, label: str, with_needs: bool, met: tuple[str, ...]) ->
     if with_needs:
         reasons = ", ".join(_lit(r) for r in met)
         # A need met counts in the month its episode ended, once for every organisation
-        # and service that handled any of its contacts.
+        # and service that handled any of its contacts: each episode is listed once per
+        # organisation and service, then counted (cheaper than a distinct count per
+        # group), and its month is worked out once per episode, not per contact.
         needs = f""",
-        needs AS (
-            SELECT e.org, coalesce(e.service, {_lit(NO_SERVICE)}) AS service,
-                   CAST(date_trunc('month', ep.ended_at AT TIME ZONE 'UTC') AS DATE) AS month,
-                   count(DISTINCT ep.episode_id) AS needs_met
+        ended AS (
+            SELECT episode_id, {utc_month("ended_at")} AS month
+            FROM episodes
+            WHERE lower(end_reason) IN ({reasons}) AND ended_at IS NOT NULL
+        ),
+        handled AS (
+            SELECT DISTINCT ee.episode_id, e.org,
+                   coalesce(e.service, {_lit(NO_SERVICE)}) AS service
             FROM events e
             JOIN episode_events ee ON ee.event_id = e.event_id
-            JOIN episodes ep ON ep.episode_id = ee.episode_id
-            WHERE e.direction = 'in' AND lower(ep.end_reason) IN ({reasons})
-                  AND ep.ended_at IS NOT NULL
+            WHERE e.direction = 'in'
+        ),
+        needs AS (
+            SELECT h.org, h.service, x.month, count(*) AS needs_met
+            FROM handled h JOIN ended x ON x.episode_id = h.episode_id
             GROUP BY 1, 2, 3
         )"""
         needs_cols = "coalesce(n.needs_met, 0) AS needs_met"
