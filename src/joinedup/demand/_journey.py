@@ -225,12 +225,14 @@ def stage_causes(engine: Engine, s: DemandSettings) -> None:
     engine.stage(
         "_demand_cause",
         f"""
-        WITH contacts AS (
-          SELECT e.event_id, e.org, e.need_key, e.person_key, e.occurred_at, e.episode_id
+        WITH inbound AS (
+          SELECT e.event_id, e.org, e.need_key, e.person_key, e.occurred_at, e.episode_id,
+                 k.own
           FROM _demand_events e
           JOIN _demand_cases k ON k.need_key = e.need_key AND k.org = e.org
-          WHERE e.direction = 'in' AND NOT k.own
+          WHERE e.direction = 'in'
         ),
+        contacts AS (SELECT * FROM inbound WHERE NOT own),
         named AS (
           SELECT e.need_key, e.org, n.org AS named_org, count(*) AS k
           FROM _demand_named n JOIN _demand_events e ON e.event_id = n.event_id
@@ -256,11 +258,9 @@ def stage_causes(engine: Engine, s: DemandSettings) -> None:
                coalesce(cand.cause_need, e.need_key) AS cause_need,
                e.occurred_at,
                CASE WHEN cand.cause IS NOT NULL THEN 'elsewhere'
-                    WHEN ct.event_id IS NOT NULL THEN 'unowned'
+                    WHEN NOT e.own THEN 'unowned'
                     ELSE 'own' END AS cause_basis
-        FROM _demand_events e
-        LEFT JOIN contacts ct ON ct.event_id = e.event_id
+        FROM inbound e
         LEFT JOIN (SELECT * FROM cand WHERE rn = 1) cand ON cand.event_id = e.event_id
-        WHERE e.direction = 'in'
         """,
     )
