@@ -70,10 +70,18 @@ def demand(ws: Workspace, fig: Figures, pub: Published) -> Section | None:
     ]
     if not by_cat:
         return None
-    types = {r["category"]: r["demand_type"] for r in by_cat}
+    # A category's cell is all its contacts at the organisation, whatever their demand
+    # type: the review label's contacts may be typed failure, value or needs_review.
+    # The sum is what passes disclosure control, never its parts.
+    kinds_of: dict[str, set[str]] = {}
     cells: dict[str, dict[str, int]] = {}
     for r in by_cat:
-        cells.setdefault(r["category"], {})[r["org"]] = int(r["n"])
+        kinds_of.setdefault(r["category"], set()).add(r["demand_type"])
+        inner = cells.setdefault(r["category"], {})
+        inner[r["org"]] = inner.get(r["org"], 0) + int(r["n"])
+    # "mixed" rather than the types present: naming them would show that a withheld
+    # (possibly small) part is there at all; the split by type is the chart's, controlled.
+    types = {c: next(iter(k)) if len(k) == 1 else "mixed" for c, k in kinds_of.items()}
     safe = _publish_grid(pub, cells)
     kinds: dict[str, dict[str, int]] = {}
     for r in by_cat:
@@ -142,8 +150,8 @@ def demand_counts(ws: Workspace, fig: Figures) -> list[dict[str, Any]]:
             f"SELECT e.org, d.category, d.demand_type, {month_start('e.occurred_at')} AS m, "
             "count(*) AS n "
             f"FROM demand d JOIN events e USING (event_id) WHERE {fig.filters.where('e')} "
-            # In order, so what is read from the rows (such as the demand type shown for
-            # a category with several) does not hang on the engine's order of groups.
+            # In order, so what is read from the rows does not hang on the engine's
+            # order of groups.
             "GROUP BY ALL) AS g ORDER BY org, category, demand_type, month",
         )
     rows: list[dict[str, Any]] = fig.memo["demand_counts"]
