@@ -75,41 +75,35 @@ def classify(
     s = settings or DemandSettings()
     m = model or load_model()
     eng = ws.engine
-    stage_contacts(eng, s)
-    stage_cases(eng, s, case_sums(s))
-    rules = stage_rules(eng, s)
-
     # Each distinct note once: a null note reads as an empty one (both clean to "").
-    # Numbered in text order (Spark numbers rows only over an ordered window).
+    # Numbered in text order (Spark numbers rows only over an ordered window); each
+    # contact carries its note's number from the start.
     eng.stage(
         "_demand_notes",
         "SELECT CAST(row_number() OVER (ORDER BY note) AS BIGINT) AS note_id, note FROM "
         "(SELECT DISTINCT coalesce(note, '') AS note FROM events WHERE direction = 'in') d",
     )
+    stage_contacts(eng, s, notes="_demand_notes")
     total = eng.count("_demand_notes")
     read = read_notes(eng, Reader(m, s), workers, progress, total)
     eng.register("_demand_read", read)
-    eng.stage(
-        "_demand_contacts",
-        """
-        SELECT e.event_id, e.org, n.note_id FROM events e
-        JOIN _demand_notes n ON n.note = coalesce(e.note, '')
-        WHERE e.direction = 'in'
-        """,
-    )
     eng.drop_temp("_demand_notes")
+    stage_cases(eng, s, case_sums(s))
+    rules = stage_rules(eng, s)
+
     aliases = [org for org, _ in alias_patterns(s)]
     eng.register("_demand_aliases", pa.table({"k": range(len(aliases)), "org": aliases}))
     eng.stage(
         "_demand_named",
         """
-        SELECT c.event_id, a.org FROM _demand_contacts c
+        SELECT c.event_id, a.org FROM _demand_events c
         JOIN (SELECT note_id, unnest(named) AS k FROM _demand_read) r ON r.note_id = c.note_id
         JOIN _demand_aliases a ON a.k = r.k
+        WHERE c.direction = 'in'
         """,
     )
     stage_causes(eng, s)
-    summary = ClassifySummary(contacts=eng.count("_demand_contacts"))
+    summary = ClassifySummary(contacts=eng.count("_demand_cause"))
     _stage_decisions(eng, s, m, rules)
     eng.stage("_demand_roots", root_cause_sql(s, "_demand_out"))
     _summarise(eng, summary, rules)
@@ -130,7 +124,6 @@ def classify(
     for name in (
         "_demand_read",
         "_demand_aliases",
-        "_demand_contacts",
         "_demand_named",
         "_demand_out",
         "_demand_roots",
@@ -169,15 +162,14 @@ def _stage_decisions(eng: Engine, s: DemandSettings, m: TextModel, rules: list[s
         "_demand_out",
         f"""
         WITH j AS (
-          SELECT c.event_id, c.org, f.k, t.text_cat, t.text_type, t.text_best,
+          SELECT d.event_id, d.org, f.k, t.text_cat, t.text_type, t.text_best,
                  t.confidence AS text_confidence, t.rule_confidence, t.refines,
                  d.cause AS case_org, d.cause_need AS case_need, d.cause_basis, d.occurred_at,
                  {name + " END" if rules else "NULL"} AS rule,
                  {cat + " END" if rules else "NULL"} AS rule_category
-          FROM _demand_contacts c
-          JOIN _demand_read t ON t.note_id = c.note_id
-          LEFT JOIN _demand_fired f ON f.event_id = c.event_id
-          LEFT JOIN _demand_cause d ON d.event_id = c.event_id
+          FROM _demand_cause d
+          JOIN _demand_read t ON t.note_id = d.note_id
+          LEFT JOIN _demand_fired f ON f.event_id = d.event_id
         ),
         v AS (
           SELECT *,

@@ -32,8 +32,10 @@ def _secs(a: str, b: str) -> str:
     return f"date_diff('second', {a}, {b})"
 
 
-def stage_contacts(engine: Engine, s: DemandSettings) -> None:
-    """``_demand_events``: every event with its person and need key."""
+def stage_contacts(engine: Engine, s: DemandSettings, notes: str) -> None:
+    """``_demand_events``: every event with its person and need key, and each inbound
+    event's ``note_id`` from ``notes`` (a table of note_id and note; a null note is the
+    empty one)."""
     has_episodes = engine.has_table("episode_events") and engine.count("episode_events") > 0
     episode = (
         "LEFT JOIN episode_events ee ON ee.event_id = e.event_id"
@@ -46,17 +48,21 @@ def stage_contacts(engine: Engine, s: DemandSettings) -> None:
                lower(coalesce(e.outcome, '')) AS outcome, e.case_ref,
                coalesce(l.person_id, e.org || '|' || coalesce(e.local_person_ref, e.event_id))
                  AS person_key,
-               ee.episode_id
+               ee.episode_id, n.note_id
         FROM events e
         LEFT JOIN links l ON l.org = e.org AND l.local_person_ref = e.local_person_ref
         {episode}
+        LEFT JOIN {notes} n
+          ON n.note = CASE WHEN e.direction = 'in' THEN coalesce(e.note, '') END
         """
     known = (
         "coalesce('ep|' || episode_id, "
         "CASE WHEN case_ref IS NOT NULL THEN 'case|' || org || '|' || case_ref END)"
     )
     # What the rules and causes read: the service and case reference only make the key.
-    kept = "event_id, org, occurred_at, activity, direction, outcome, person_key, episode_id"
+    kept = (
+        "event_id, org, occurred_at, activity, direction, outcome, person_key, episode_id, note_id"
+    )
     if not _needs_proxy(engine, has_episodes):
         # Every event has an episode or a case reference (as after the journeys stage):
         # the proxy, and the windows over each person's contacts it needs, are not used.
@@ -203,8 +209,9 @@ def stage_rules(engine: Engine, s: DemandSettings) -> list[str]:
 
 
 def stage_causes(engine: Engine, s: DemandSettings) -> None:
-    """``_demand_cause``: for every contact, the organisation whose need it belongs to
-    (``cause``) and that organisation's case (``cause_need``, the need key).
+    """``_demand_cause``: for every contact (its event_id, org and note_id), the
+    organisation whose need it belongs to (``cause``) and that organisation's case
+    (``cause_need``, the need key).
 
     A contact in a case its organisation acted on or was asked for (an outbound event
     or a request) is that organisation's own. A contact in a case the organisation
@@ -227,7 +234,7 @@ def stage_causes(engine: Engine, s: DemandSettings) -> None:
         f"""
         WITH inbound AS (
           SELECT e.event_id, e.org, e.need_key, e.person_key, e.occurred_at, e.episode_id,
-                 k.own
+                 e.note_id, k.own
           FROM _demand_events e
           JOIN _demand_cases k ON k.need_key = e.need_key AND k.org = e.org
           WHERE e.direction = 'in'
@@ -253,7 +260,7 @@ def stage_causes(engine: Engine, s: DemandSettings) -> None:
           LEFT JOIN named nm ON nm.need_key = c.need_key AND nm.org = c.org
            AND nm.named_org = k.org
         )
-        SELECT e.event_id,
+        SELECT e.event_id, e.org, e.note_id,
                coalesce(cand.cause, e.org) AS cause,
                coalesce(cand.cause_need, e.need_key) AS cause_need,
                e.occurred_at,
