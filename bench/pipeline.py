@@ -3,9 +3,9 @@
 For each size (people; about nine contacts each) and each engine, one fresh process runs
 what ``joinedup demo`` runs — synth, ingest of the four exports, pseudonymise, link,
 journeys, demand, value, report — in a new workspace, timing every stage (wall clock, and
-the CPU seconds of the process and its finished worker processes, which other work on
-the machine disturbs far less). A thread in
-that process samples the resident memory of the process and everything it starts
+the CPU seconds of the process and of every process it started, finished or still
+running, such as Spark's JVM, which other work on the machine disturbs far less). A
+thread in that process samples the resident memory of the process and everything it starts
 (Spark's JVM included) every 50 ms, so each stage has its own peak; the parent samples
 the whole run the same way. A stage that fails ends that run; the failure and its
 message are recorded rather than hidden, so the table shows how far each engine gets.
@@ -50,11 +50,26 @@ import psutil
 root, people, engine = Path({root!r}), {people}, {engine!r}
 seconds, cpu_seconds, peak_mb, failed = {{}}, {{}}, {{}}, None
 
-def cpu():
-    # this process and its finished (waited-for) children: worker pools included
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
 me = psutil.Process()
+
+def cpu():
+    # this process, its finished (waited-for) children (worker pools included) and the
+    # ones still running (Spark's JVM and its Python workers): a child that finishes
+    # between two readings moves from the running sum into the finished one.
+    t = os.times()
+    total = t.user + t.system + t.children_user + t.children_system
+    try:
+        live = me.children(recursive=True)
+    except psutil.NoSuchProcess:
+        live = []
+    for p in live:
+        try:
+            c = p.cpu_times()
+            # with the processes it has itself waited for (Spark's Python workers)
+            total += c.user + c.system + c.children_user + c.children_system
+        except psutil.NoSuchProcess:
+            pass
+    return total
 high = [0]
 
 def sample():
