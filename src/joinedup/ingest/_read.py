@@ -407,17 +407,30 @@ def _unparsed(path: Path, cols: list[str], delimiter: str, row: int, line: str) 
     """A record the engine's CSV reader could not parse, as a reject (worded as DuckDB's)."""
     fields = next(csv.reader(io.StringIO(line, newline=""), delimiter=delimiter), [])
     found, want = len(fields), len(cols)
-    kind = "MISSING COLUMNS" if found < want else "TOO MANY COLUMNS" if found > want else None
+    kind = _wrong_count(found, want)
     why = (
         f"{kind}: Expected Number of Columns: {want} Found: {found}"
         if kind
         else "the CSV reader could not parse it"
     )
+    return _reject(path, int(row), why, {"line": line.rstrip("\r\n")})
+
+
+def _wrong_count(found: int, want: int) -> str | None:
+    """What a record with ``found`` fields where ``want`` are expected is, as DuckDB's
+    reader names it (None when the count is right)."""
+    if found == want:
+        return None
+    return "MISSING COLUMNS" if found < want else "TOO MANY COLUMNS"
+
+
+def _reject(path: Path, row: int, why: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """A row a CSV reader could not read, as a reject (``raw``: what was read of it)."""
     return {
-        "row_number": int(row),
+        "row_number": row,
         "column_name": None,
         "reason": f"{path}: row could not be read: {why}",
-        "raw": json.dumps({"line": line.rstrip(chr(13) + chr(10))}, ensure_ascii=False),
+        "raw": json.dumps(raw, ensure_ascii=False),
     }
 
 
@@ -436,20 +449,13 @@ def _python_csv(
                 for f in fields
             ]
             why = None
+            kind = _wrong_count(len(fields), len(cols))
             if shown != fields:
                 why = "INVALID ENCODING: the row is not UTF-8" + _HINT
-            elif len(fields) != len(cols):
-                kind = "MISSING COLUMNS" if len(fields) < len(cols) else "TOO MANY COLUMNS"
+            elif kind:
                 why = f"{kind}: expected {len(cols)} fields, found {len(fields)}"
             if why:
-                bad.append(
-                    {
-                        "row_number": n,
-                        "column_name": None,
-                        "reason": f"{path}: row could not be read: {why}",
-                        "raw": json.dumps({"fields": shown}, ensure_ascii=False),
-                    }
-                )
+                bad.append(_reject(path, n, why, {"fields": shown}))
                 continue
             data["_file"].append(str(path))
             data["_row"].append(n)
@@ -487,14 +493,8 @@ def _rejects(engine: Engine, table: str, path: Path, readable: Path) -> list[dic
                 text = line.decode("utf-8", errors="backslashreplace")
             if "INVALID ENCODING" in why:
                 why += " — the row is not UTF-8" + _HINT
-            out.append(
-                {
-                    "row_number": int(r["line"]) - 1,  # line 1 is the header
-                    "column_name": None,
-                    "reason": f"{path}: row could not be read: {why}",
-                    "raw": json.dumps({"line": text}, ensure_ascii=False),
-                }
-            )
+            # Line 1 is the header.
+            out.append(_reject(path, int(r["line"]) - 1, why, {"line": text}))
     return out
 
 

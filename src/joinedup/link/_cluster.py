@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 
 from joinedup._numba import use_cache_beside
+from joinedup._sql import lit
 from joinedup.engine import Engine
 from joinedup.link._errors import LinkageError
 
@@ -37,6 +38,14 @@ use_cache_beside(__file__)
 
 #: Splink's separator between the columns of a composite record id.
 SEPARATOR = "-__-"
+
+
+def person_id_sql(record_id: str) -> str:
+    """SQL for the ``person_id`` of a cluster whose id (its representative record's, as
+    Splink's ``cluster_id``) is the text ``record_id``: a digest that means nothing
+    outside the run."""
+    return f"'P' || substr(md5({record_id}), 1, 16)"
+
 
 #: Organisations are bits of a 64-bit mask (the sign bit left out).
 MAX_ORGANISATIONS = 63
@@ -126,14 +135,14 @@ def cluster(
     rows = " UNION ALL ".join(f"SELECT org, local_person_ref FROM {t}" for t in staged)
     node_id = f"org || '{SEPARATOR}' || local_person_ref"
     # Each duplicate-free organisation as one bit of a mask.
-    bits = " ".join(f"WHEN {_literal(o)} THEN {1 << k}" for k, o in enumerate(duplicate_free))
+    bits = " ".join(f"WHEN {lit(o)} THEN {1 << k}" for k, o in enumerate(duplicate_free))
     bit = f"CASE org {bits} ELSE 0 END" if bits else "0"
     nodes = "joinedup_link_nodes"
     # The digest of every record's id: a cluster's person_id is its representative's.
     engine.stage(
         nodes,
         f"SELECT org, local_person_ref, dense_rank() OVER (ORDER BY {node_id}) - 1 AS i, "
-        f"CAST({bit} AS BIGINT) AS bit, 'P' || substr(md5({node_id}), 1, 16) AS person_id "
+        f"CAST({bit} AS BIGINT) AS bit, {person_id_sql(node_id)} AS person_id "
         f"FROM ({rows}) AS r",
     )
     try:
@@ -175,7 +184,3 @@ def cluster(
             "match_probability": pa.array(p, mask=np.isnan(p)),
         }
     )
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -419,7 +419,7 @@ def _links_sql(clusters: str, pred: str, threshold: float) -> str:
         SELECT org_r, local_person_ref_r, match_probability FROM edges
     )
     SELECT c.org, c.local_person_ref,
-           'P' || substr(md5(CAST(c.cluster_id AS VARCHAR)), 1, 16) AS person_id,
+           {_cluster.person_id_sql("CAST(c.cluster_id AS VARCHAR)")} AS person_id,
            max(e.match_probability) AS match_probability
     FROM c LEFT JOIN ends e ON e.org = c.org AND e.ref = c.local_person_ref
     GROUP BY c.org, c.local_person_ref, c.cluster_id

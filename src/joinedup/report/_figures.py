@@ -13,18 +13,12 @@ from typing import Any
 
 import ibis
 
+from joinedup._sql import month_start
 from joinedup.workspace import Workspace
 
 
 def _lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
-
-
-def month_start(column: str) -> str:
-    """SQL for the start of the (UTC) month of the timestamp ``column``, as a plain
-    timestamp: cut through its microseconds since the epoch, five times quicker than
-    cutting the zoned time, which goes through the time-zone library row by row."""
-    return f"date_trunc('month', make_timestamp(epoch_us({column})))"
 
 
 def _rows(ws: Workspace, query: str) -> list[dict[str, Any]]:
@@ -139,9 +133,10 @@ def compute(ws: Workspace, filters: Filters | None = None) -> Figures:
 
     # One pass over the events gives every count below: contacts by organisation,
     # channel and month, actions, and the period covered. The month is cut from the
-    # time as UTC microseconds (zone-less, as the session's UTC clock gives it) and
-    # written as text once per group, not per event: at twenty million events the
-    # zoned cut and the text per row were most of the report's first query.
+    # time as UTC microseconds (zone-less, as the session's UTC clock gives it; see
+    # joinedup._sql.month_start) and written as text once per group, not per event: at
+    # twenty million events the zoned cut and the text per row were most of the
+    # report's first query.
     counted = _rows(
         ws,
         'SELECT org, channel, strftime(m, \'%Y-%m\') AS month, contact, n, "first", "last" '

@@ -15,9 +15,10 @@ from typing import Any
 
 import altair as alt
 
+from joinedup._sql import month_start
 from joinedup.report import _charts
 from joinedup.report._charts import Chart
-from joinedup.report._figures import Figures, Filters, month_start
+from joinedup.report._figures import Figures, Filters
 from joinedup.report._publish import Published, grid
 from joinedup.report._sections import Section
 from joinedup.workspace import Workspace
@@ -145,7 +146,7 @@ def demand_counts(ws: Workspace, fig: Figures) -> list[dict[str, Any]]:
         fig.memo["demand_counts"] = _rows(
             ws,
             # The month is written as text per group, not per contact (see
-            # _figures.month_start).
+            # joinedup._sql.month_start).
             "SELECT org, category, demand_type, strftime(m, '%Y-%m') AS month, n FROM ("
             f"SELECT e.org, d.category, d.demand_type, {month_start('e.occurred_at')} AS m, "
             "count(*) AS n "

@@ -16,9 +16,10 @@ from typing import Any
 
 import altair as alt
 
+from joinedup._sql import month_start
 from joinedup.report import _charts
 from joinedup.report._charts import Chart
-from joinedup.report._figures import Figures, month_start
+from joinedup.report._figures import Figures
 from joinedup.report._publish import Published
 from joinedup.report._stages import _ledger_where, _present, _publish_grid, _rows, monthly_demand
 from joinedup.workspace import Workspace
