@@ -223,6 +223,41 @@ def test_ingest_reads_a_file_that_is_not_utf8_row_by_row(tmp_path: Path) -> None
         assert reasons[9].startswith("row could not be read: INVALID ENCODING")
 
 
+#: A quote that closes mid-value (row 2), then rows that must stay rows.
+STRAY_QUOTE = (
+    b"id,when,ch,who,note\n"
+    b"E1,2024-01-01 10:00,TEL,P1,ok\n"
+    b'E2,2024-01-02 10:00,TEL,P2,"x"y\n'
+    b'E3,2024-01-03 10:00,WEB,P3,"a ""quoted"" word"\n'
+    b"E4,2024-01-04 10:00,WEB,P4,last\n"
+)
+
+
+def test_a_quote_closed_mid_value_does_not_swallow_the_rows_after_it(tmp_path: Path) -> None:
+    """`"x"y` stays one value (a reader reading on to the next quote would make the rows
+    in between part of it): the rows after it load as on DuckDB."""
+    contract = _damaged(tmp_path / "in", STRAY_QUOTE)
+    with Workspace(tmp_path / "duck") as duck, Workspace(tmp_path / "sp", engine="spark") as sp:
+        want, got = ingest.load(contract, duck), ingest.load(contract, sp)
+        assert got.rows_in == want.rows_in == 4
+        rows = {r["event_id"]: r["note"] for r in sp.read("events").to_pylist()}
+        assert rows["o:E3"] == 'a "quoted" word' and rows["o:E4"] == "last"
+        assert_same_rows(
+            sp.read("events").filter(pa.compute.field("event_id") != "o:E2"), duck.read("events")
+        )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: Spark loads `\"x\"y` as the text it is; DuckDB quarantines the row",
+)
+def test_a_quote_closed_mid_value_is_quarantined_as_on_duckdb(tmp_path: Path) -> None:
+    contract = _damaged(tmp_path / "in", STRAY_QUOTE)
+    with Workspace(tmp_path / "duck") as duck, Workspace(tmp_path / "sp", engine="spark") as sp:
+        ingest.load(contract, duck), ingest.load(contract, sp)
+        assert _quarantined(sp) == _quarantined(duck)
+
+
 def test_pseudonymise(reference: Reference, spark_ws: Workspace) -> None:
     _seed(spark_ws, {"people": reference.before["pseudonymise"]["people"]})
     for org, duck in zip(ORGS, reference.returned["pseudonymise"], strict=True):
