@@ -226,6 +226,53 @@ def test_duplicate_event_ids_within_and_across_files(shared_ws: Workspace, tmp_p
     assert "already loaded from source dups" in _quarantine(shared_ws, "dups-2")[1]["reason"]
 
 
+@pytest.mark.parametrize(
+    ("ids", "repeated"),
+    [
+        (["1", "2", "3", "4"], []),  # listed by key: found free of repeats in one pass
+        (["4", "2", "3", "1"], []),
+        (["1", "2", "3", "1"], [4]),
+        (["1", "2", "2", "3"], [3]),
+        (["3", "2", "1", "2"], [4]),
+        (["1", "3", "3", "3"], [3, 4]),
+    ],
+)
+def test_repeated_event_ids_are_found_in_any_order(
+    shared_ws: Workspace, tmp_path: Path, ids: list[str], repeated: list[int]
+) -> None:
+    rows = b"".join(
+        f"{i},2025-01-0{n} 10:00,TEL,p1,row {n}\n".encode() for n, i in enumerate(ids, 1)
+    )
+    res = _load(shared_ws, tmp_path, HEADER + rows)
+    assert sorted(_quarantine(shared_ws, res.source)) == repeated
+    assert res.loaded == len(set(ids))
+
+
+def test_keys_in_rising_order_are_found_free_of_repeats(shared_ws: Workspace) -> None:
+    from joinedup.ingest._load import _rising
+
+    engine = shared_ws.engine
+    checked = {
+        "_t_rising": (["a", "b", "c", "a"], ["", "", "", "x: bad"]),  # the failing row is left out
+        "_t_falling": (["b", "a"], ["", ""]),
+        "_t_repeat": (["a", "a"], ["", ""]),
+    }
+    for name, (keys, why) in checked.items():
+        engine.stage(
+            name,
+            "SELECT * FROM (VALUES "
+            + ", ".join(f"('{k}', '{w}')" for k, w in zip(keys, why, strict=True))
+            + ") AS t(__key, __why)",
+        )
+    assert _rising(engine, ["_t_rising"])
+    assert not _rising(engine, ["_t_falling"])
+    assert not _rising(engine, ["_t_repeat"])
+    # Two files' keys are taken together.
+    assert not _rising(engine, ["_t_rising", "_t_rising"])
+    for name in checked:
+        engine.drop_temp(name)
+
+
 def test_a_missing_required_column_names_the_column(shared_ws: Workspace, tmp_path: Path) -> None:
     with pytest.raises(ContractError, match=r"column 'ch' \(for events.channel\) is not in"):
         _load(shared_ws, tmp_path, b"id,when,who,note\n1,2025-01-01 10:00,p1,\n")

@@ -22,7 +22,11 @@ class DuckDBEngine(Engine):
     """An engine over one DuckDB database file (or memory), through Ibis."""
 
     name = "duckdb"
-    capabilities = frozenset({"files", "transactions", "try_strptime", "bit_count", "splink"})
+    # ``streaming_windows``: a window with no order (``lag(x) OVER ()``) runs in one pass
+    # over the rows as they are read.
+    capabilities = frozenset(
+        {"files", "transactions", "try_strptime", "bit_count", "splink", "streaming_windows"}
+    )
 
     def __init__(
         self,
