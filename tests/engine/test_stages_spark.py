@@ -249,7 +249,7 @@ def test_a_quote_closed_mid_value_does_not_swallow_the_rows_after_it(tmp_path: P
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known gap: Spark loads `\"x\"y` as the text it is; DuckDB quarantines the row",
+    reason='known gap: Spark loads `"x"y` as the text it is; DuckDB quarantines the row',
 )
 def test_a_quote_closed_mid_value_is_quarantined_as_on_duckdb(tmp_path: Path) -> None:
     contract = _damaged(tmp_path / "in", STRAY_QUOTE)
