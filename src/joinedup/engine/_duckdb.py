@@ -23,9 +23,18 @@ class DuckDBEngine(Engine):
 
     name = "duckdb"
     # ``streaming_windows``: a window with no order (``lag(x) OVER ()``) runs in one pass
-    # over the rows as they are read.
+    # over the rows as they are read. ``zone_offsets``: ``timezone`` is DuckDB's own, so
+    # local times can be placed by offsets DuckDB found in advance (ingest's placed_sql).
     capabilities = frozenset(
-        {"files", "transactions", "try_strptime", "bit_count", "splink", "streaming_windows"}
+        {
+            "files",
+            "transactions",
+            "try_strptime",
+            "bit_count",
+            "splink",
+            "streaming_windows",
+            "zone_offsets",
+        }
     )
 
     def __init__(

@@ -437,6 +437,7 @@ def _typing(
     today: date,
     *,
     nul: bool = True,
+    offsets: bool = False,
 ) -> _Typing:
     schema = _TARGETS[table]
     key = _KEYS[table]
@@ -450,7 +451,7 @@ def _typing(
         elif col == "source":
             selects.append(f"{src} AS source")
         elif col in spec.fields:
-            typed, why = typed_sql(col, spec.fields[col], contract, today, nul=nul)
+            typed, why = typed_sql(col, spec.fields[col], contract, today, nul=nul, offsets=offsets)
             if col == key:
                 key_sql = typed
             if col == "event_id":
@@ -502,7 +503,8 @@ def _prepare(
         return prep
     # Values are searched for NUL bytes unless every file was found to hold none.
     nul = not all(p.nul_free for p in raw.parts)
-    typing = _typing(contract, table, spec, raw.columns, today, nul=nul)
+    offsets = "zone_offsets" in engine.capabilities
+    typing = _typing(contract, table, spec, raw.columns, today, nul=nul, offsets=offsets)
     checked_tables = [f"_check_{table}_{i}" for i in range(len(raw.parts))]
     for part, name in zip(raw.parts, checked_tables, strict=True):
         check_part(engine, raw, part, name, typing.checks)

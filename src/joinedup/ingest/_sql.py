@@ -7,8 +7,12 @@ when none of its reasons fires; otherwise every reason is kept with the row in q
 
 from __future__ import annotations
 
+import functools
+import itertools
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+
+import duckdb
 
 from joinedup.ingest._contract import Contract, FieldSpec
 
@@ -119,15 +123,82 @@ def parsed_sql(std: str, fs: FieldSpec) -> str | None:
     return f"TRY_CAST({src} AS DATE)"
 
 
+#: Format codes that read fractions of a second.
+_FRACTIONS = ("%f", "%g", "%n")
+
+
+@functools.lru_cache(maxsize=32)
+def _offsets(zone: str, lo: date, hi: date) -> tuple[list[tuple[datetime, int | None]], datetime]:
+    """The local days from ``lo`` to ``hi`` in ``zone`` as runs of one offset from UTC
+    (seconds), as DuckDB's own ``timezone`` places them: each run's first local time and
+    offset, or None for a day the offset changes in; and the end of the last day.
+
+    A day is taken to keep one offset when its midnight and the next have the same one
+    (time zones change offset months apart, never twice in a day).
+    """
+    with duckdb.connect() as con:
+        rows = con.execute(
+            f"SELECT t, CAST(epoch(t) - epoch(timezone({lit(zone)}, t)) AS BIGINT) FROM "
+            f"generate_series(TIMESTAMP '{lo}', TIMESTAMP '{hi}', INTERVAL 1 DAY) AS g(t) "
+            "ORDER BY t"
+        ).fetchall()
+    runs: list[tuple[datetime, int | None]] = []
+    for (day, off), (_, nxt) in itertools.pairwise(rows):
+        kept = off if off == nxt else None
+        if not (runs and kept is not None and runs[-1][1] == kept):
+            runs.append((day, kept))
+    return runs, rows[-1][0]
+
+
+def placed_sql(zone: str, parsed: str, lo: date, hi: date) -> str:
+    """SQL placing ``parsed``, a local time in whole seconds, in ``zone``: what
+    ``timezone(zone, parsed)`` gives, at a fraction of its cost for times from ``lo`` to
+    ``hi``.
+
+    DuckDB's ``timezone`` asks ICU for the offset of every value (the costliest step of
+    an ingest's write); here the offsets are found once for each local day (``_offsets``)
+    and each value finds its run by a tree of comparisons, then is shifted by the run's
+    offset. A day the offset changes in, and times outside the days, are placed by
+    ``timezone`` itself. ``to_timestamp`` takes seconds as a double, exact for whole
+    seconds only: times with fractions of a second must use ``timezone``.
+    """
+    exact = f"timezone({lit(zone)}, {parsed})"
+    if hi - lo < timedelta(days=2):
+        return exact
+    runs, end = _offsets(zone, lo, hi)
+
+    def node(a: int, b: int) -> str:
+        if b - a == 1:
+            off = runs[a][1]
+            return exact if off is None else f"to_timestamp(epoch({parsed}) - {off})"
+        m = (a + b) // 2
+        return (
+            f"CASE WHEN {parsed} < TIMESTAMP '{runs[m][0]}' THEN {node(a, m)} ELSE {node(m, b)} END"
+        )
+
+    return (
+        f"CASE WHEN {parsed} < TIMESTAMP '{runs[0][0]}' OR {parsed} >= TIMESTAMP '{end}' "
+        f"THEN {exact} ELSE {node(0, len(runs))} END"
+    )
+
+
 def typed_sql(
-    std: str, fs: FieldSpec, contract: Contract, today: date, *, nul: bool = True
+    std: str,
+    fs: FieldSpec,
+    contract: Contract,
+    today: date,
+    *,
+    nul: bool = True,
+    offsets: bool = False,
 ) -> tuple[str, list[Reason]]:
     """SQL for the typed value of standard field ``std``, and SQL for each reason it fails.
 
     The SQL refers to the field's text and parsed value by name (``text_name``,
     ``parsed_name``): inner queries compute them once per row, since the checks use
     them several times and trimming and parsing are the costly parts. ``nul=False``
-    leaves out the test for NUL bytes, for files known to hold none.
+    leaves out the test for NUL bytes, for files known to hold none. ``offsets`` places
+    local times in their zone by offsets found in advance (``placed_sql``), for an
+    engine whose ``timezone`` is DuckDB's.
     """
     text = text_name(std)
     shown = f"{lit(std + ': ' + chr(39))} || {text} || {lit(chr(39))}"
@@ -168,11 +239,19 @@ def typed_sql(
     formats = fs.formats
     like = " or ".join(formats)
     parsed = parsed_name(std)
-    typed = parsed
+    typed = placed = parsed
+    earliest = fs.earliest or EARLIEST
+    latest = fs.latest or today + timedelta(days=1)
+    after = latest + timedelta(days=1)
     if fs.type == "timestamp":
         if formats:
             if not any("%z" in f or "%Z" in f for f in formats):
-                typed = f"timezone({lit(contract.timezone)}, {parsed})"
+                typed = placed = f"timezone({lit(contract.timezone)}, {parsed})"
+                if offsets and not any(c in f for f in formats for c in _FRACTIONS):
+                    # Every time that loads is within a day of the bounds (no zone is
+                    # further from UTC); the runs cover a day more each side.
+                    first, last = earliest - timedelta(days=2), after + timedelta(days=2)
+                    typed = placed_sql(contract.timezone, parsed, first, last)
             expect = f"a date and time like {like}"
         else:
             expect = "a date and time"
@@ -181,17 +260,15 @@ def typed_sql(
     reasons.append(
         _why(f"{text} IS NOT NULL AND {parsed} IS NULL", shown, lit(f" is not {expect}"))
     )
-    earliest = fs.earliest or EARLIEST
-    latest = fs.latest or today + timedelta(days=1)
-    after = latest + timedelta(days=1)
     if fs.type == "timestamp":
         lo = f"TIMESTAMPTZ '{earliest.isoformat()} 00:00:00+00'"
         hi = f"TIMESTAMPTZ '{after.isoformat()} 00:00:00+00'"
     else:
         lo, hi = f"DATE '{earliest.isoformat()}'", f"DATE '{after.isoformat()}'"
-    too_early, too_late = f"{typed} < {lo}", f"{typed} >= {hi}"
-    if typed != parsed:
-        # Putting a local time in its time zone is the costliest step of all. No zone is
+    # The checks place the few times near a bound with ``timezone`` itself.
+    too_early, too_late = f"{placed} < {lo}", f"{placed} >= {hi}"
+    if placed != parsed:
+        # Putting a local time in its time zone is costly. No zone is
         # more than a day from UTC, so only a local time within two days of a bound can
         # fall either side of it once placed: place those alone.
         near_lo = f"TIMESTAMP '{(earliest + timedelta(days=2)).isoformat()} 00:00:00'"
