@@ -4,6 +4,11 @@ the Spark engine translates)."""
 from __future__ import annotations
 
 
+def ident(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def lit(text: str) -> str:
     """A SQL string literal."""
     return "'" + text.replace("'", "''") + "'"

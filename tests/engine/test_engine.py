@@ -401,3 +401,19 @@ def test_an_empty_table_with_no_chunks_can_be_written(engine: Engine) -> None:
     assert engine.write("links", empty) == 0
     assert engine.count("links") == 0
     assert engine.write("links", empty, mode="replace") == 0
+
+
+def test_append_a_query_by_column_name(engine: Engine) -> None:
+    engine.create_table("links", LINKS)
+    query = (
+        "SELECT 'p' AS person_id, 'a' AS org, 0.5 AS match_probability, "
+        "CAST(x AS VARCHAR) AS local_person_ref FROM (VALUES (1), (2)) AS t(x)"
+    )
+    assert engine.append("links", query) == 2
+    assert engine.append("links", query + " WHERE x > 1") == 1
+    back = engine.to_arrow("links").sort_by("local_person_ref").to_pylist()
+    assert [(r["org"], r["local_person_ref"], r["person_id"]) for r in back] == [
+        ("a", "1", "p"),
+        ("a", "2", "p"),
+        ("a", "2", "p"),
+    ]

@@ -21,30 +21,36 @@ from .conftest import EVENT_FIELDS, assert_nothing_lost, write_contract
 HEADER = "id,when,ch,who,note\n"
 
 
-def _spy(engine: Engine, method: str) -> Iterator[list[str]]:
-    """The first argument of every call of ``engine.<method>``, in order."""
+def _spy(engine: Engine, *methods: tuple[str, int]) -> Iterator[list[str]]:
+    """For each ``(method, place)``, the argument at ``place`` of every call of
+    ``engine.<method>``, all in the order of the calls."""
     seen: list[str] = []
-    real = getattr(engine, method)
+    reals = {method: getattr(engine, method) for method, _ in methods}
 
-    def spy(first: str, *args: Any, **options: Any) -> Any:
-        seen.append(first)
-        return real(first, *args, **options)
+    def spy(method: str, place: int) -> Any:
+        def call(*args: Any, **options: Any) -> Any:
+            seen.append(args[place])
+            return reals[method](*args, **options)
 
-    setattr(engine, method, spy)
+        return call
+
+    for method, place in methods:
+        setattr(engine, method, spy(method, place))
     yield seen
-    setattr(engine, method, real)
+    for method, real in reals.items():
+        setattr(engine, method, real)
 
 
 @pytest.fixture
 def staged(ws: Workspace) -> Iterator[list[str]]:
     """The names of the temporary tables the ingest makes, in order."""
-    yield from _spy(ws.engine, "stage")
+    yield from _spy(ws.engine, ("stage", 0))
 
 
 @pytest.fixture
 def queries(ws: Workspace) -> Iterator[list[str]]:
-    """Every SQL query the ingest hands the engine, in order."""
-    yield from _spy(ws.engine, "sql")
+    """Every SQL query the ingest hands the engine to run or to append, in order."""
+    yield from _spy(ws.engine, ("sql", 0), ("append", 1))
 
 
 def _quarantine(ws: Workspace) -> dict[int, dict[str, Any]]:

@@ -45,6 +45,11 @@ class Engine(abc.ABC):
     def write(self, name: str, data: pa.Table | ibis.Table, *, mode: str = "append") -> int:
         """Append to (``mode="append"``) or replace (``"replace"``) a table; rows written."""
 
+    def append(self, name: str, query: str) -> int:
+        """Append the rows of ``query`` (DuckDB SQL) to table ``name``, by column name;
+        the rows appended."""
+        return self.write(name, self.sql(query))
+
     def count(self, expr: ibis.Table | str) -> int:
         """Rows in a table or expression."""
         if isinstance(expr, str):

@@ -34,7 +34,7 @@ def insert(engine: Engine, table: str, query: str, *, ordered: bool = True) -> i
     the file's order (about a third less work for the 10-million-row benchmark export).
     """
     with contextlib.nullcontext() if ordered else engine.unordered():
-        return engine.write(table, engine.sql(query))
+        return engine.append(table, query)
 
 
 def delete(engine: Engine, table: str, where: str) -> int:

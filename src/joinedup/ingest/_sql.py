@@ -14,20 +14,15 @@ from datetime import date, datetime, timedelta
 
 import duckdb
 
+from joinedup._sql import ident, lit
 from joinedup.ingest._contract import Contract, FieldSpec
 
 #: Dates and times before this are implausible unless a contract says otherwise.
 EARLIEST = date(1900, 1, 1)
 
 
-def q(identifier: str) -> str:
-    """A quoted SQL identifier."""
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def lit(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
+#: A quoted SQL identifier.
+q = ident
 
 
 def source_sql(fs: FieldSpec, alias: str = "r") -> str:
