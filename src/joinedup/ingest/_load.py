@@ -391,15 +391,14 @@ class _Typing:
                 # exported exactly when both are there with the same length, or neither
                 # is: comparing the lengths (stored with each value) is enough.
                 text, exported = f"strlen({text})", f"strlen({exported})"
-            bits.append(f"CAST({text} IS DISTINCT FROM {exported} AS INTEGER) * {1 << i}")
+            bits.append(_bit(f"{text} IS DISTINCT FROM {exported}", i))
         return f"({' + '.join(bits) or '0'})"
 
     def _empty(self) -> str:
         # A row that loads has a typed value exactly where it has text (or, for a date,
         # a parsed one): an unknown code or a date that does not parse fails the row.
         bits = [
-            f"CAST({parsed_name(std) if std in self.dated else text_name(std)} IS NULL "
-            f"AS INTEGER) * {1 << i}"
+            _bit(f"{parsed_name(std) if std in self.dated else text_name(std)} IS NULL", i)
             for i, std in enumerate(list(self.fields)[:_BITS])
         ]
         return f"({' + '.join(bits) or '0'})"
@@ -422,6 +421,13 @@ class _Typing:
         )
         texts = f"SELECT r.*, {inner} FROM ({source}) AS r"
         return f"SELECT r.*, {self.parsed} FROM ({texts}) AS r" if self.parsed else texts
+
+
+def _bit(condition: str, i: int) -> str:
+    """SQL for bit ``i`` set when ``condition`` (never NULL) holds: a CASE costs DuckDB
+    less than casting the condition to a number and multiplying (about 1 CPU s of the
+    checking scan of the 10-million-row benchmark export, twenty bits a row)."""
+    return f"CASE WHEN {condition} THEN {1 << i} ELSE 0 END"
 
 
 #: Fields a row's ``__trimmed`` and ``__empty`` bits can tell apart (an INTEGER's, less
