@@ -417,3 +417,36 @@ def test_append_a_query_by_column_name(engine: Engine) -> None:
         ("a", "2", "p"),
         ("a", "2", "p"),
     ]
+
+
+def test_filters_in_place_give_the_same_rows(engine: Engine) -> None:
+    engine.register("t", pa.table({"x": ["2024-01-01", "not a date", "2024-02-30", None]}))
+    query = engine.sql(
+        "SELECT x, d FROM (SELECT x, TRY_STRPTIME(x, '%Y-%m-%d') AS d FROM t) "
+        "WHERE d IS NOT NULL ORDER BY x"
+    )
+    before = engine.to_arrow(query)
+    with engine.filters_in_place():
+        inside = engine.to_arrow(query)
+    assert inside.equals(before) and inside.column("x").to_pylist() == ["2024-01-01"]
+
+
+def test_duckdb_filters_in_place_keep_the_filter_above_its_projection() -> None:
+    engine = connect("duckdb")
+    raw = engine.raw  # type: ignore[attr-defined]
+    raw.execute("CREATE TABLE t AS SELECT 'a' AS x")
+    raw.execute("SET disabled_optimizers = 'join_order'")
+    sql = "SELECT * FROM (SELECT upper(x) AS u FROM t) WHERE u = 'A'"
+
+    def plan() -> str:
+        return "\n".join(r[1] for r in raw.execute(f"EXPLAIN {sql}").fetchall())
+
+    pushed = plan()
+    with engine.filters_in_place():
+        kept = plan()
+    # Pushed down, the filter sits on the scan and computes upper(x) itself; kept, it
+    # reads the projection's column.
+    assert kept.index("FILTER") < kept.index("PROJECTION")
+    assert pushed != kept
+    setting = raw.execute("SELECT current_setting('disabled_optimizers')").fetchone()
+    assert setting == ("join_order",)

@@ -63,6 +63,12 @@ class Engine(abc.ABC):
         """
         raise EngineError(f"the {self.name} engine cannot run a transaction")
 
+    def filters_in_place(self) -> AbstractContextManager[None]:
+        """A block whose queries filter rows where the SQL says (an engine whose optimiser
+        copies a filter's expressions below the projections that compute them, so that
+        they are computed twice, overrides this to stop it); by default, no change."""
+        return contextlib.nullcontext()
+
     def unordered(self) -> AbstractContextManager[None]:
         """A block whose writes may store rows in any order (an engine that keeps a scan's
         order when it writes overrides this to stop doing so); by default, no change."""

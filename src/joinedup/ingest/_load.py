@@ -643,7 +643,11 @@ def _write(engine: Engine, contract: Contract, prep: _Prepared) -> TableResult:
     # The new version of the source replaces the old one, even when it is empty.
     delete(engine, table, f"org = {lit(contract.org)} AND source = {lit(contract.source)}")
     delete(engine, "quarantine", f"source = {lit(contract.source)} AND table_name = {lit(table)}")
-    loaded = insert(engine, table, prep.rows, ordered=False) if prep.rows is not None else 0
+    loaded = 0
+    if prep.rows is not None:
+        # The rows that fail are filtered out on values the inner queries compute once.
+        with engine.filters_in_place():
+            loaded = insert(engine, table, prep.rows, ordered=False)
     if prep.firsts is not None:
         loaded += insert(engine, table, prep.firsts)
     quarantined = insert(engine, "quarantine", prep.bad) if prep.bad is not None else 0
