@@ -14,7 +14,7 @@ import ibis
 import pyarrow as pa
 import sqlglot
 
-from joinedup._sql import ident
+from joinedup._sql import ident, lit
 from joinedup.engine._base import Engine
 from joinedup.errors import EngineError
 
@@ -71,7 +71,7 @@ class DuckDBEngine(Engine):
         for name, value in settings.items():
             if value:
                 try:
-                    self.raw.execute(f"SET {name} = {_quote(str(value))}")
+                    self.raw.execute(f"SET {name} = {lit(str(value))}")
                 except duckdb.Error as exc:
                     self.close()
                     raise EngineError(f"DuckDB setting {name} = {value!r}: {exc}") from exc
@@ -105,11 +105,11 @@ class DuckDBEngine(Engine):
         held = self.raw.execute("SELECT current_setting('disabled_optimizers')").fetchone()
         before = str(held[0]) if held and held[0] else ""
         off = ",".join(x for x in (before, "filter_pushdown") if x)
-        self.raw.execute(f"SET disabled_optimizers = {_quote(off)}")
+        self.raw.execute(f"SET disabled_optimizers = {lit(off)}")
         try:
             yield
         finally:
-            self.raw.execute(f"SET disabled_optimizers = {_quote(before)}")
+            self.raw.execute(f"SET disabled_optimizers = {lit(before)}")
 
     @property
     def backend(self) -> Any:
@@ -232,11 +232,11 @@ class DuckDBEngine(Engine):
         # at the file's own rows, which a window over several files would not keep.
         parts = []
         for path in paths:
-            f = _quote(str(path))
+            f = lit(str(path))
             if fmt == "csv":
-                delim = _quote(options.get("delimiter", ","))
+                delim = lit(options.get("delimiter", ","))
                 enc = str(options.get("encoding", "utf-8")).lower().replace("_", "-")
-                enc_opt = "" if enc in ("utf-8", "utf8") else f", encoding={_quote(enc)}"
+                enc_opt = "" if enc in ("utf-8", "utf8") else f", encoding={lit(enc)}"
                 source = (
                     f"read_csv({f}, all_varchar=true, header=true, delim={delim}, "
                     f"parallel=false{enc_opt})"
@@ -251,7 +251,7 @@ class DuckDBEngine(Engine):
                 described = self.raw.execute(
                     f"DESCRIBE SELECT * FROM read_json({f}, format='newline_delimited')"
                 ).fetchall()
-                cols = ", ".join(f"{_quote(c[0])}: 'VARCHAR'" for c in described)
+                cols = ", ".join(f"{lit(c[0])}: 'VARCHAR'" for c in described)
                 source = f"read_json({f}, format='newline_delimited', columns={{{cols}}})"
                 number = "row_number() OVER ()"
             else:
@@ -298,8 +298,3 @@ class DuckDBEngine(Engine):
 
     def close(self) -> None:
         self._con.disconnect()
-
-
-def _quote(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"

@@ -14,15 +14,12 @@ from datetime import date, datetime, timedelta
 
 import duckdb
 
-from joinedup._sql import ident, lit
+from joinedup._sql import ident as q
+from joinedup._sql import lit
 from joinedup.ingest._contract import Contract, FieldSpec
 
 #: Dates and times before this are implausible unless a contract says otherwise.
 EARLIEST = date(1900, 1, 1)
-
-
-#: A quoted SQL identifier.
-q = ident
 
 
 def source_sql(fs: FieldSpec, alias: str = "r") -> str:
