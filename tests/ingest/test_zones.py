@@ -103,3 +103,12 @@ def test_fractions_of_a_second_load_exactly(tmp_path: Path) -> None:
         datetime(2024, 7, 1, 10, 0, 0, 123457, tzinfo=london).astimezone(UTC),
     ]
     assert got == want
+
+
+def test_a_span_too_short_for_a_day_is_placed_by_timezone_itself() -> None:
+    # A contract whose latest date comes before its earliest leaves no days to find
+    # offsets for: every time goes through ``timezone`` (and nothing fails).
+    sql = placed_sql("Europe/London", "p", date(2024, 6, 2), date(2024, 6, 1))
+    assert sql == "timezone('Europe/London', p)"
+    got = duckdb.sql(f"SELECT {sql} FROM (VALUES (TIMESTAMP '2024-06-01 12:00')) AS t(p)")
+    assert got.fetchone() == (datetime(2024, 6, 1, 11, 0, tzinfo=UTC),)
